@@ -1,0 +1,152 @@
+import { vexp, hsum, hmax } from './simd';
+
+// Row-wise softmax family over logits (N, V), natural log. The max is subtracted first.
+
+// @ts-ignore: decorator
+@inline function rowmax(x: usize, V: i32): f32 {
+  let m: f32 = -Infinity;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (V >= 4) {
+      let vm = f32x4.splat(-Infinity);
+      for (; i + 4 <= V; i += 4) vm = f32x4.max(vm, v128.load(x + (<usize>i << 2)));
+      m = hmax(vm);
+    }
+  }
+  for (; i < V; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
+  return m;
+}
+
+// Σ exp(x − m); when dst != 0 also writes exp(x − m) (V) there
+// @ts-ignore: decorator
+@inline function sumexp(dst: usize, x: usize, m: f32, V: i32): f32 {
+  let s: f32 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vm = f32x4.splat(m);
+    let acc = f32x4.splat(0);
+    for (; i + 4 <= V; i += 4) {
+      const e = vexp(f32x4.sub(v128.load(x + (<usize>i << 2)), vm));
+      if (dst) v128.store(dst + (<usize>i << 2), e);
+      acc = f32x4.add(acc, e);
+    }
+    s = hsum(acc);
+  }
+  for (; i < V; i++) {
+    const e = Mathf.exp(load<f32>(x + (<usize>i << 2)) - m);
+    if (dst) store<f32>(dst + (<usize>i << 2), e);
+    s += e;
+  }
+  return s;
+}
+
+// log Σ exp over one row (V)
+export function logsumexp(x: usize, V: i32): f32 {
+  const m = rowmax(x, V);
+  return m + Mathf.log(sumexp(0, x, m, V));
+}
+
+// out (N, V) = softmax(inp); out may alias inp
+export function softmax(out: usize, inp: usize, N: i32, V: i32): void {
+  for (let r = 0; r < N; r++) {
+    const x = inp + (<usize>r * <usize>V << 2);
+    const y = out + (<usize>r * <usize>V << 2);
+    const m = rowmax(x, V);
+    const inv: f32 = 1.0 / sumexp(y, x, m, V);
+    for (let i = 0; i < V; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) * inv);
+  }
+}
+
+// out (N, V) = log_softmax(inp); out may alias inp
+export function log_softmax(out: usize, inp: usize, N: i32, V: i32): void {
+  for (let r = 0; r < N; r++) {
+    const x = inp + (<usize>r * <usize>V << 2);
+    const y = out + (<usize>r * <usize>V << 2);
+    const lse = logsumexp(x, V);
+    for (let i = 0; i < V; i++) store<f32>(y + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) - lse);
+  }
+}
+
+// logp (N) = log_softmax(logits)[r, targets[r]]; targets (N) i32, a negative target gives 0.
+// Returns Σ logp: the per-token log-likelihoods of scoring and −(masked NLL sum).
+export function target_logprobs(logp: usize, logits: usize, targets: usize, N: i32, V: i32): f32 {
+  let total: f32 = 0;
+  for (let r = 0; r < N; r++) {
+    const t = load<i32>(targets + (<usize>r << 2));
+    let lp: f32 = 0;
+    if (t >= 0) {
+      const x = logits + (<usize>r * <usize>V << 2);
+      lp = load<f32>(x + (<usize>t << 2)) - logsumexp(x, V);
+      total += lp;
+    }
+    if (logp) store<f32>(logp + (<usize>r << 2), lp);
+  }
+  return total;
+}
+
+// dlogits (N, V) = scale · (softmax(logits) − onehot(target)) for rows with target ≥ 0, else 0.
+// The gradient of scale · Σ_r NLL_r. Writes (does not accumulate); may alias logits.
+export function nll_bwd(dlogits: usize, logits: usize, targets: usize, scale: f32, N: i32, V: i32): void {
+  for (let r = 0; r < N; r++) {
+    const t = load<i32>(targets + (<usize>r << 2));
+    const x = logits + (<usize>r * <usize>V << 2);
+    const d = dlogits + (<usize>r * <usize>V << 2);
+    if (t < 0) { memory.fill(d, 0, <usize>V << 2); continue; }
+    const m = rowmax(x, V);
+    const k: f32 = scale / sumexp(d, x, m, V);
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vk = f32x4.splat(k);
+      for (; i + 4 <= V; i += 4) v128.store(d + (<usize>i << 2), f32x4.mul(v128.load(d + (<usize>i << 2)), vk));
+    }
+    for (; i < V; i++) store<f32>(d + (<usize>i << 2), load<f32>(d + (<usize>i << 2)) * k);
+    store<f32>(d + (<usize>t << 2), load<f32>(d + (<usize>t << 2)) - scale);
+  }
+}
+
+// kl (N) = KL(P ‖ Q) per row, P given as teacher log-probs tlogp (N, V), Q = softmax(slogits (N, V)).
+// Returns the sum over rows.
+export function kl_fwd(kl: usize, tlogp: usize, slogits: usize, N: i32, V: i32): f32 {
+  let total: f32 = 0;
+  for (let r = 0; r < N; r++) {
+    const tp = tlogp + (<usize>r * <usize>V << 2);
+    const s = slogits + (<usize>r * <usize>V << 2);
+    const lse = logsumexp(s, V);
+    let acc: f32 = 0;
+    for (let i = 0; i < V; i++) {
+      const lp = load<f32>(tp + (<usize>i << 2));
+      if (lp == -Infinity) continue;
+      acc += Mathf.exp(lp) * (lp - (load<f32>(s + (<usize>i << 2)) - lse));
+    }
+    if (kl) store<f32>(kl + (<usize>r << 2), acc);
+    total += acc;
+  }
+  return total;
+}
+
+// dslogits (N, V) = scale · (softmax(slogits) − exp(tlogp)): gradient of scale · Σ_r KL_r.
+// Writes (does not accumulate); may alias slogits.
+export function kl_bwd(dslogits: usize, tlogp: usize, slogits: usize, scale: f32, N: i32, V: i32): void {
+  for (let r = 0; r < N; r++) {
+    const tp = tlogp + (<usize>r * <usize>V << 2);
+    const s = slogits + (<usize>r * <usize>V << 2);
+    const d = dslogits + (<usize>r * <usize>V << 2);
+    const m = rowmax(s, V);
+    const k: f32 = 1.0 / sumexp(d, s, m, V);
+    for (let i = 0; i < V; i++) {
+      const o = <usize>i << 2;
+      store<f32>(d + o, scale * (load<f32>(d + o) * k - Mathf.exp(load<f32>(tp + o))));
+    }
+  }
+}
+
+// index of the largest element of x (V); the first one on ties
+export function argmax(x: usize, V: i32): i32 {
+  let best = 0;
+  let bv = load<f32>(x);
+  for (let i = 1; i < V; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    if (v > bv) { bv = v; best = i; }
+  }
+  return best;
+}

@@ -1,0 +1,49 @@
+// Helpers shared by the kernels. Each one compiles to plain SIMD in the simd build, to
+// relaxed-SIMD FMA in the relaxed build; the portable build never reaches them (every
+// caller guards its vector loop with ASC_FEATURE_SIMD).
+
+// a*b + c. The relaxed build fuses it (one rounding); results differ from simd by float noise.
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// @ts-ignore: decorator
+@inline export function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) +
+    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+// @ts-ignore: decorator
+@inline export function hmax(v: v128): f32 {
+  return max(max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)),
+    max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
+}
+
+// exp(x) on four lanes: range reduction x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial for e^r,
+// then 2^n built in the exponent bits. Relative error ≈ 2e-7 (about one f32 ulp), enough for
+// softmax / log-softmax over 50k-wide rows, where a scalar exp per element dominated the cost.
+// Inputs below -87 flush to 0 (softmax arguments are ≤ 0 after the max is subtracted).
+// @ts-ignore: decorator
+@inline export function vexp(x: v128): v128 {
+  const lo = f32x4.splat(-87.0);
+  const hi = f32x4.splat(88.0);
+  x = f32x4.max(f32x4.min(x, hi), lo);
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  // two-step Cody-Waite reduction keeps r accurate for |x| up to ~88
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = madd(p, r, f32x4.splat(1.3981999507e-3));
+  p = madd(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd(p, r, f32x4.splat(5.0000001201e-1));
+  const r2 = f32x4.mul(r, r);
+  p = f32x4.add(madd(p, r2, r), f32x4.splat(1.0));
+  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  const res = f32x4.mul(p, e);
+  // exact zero below the flush point, so exp(-inf) of masked logits contributes nothing
+  return v128.bitselect(f32x4.splat(0.0), res, f32x4.le(x, lo));
+}

@@ -1,0 +1,91 @@
+import { hsum } from './simd';
+
+// Elementwise helpers the model uses between the big kernels. Sizes are element counts.
+
+// x (n) = 0
+export function zero(x: usize, n: i32): void {
+  memory.fill(x, 0, <usize>n << 2);
+}
+
+// dst (n) = src (n); regions may overlap
+export function copy(dst: usize, src: usize, n: i32): void {
+  memory.copy(dst, src, <usize>n << 2);
+}
+
+// out (n) = a (n) + b (n); out may alias a or b (residual connections)
+export function add(out: usize, a: usize, b: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(out + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, load<f32>(a + o) + load<f32>(b + o));
+  }
+}
+
+// x (n) *= s
+export function scale(x: usize, n: i32, s: f32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vs = f32x4.splat(s);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(x + o, f32x4.mul(v128.load(x + o), vs));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(x + o, load<f32>(x + o) * s);
+  }
+}
+
+// y (n) += a · x (n)
+export function axpy(y: usize, x: usize, n: i32, a: f32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const va = f32x4.splat(a);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(v128.load(x + o), va)));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + a * load<f32>(x + o));
+  }
+}
+
+// Σ x² over n elements, accumulated in f64 lanes so global-norm clipping over millions of
+// parameters does not lose the small terms.
+export function sumsq(x: usize, n: i32): f32 {
+  let s: f64 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(x + (<usize>i << 2));
+      acc = f32x4.add(acc, f32x4.mul(v, v));
+      // flush the f32 partial every 4096 elements to keep the f32 error bounded
+      if ((i & 4095) == 4092) { s += <f64>hsum(acc); acc = f32x4.splat(0); }
+    }
+    s += <f64>hsum(acc);
+  }
+  for (; i < n; i++) {
+    const v = <f64>load<f32>(x + (<usize>i << 2));
+    s += v * v;
+  }
+  return <f32>s;
+}
+
+// 1 if any element is NaN or ±Inf, else 0: the trainer's guard before an update
+export function nonfinite(x: usize, n: i32): i32 {
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    if (!isFinite<f32>(v)) return 1;
+  }
+  return 0;
+}

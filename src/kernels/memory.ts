@@ -1,0 +1,168 @@
+import { PromptkilnError } from '../errors.js';
+
+// A range of f32 (or i32) elements inside the kernel module's memory. Cheap to create: sub-ranges
+// (`at`) are how a row block of a bigger buffer is handed to a kernel.
+export class Tensor {
+  constructor(readonly heap: Heap, readonly ptr: number, readonly n: number) {}
+  // A fresh view each call: views made before memory.grow() are detached.
+  f32(): Float32Array {
+    return new Float32Array(this.heap.memory.buffer, this.ptr, this.n);
+  }
+  i32(): Int32Array {
+    return new Int32Array(this.heap.memory.buffer, this.ptr, this.n);
+  }
+  at(offset: number, n: number): Tensor {
+    if (offset < 0 || n < 0 || offset + n > this.n) {
+      throw new PromptkilnError('SHAPE', `sub-tensor [${offset}, ${offset + n}) outside a tensor of ${this.n} elements`);
+    }
+    return new Tensor(this.heap, this.ptr + offset * 4, n);
+  }
+  set(data: ArrayLike<number>, offset = 0): this {
+    if (offset + data.length > this.n) {
+      throw new PromptkilnError('SHAPE', `writing ${data.length} values at ${offset} into a tensor of ${this.n}`);
+    }
+    this.f32().set(data, offset);
+    return this;
+  }
+  setI32(data: ArrayLike<number>, offset = 0): this {
+    if (offset + data.length > this.n) {
+      throw new PromptkilnError('SHAPE', `writing ${data.length} ids at ${offset} into a tensor of ${this.n}`);
+    }
+    this.i32().set(data, offset);
+    return this;
+  }
+  free(): void {
+    this.heap.free(this);
+  }
+}
+
+const ALIGN = 64; // cache line; also keeps every f32x4 load aligned
+const PAGE = 65536;
+
+// First-fit allocator with coalescing over the module's one memory. Weights live for a model's
+// lifetime, workspaces for a (batch, length) shape, temporaries for one call: `mark`/`reset`
+// releases everything allocated since the mark (scoped temporaries), `free` one block.
+// Memory never shrinks (WebAssembly cannot), but freed ranges are reused.
+export class Heap {
+  private top: number;
+  private readonly freeList: { start: number; size: number }[] = [];
+  private readonly live = new Map<number, number>();
+  private readonly order: number[] = [];
+  private peakBytes = 0;
+
+  constructor(readonly memory: WebAssembly.Memory, base: number, readonly maxBytes = 4 * 1024 ** 3 - PAGE) {
+    this.top = Math.ceil(base / ALIGN) * ALIGN;
+  }
+
+  get usedBytes(): number {
+    let s = 0;
+    for (const v of this.live.values()) s += v;
+    return s;
+  }
+  get peak(): number {
+    return this.peakBytes;
+  }
+  get capacity(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  // n elements of 4 bytes each
+  alloc(n: number, what = 'tensor'): Tensor {
+    if (!Number.isInteger(n) || n < 0) throw new PromptkilnError('SHAPE', `cannot allocate ${n} elements for ${what}`);
+    const bytes = Math.max(ALIGN, Math.ceil((n * 4) / ALIGN) * ALIGN);
+    let ptr = -1;
+    for (let i = 0; i < this.freeList.length; i++) {
+      const f = this.freeList[i];
+      if (f.size >= bytes) {
+        ptr = f.start;
+        if (f.size === bytes) this.freeList.splice(i, 1);
+        else { f.start += bytes; f.size -= bytes; }
+        break;
+      }
+    }
+    if (ptr < 0) {
+      ptr = this.top;
+      this.ensure(ptr + bytes, what);
+      this.top = ptr + bytes;
+    }
+    this.live.set(ptr, bytes);
+    this.order.push(ptr);
+    const used = this.usedBytes;
+    if (used > this.peakBytes) this.peakBytes = used;
+    return new Tensor(this, ptr, n);
+  }
+
+  allocFrom(data: ArrayLike<number>, what = 'tensor'): Tensor {
+    return this.alloc(data.length, what).set(data);
+  }
+  allocI32(data: ArrayLike<number>, what = 'ids'): Tensor {
+    return this.alloc(data.length, what).setI32(data);
+  }
+
+  free(t: Tensor | number): void {
+    const ptr = typeof t === 'number' ? t : t.ptr;
+    const bytes = this.live.get(ptr);
+    if (bytes === undefined) return; // already freed (dispose is idempotent)
+    this.live.delete(ptr);
+    const k = this.order.lastIndexOf(ptr);
+    if (k >= 0) this.order.splice(k, 1);
+    if (ptr + bytes === this.top) {
+      this.top = ptr;
+      // fold a free block that now touches the top
+      const last = this.freeList[this.freeList.length - 1];
+      if (last && last.start + last.size === this.top) {
+        this.top = last.start;
+        this.freeList.pop();
+      }
+      return;
+    }
+    // insert sorted, then coalesce with neighbours
+    let i = 0;
+    while (i < this.freeList.length && this.freeList[i].start < ptr) i++;
+    this.freeList.splice(i, 0, { start: ptr, size: bytes });
+    const next = this.freeList[i + 1];
+    if (next && ptr + bytes === next.start) {
+      this.freeList[i].size += next.size;
+      this.freeList.splice(i + 1, 1);
+    }
+    const prev = this.freeList[i - 1];
+    if (prev && prev.start + prev.size === ptr) {
+      prev.size += this.freeList[i].size;
+      this.freeList.splice(i, 1);
+    }
+  }
+
+  // Everything allocated after mark() is released by reset(mark).
+  mark(): number {
+    return this.order.length;
+  }
+  reset(mark: number): void {
+    while (this.order.length > mark) this.free(this.order[this.order.length - 1]);
+  }
+  scope<T>(fn: () => T): T {
+    const m = this.mark();
+    try {
+      return fn();
+    } finally {
+      this.reset(m);
+    }
+  }
+
+  private ensure(end: number, what: string): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    if (end > this.maxBytes) {
+      throw new PromptkilnError('OOM',
+        `out of memory allocating ${what}: needs ${end - this.top} bytes, ${this.maxBytes - this.top} available under the ${this.maxBytes}-byte cap`,
+        { requested: end - this.top, available: this.maxBytes - this.top });
+    }
+    const pages = Math.ceil((end - have) / PAGE);
+    try {
+      this.memory.grow(pages);
+    } catch (e) {
+      throw new PromptkilnError('OOM',
+        `out of memory allocating ${what}: WebAssembly memory could not grow by ${pages * PAGE} bytes (now ${have})`,
+        { requested: end - this.top, available: have - this.top }, { cause: e });
+    }
+  }
+}

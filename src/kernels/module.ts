@@ -1,0 +1,78 @@
+import { PromptkilnError } from '../errors.js';
+import { ABI_VERSION, type KernelExports } from './exports.js';
+import { hasRelaxedSimd, hasSimd, isNode } from './features.js';
+
+export type BuildName = 'relaxed' | 'simd' | 'portable';
+
+export interface InitOptions {
+  // Which build to use; default: the best the engine validates (relaxed > simd > portable).
+  build?: BuildName;
+  // A precompiled module (bundlers, Workers that forbid compiling from bytes), or the bytes, or a URL.
+  module?: WebAssembly.Module;
+  bytes?: BufferSource;
+  url?: string | URL;
+  // Cap on the module's memory in bytes (default: the 4 GiB wasm32 limit).
+  maxMemoryBytes?: number;
+}
+
+export const BUILD_FILES: Record<BuildName, string> = {
+  relaxed: 'promptkiln.relaxed.wasm',
+  simd: 'promptkiln.simd.wasm',
+  portable: 'promptkiln.portable.wasm',
+};
+
+export async function pickBuild(): Promise<BuildName> {
+  if (await hasRelaxedSimd()) return 'relaxed';
+  if (hasSimd()) return 'simd';
+  return 'portable';
+}
+
+// Where the .wasm files sit: beside dist/ in the package (dist/../wasm), or two levels up when
+// running from src/ (tests).
+function candidateUrls(file: string): URL[] {
+  const here = import.meta.url;
+  return [new URL(`../wasm/${file}`, here), new URL(`../../wasm/${file}`, here)];
+}
+
+async function readBytes(url: URL): Promise<Uint8Array> {
+  if (url.protocol === 'file:' && isNode()) {
+    const fs = await import(/* @vite-ignore */ 'node:fs/promises' as string);
+    const { fileURLToPath } = await import(/* @vite-ignore */ 'node:url' as string);
+    return new Uint8Array(await fs.readFile(fileURLToPath(url)));
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+export async function compileBuild(build: BuildName, opts: InitOptions = {}): Promise<WebAssembly.Module> {
+  if (opts.module) return opts.module;
+  if (opts.bytes) return WebAssembly.compile(opts.bytes);
+  const urls = opts.url ? [new URL(opts.url, import.meta.url)] : candidateUrls(BUILD_FILES[build]);
+  const errors: string[] = [];
+  for (const u of urls) {
+    try {
+      return await WebAssembly.compile(await readBytes(u));
+    } catch (e) {
+      errors.push(`${u}: ${(e as Error).message}`);
+    }
+  }
+  throw new PromptkilnError('BUILD', `could not load the ${build} kernel build:\n  ${errors.join('\n  ')}`);
+}
+
+export function instantiate(module: WebAssembly.Module, memory?: WebAssembly.Memory): KernelExports {
+  const env: Record<string, unknown> = {
+    abort(msg: number, file: number, line: number, col: number) {
+      throw new PromptkilnError('BUILD', `kernel abort at ${line}:${col} (msg@${msg}, file@${file})`);
+    },
+  };
+  if (memory) env.memory = memory;
+  const inst = new WebAssembly.Instance(module, { env });
+  const ex = inst.exports as unknown as KernelExports;
+  if (memory) (ex as { memory: WebAssembly.Memory }).memory = memory;
+  const v = ex.abi_version();
+  if (v !== ABI_VERSION) {
+    throw new PromptkilnError('BUILD', `kernel module ABI version ${v}, this SDK expects ${ABI_VERSION}: rebuild the wasm files`);
+  }
+  return ex;
+}

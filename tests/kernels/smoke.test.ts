@@ -1,0 +1,12 @@
+import { describe, expect, it } from 'vitest';
+import { init } from '../../src/kernels/index.js';
+
+describe('kernel module', () => {
+  for (const build of ['portable', 'simd', 'relaxed'] as const) {
+    it(`${build} build instantiates and passes its self-test`, async () => {
+      const k = await init({ build });
+      expect(k.raw.self_test()).toBe(0);
+      expect(k.raw.build_kind()).toBe({ portable: 0, simd: 1, relaxed: 2 }[build]);
+    });
+  }
+});
