@@ -1,0 +1,1 @@
+// One import per command file; each registers itself with main.ts.
