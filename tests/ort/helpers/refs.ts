@@ -1,0 +1,35 @@
+// Reading ../shared/refs fixtures and building graph inputs for one unpadded sequence.
+import fs from 'node:fs';
+import path from 'node:path';
+import { REFS_DIR } from '../../helpers/paths.js';
+
+export interface RefTensor { dtype: string; shape: number[]; data: number[] }
+export interface ForwardCase {
+  name: string;
+  tokens: number[];
+  logits: RefTensor;
+  next_token_logprobs: RefTensor;
+  sum_logprob: number;
+}
+
+export function forwardCases(model: 'stories260K' | 'gpt2-tiny-random'): ForwardCase[] {
+  return JSON.parse(fs.readFileSync(path.join(REFS_DIR, model, 'forward.json'), 'utf8')).cases;
+}
+
+export function readRef(model: string, file: string): any {
+  return JSON.parse(fs.readFileSync(path.join(REFS_DIR, model, file), 'utf8'));
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return Number.isNaN(m) ? Infinity : m;
+}
+
+// Embedding rows for token ids: (T, C)
+export function embed(tok: Float32Array, C: number, ids: readonly number[]): Float32Array {
+  const out = new Float32Array(ids.length * C);
+  ids.forEach((id, t) => out.set(tok.subarray(id * C, (id + 1) * C), t * C));
+  return out;
+}
