@@ -52,7 +52,7 @@ export async function compileBuild(build: BuildName, opts: InitOptions = {}): Pr
   const errors: string[] = [];
   for (const u of urls) {
     try {
-      return await WebAssembly.compile(await readBytes(u));
+      return await WebAssembly.compile((await readBytes(u)) as BufferSource);
     } catch (e) {
       errors.push(`${u}: ${(e as Error).message}`);
     }
@@ -61,13 +61,13 @@ export async function compileBuild(build: BuildName, opts: InitOptions = {}): Pr
 }
 
 export function instantiate(module: WebAssembly.Module, memory?: WebAssembly.Memory): KernelExports {
-  const env: Record<string, unknown> = {
+  const env: Record<string, WebAssembly.ImportValue> = {
     abort(msg: number, file: number, line: number, col: number) {
       throw new PromptkilnError('BUILD', `kernel abort at ${line}:${col} (msg@${msg}, file@${file})`);
     },
   };
   if (memory) env.memory = memory;
-  const inst = new WebAssembly.Instance(module, { env });
+  const inst = new WebAssembly.Instance(module, { env } as WebAssembly.Imports);
   const ex = inst.exports as unknown as KernelExports;
   if (memory) (ex as { memory: WebAssembly.Memory }).memory = memory;
   const v = ex.abi_version();

@@ -1,0 +1,500 @@
+import { PromptkilnError, throwIfAborted } from '../errors.js';
+import { init, type Kernels, type Tensor } from '../kernels/index.js';
+import { rng, sample, type SampleOptions } from './sampling.js';
+import { Transformer, type KVCache, type Prefix } from './transformer.js';
+import type { Checkpoint, ModelConfig, Tokenizer } from './types.js';
+import { ropeTables, uploadWeights, type Weights } from './weights.js';
+
+// What conditions a frozen model beyond its text prompt: a trained soft prompt, prefix, or a
+// compressed context. Built by soft/ and compress/ (which sit above model/); the model only
+// places the rows and prefixes where the convention says.
+export interface Conditioning {
+  id: string; // identity for caches
+  // (rows, C) soft rows placed before the prompt (PEFT prompt tuning: before BOS)
+  soft?: { rows: number; data: Float32Array } | null;
+  // drop the prompt's BOS: the soft rows replace the whole context (compression)
+  dropBos?: boolean;
+  // per-layer prefix K/V, (P, Hkv, hd) each, used as given (no RoPE)
+  prefix?: { P: number; k: Float32Array[]; v: Float32Array[] } | null;
+  // position of the first row (PEFT prefix tuning: P)
+  posOffset?: number;
+}
+
+export type Text = string | readonly number[];
+
+export interface ScoreOptions {
+  conditioning?: Conditioning | null;
+  signal?: AbortSignal;
+}
+
+export interface ScoreResult {
+  total: number; // Σ ln p(target_j | prompt, target_<j)
+  tokens: number[]; // target ids scored
+  logprobs: number[]; // per target token
+}
+
+export interface GenerateOptions extends SampleOptions {
+  maxTokens?: number; // default 64
+  seed?: number;
+  stop?: string[]; // stop sequences (not included in the text)
+  stopAtEos?: boolean; // default true
+  signal?: AbortSignal;
+  conditioning?: Conditioning | null;
+}
+
+export interface GenerateResult {
+  text: string | null; // null when the checkpoint has no tokenizer
+  tokens: number[];
+  finishReason: 'stop' | 'length' | 'eos';
+}
+
+// A row of the input: a token id, or a soft vector (C).
+export type Segment = { ids: readonly number[] } | { embeds: Float32Array | Tensor; rows: number };
+
+export interface ForwardBatch {
+  sequences: (readonly number[] | Segment[])[]; // B sequences, right-padded to the longest
+  posOffset?: number;
+  prefix?: Prefix | null;
+  mask?: boolean; // pass a padding mask (not needed for right padding)
+  hidden?: boolean; // also return the last hidden states
+  logits?: boolean; // default true
+}
+
+export interface ForwardResult {
+  B: number;
+  T: number;
+  lengths: number[];
+  logits: Float32Array | null; // (B, T, V)
+  hidden: Float32Array | null; // (B, T, C) after the final norm
+}
+
+export interface LoadOptions {
+  kernels?: Kernels;
+  maxMemoryBytes?: number;
+}
+
+const MAX_BATCH_ROWS = 2048;
+
+export class Model {
+  readonly config: ModelConfig;
+  readonly tokenizer: Tokenizer | null;
+  readonly id: string;
+  readonly source: string;
+  readonly chatTemplate: string | null;
+  readonly stack: Transformer;
+  private weights: Weights | null;
+  private ropeT: { cos: Tensor; sin: Tensor } | null;
+  private busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(readonly kernels: Kernels, ckpt: Checkpoint, weights: Weights, rope: { cos: Tensor; sin: Tensor } | null) {
+    this.config = ckpt.config;
+    this.tokenizer = ckpt.tokenizer;
+    this.id = ckpt.id;
+    this.source = ckpt.source;
+    this.chatTemplate = ckpt.chatTemplate ?? null;
+    this.weights = weights;
+    this.ropeT = rope;
+    this.stack = new Transformer(kernels, ckpt.config, weights, rope);
+  }
+
+  static async fromCheckpoint(ckpt: Checkpoint, opts: LoadOptions = {}): Promise<Model> {
+    const kernels = opts.kernels ?? (await init(opts.maxMemoryBytes ? { maxMemoryBytes: opts.maxMemoryBytes } : {}));
+    const weights = uploadWeights(kernels, ckpt.config, ckpt.tensors, ckpt.source);
+    let rope: { cos: Tensor; sin: Tensor } | null = null;
+    if (ckpt.config.arch === 'llama') {
+      const t = ropeTables(ckpt.config);
+      rope = { cos: kernels.from(t.cos, 'rope cos'), sin: kernels.from(t.sin, 'rope sin') };
+    }
+    return new Model(kernels, ckpt, weights, rope);
+  }
+
+  private get w(): Weights {
+    if (!this.weights) throw new PromptkilnError('ARGUMENT', `model ${this.id} was disposed`);
+    return this.weights;
+  }
+
+  dispose(): void {
+    if (!this.weights) return;
+    this.stack.ws.release();
+    for (const t of this.weights.all) t.free();
+    if (this.ropeT) { this.ropeT.cos.free(); this.ropeT.sin.free(); }
+    this.weights = null;
+    this.ropeT = null;
+  }
+
+  // Bytes of WASM memory held by weights and workspaces.
+  memoryBytes(): { weights: number; workspace: number; heapPeak: number } {
+    const weights = (this.weights?.all ?? []).reduce((a, t) => a + t.n * 4, 0);
+    return { weights, workspace: this.stack.ws.bytes(), heapPeak: this.kernels.heap.peak };
+  }
+
+  // Serializes calls: the model has one workspace, and async APIs may interleave.
+  protected exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.busy.then(fn, fn);
+    this.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  requireTokenizer(what: string): Tokenizer {
+    if (!this.tokenizer) {
+      throw new PromptkilnError('TOKENIZER', `${what} needs a tokenizer, and checkpoint ${this.source} has none: pass token ids instead`);
+    }
+    return this.tokenizer;
+  }
+
+  checkIds(ids: readonly number[], what: string): void {
+    const V = this.config.vocabSize;
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= V) {
+        throw new PromptkilnError('TOKEN', `${what}: token id ${id} is outside the vocabulary of ${V}`);
+      }
+    }
+  }
+
+  // Prompt ids with the checkpoint's BOS rule.
+  encodePrompt(prompt: Text): number[] {
+    if (typeof prompt !== 'string') {
+      this.checkIds(prompt, 'prompt');
+      return [...prompt];
+    }
+    return this.requireTokenizer('a text prompt').encode(prompt);
+  }
+
+  // Splits prompt + target as lm-evaluation-harness does: encode the concatenation once and cut
+  // where the prompt's own encoding ends (at the longest common prefix when the two disagree).
+  splitPromptTarget(prompt: Text, target: Text): { full: number[]; cut: number } {
+    if (typeof prompt !== 'string' || typeof target !== 'string') {
+      if (typeof prompt === 'string' || typeof target === 'string') {
+        const p = this.encodePrompt(prompt);
+        const t = typeof target === 'string' ? this.requireTokenizer('a text target').encode(target, { bos: false }) : [...target];
+        this.checkIds(t, 'target');
+        return { full: [...p, ...t], cut: p.length };
+      }
+      this.checkIds(prompt, 'prompt');
+      this.checkIds(target, 'target');
+      return { full: [...prompt, ...target], cut: prompt.length };
+    }
+    const tok = this.requireTokenizer('text scoring');
+    const p = tok.encode(prompt);
+    const full = tok.encode(prompt + target);
+    let cut = 0;
+    while (cut < p.length && cut < full.length && p[cut] === full[cut]) cut++;
+    return { full, cut };
+  }
+
+  // Writes a batch of sequences into the transformer's input rows and returns their layout.
+  private fill(x: Tensor, sequences: Segment[][], T: number): void {
+    const { config: c, kernels: k } = this;
+    const C = c.dim;
+    k.zero(x);
+    const ids = new Int32Array(sequences.length * T).fill(-1);
+    const softs: { row: number; src: Float32Array | Tensor; off: number }[] = [];
+    sequences.forEach((segs, b) => {
+      let t = 0;
+      for (const s of segs) {
+        if ('ids' in s) {
+          for (const id of s.ids) ids[b * T + t++] = id;
+        } else {
+          for (let r = 0; r < s.rows; r++) softs.push({ row: b * T + t++, src: s.embeds, off: r * C });
+        }
+      }
+    });
+    const idsT = this.stack.ws.get('ids', ids.length).setI32(ids);
+    k.embed(x, idsT, this.w.tokEmbeddings, ids.length, C, c.vocabSize);
+    for (const s of softs) {
+      const dst = x.at(s.row * C, C);
+      if (s.src instanceof Float32Array) {
+        if (s.off + C > s.src.length) throw new PromptkilnError('SHAPE', `soft rows: ${s.src.length} values, need ${s.off + C}`);
+        dst.set(s.src.subarray(s.off, s.off + C));
+      } else k.copy(dst, s.src.at(s.off, C));
+    }
+  }
+
+  static segLength(segs: Segment[]): number {
+    return segs.reduce((a, s) => a + ('ids' in s ? s.ids.length : s.rows), 0);
+  }
+
+  // Low-level entry used by forward(), tuning and compression: lays out the batch and runs the stack.
+  // Returns the transformer, positioned for head/loss/backward calls.
+  run(sequences: Segment[][], o: { posOffset?: number; prefix?: Prefix | null; train?: boolean; mask?: boolean; cache?: KVCache | null }): Transformer {
+    this.w; // throws if disposed
+    const B = sequences.length;
+    const lengths = sequences.map((s) => Model.segLength(s));
+    for (const s of sequences) for (const seg of s) if ('ids' in seg) this.checkIds(seg.ids, 'input');
+    const T = Math.max(...lengths);
+    const off = (o.posOffset ?? 0) + (o.cache?.len ?? 0);
+    if (off + T > this.config.maxSeqLen) {
+      throw new PromptkilnError('CONTEXT', `a sequence of ${off + T} positions exceeds the model's context of ${this.config.maxSeqLen}`);
+    }
+    const pos = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = off + t;
+    let mask: Float32Array | null = null;
+    if (o.mask) {
+      mask = new Float32Array(B * T);
+      for (let b = 0; b < B; b++) for (let t = 0; t < lengths[b]; t++) mask[b * T + t] = 1;
+    }
+    const x = this.stack.begin({ B, T, pos, mask, prefix: o.prefix ?? null, cache: o.cache ?? null, train: o.train ?? false });
+    this.fill(x, sequences, T);
+    this.stack.addPositions();
+    this.stack.forward();
+    return this.stack;
+  }
+
+  // Full forward over a batch: logits (B, T, V) and optionally the hidden states (B, T, C).
+  async forward(batch: ForwardBatch): Promise<ForwardResult> {
+    return this.exclusive(() => {
+      const seqs = batch.sequences.map((s) => (s.length && typeof s[0] === 'number' ? [{ ids: s as readonly number[] }] : (s as Segment[])));
+      if (seqs.length === 0) throw new PromptkilnError('SHAPE', 'forward: the batch has no sequences');
+      const lengths = seqs.map((s) => Model.segLength(s));
+      const st = this.run(seqs, { posOffset: batch.posOffset, prefix: batch.prefix, mask: batch.mask });
+      const B = seqs.length, T = Math.max(...lengths), C = this.config.dim, V = this.config.vocabSize;
+      let logits: Float32Array | null = null;
+      if (batch.logits !== false) {
+        logits = new Float32Array(B * T * V);
+        const rows = Array.from({ length: B * T }, (_, i) => i);
+        st.eachHeadChunk(rows, (lg, s, n) => {
+          logits!.set(lg.f32().subarray(0, n * V), s * V);
+          return false;
+        });
+      }
+      const hidden = batch.hidden ? st.ws.get('hf', B * T * C).f32().slice() : null;
+      return { B, T, lengths, logits, hidden };
+    });
+  }
+
+  // Uploads a conditioning's prefix into WASM (caller frees).
+  private prefixTensors(cond: Conditioning | null | undefined): Prefix | null {
+    const p = cond?.prefix;
+    if (!p || p.P === 0) return null;
+    const c = this.config;
+    const n = p.P * c.nKvHeads * c.headDim;
+    if (p.k.length !== c.nLayers || p.v.length !== c.nLayers) {
+      throw new PromptkilnError('ADAPTER', `prefix has ${p.k.length} layers, model ${this.id} has ${c.nLayers}`);
+    }
+    const k: Tensor[] = [], v: Tensor[] = [];
+    for (let l = 0; l < c.nLayers; l++) {
+      if (p.k[l].length !== n || p.v[l].length !== n) {
+        throw new PromptkilnError('ADAPTER', `prefix layer ${l}: ${p.k[l].length} values, expected P·kv_heads·head_dim = ${n}`);
+      }
+      k.push(this.kernels.from(p.k[l], 'prefix k'));
+      v.push(this.kernels.from(p.v[l], 'prefix v'));
+    }
+    return { P: p.P, k, v };
+  }
+
+  private condSegments(cond: Conditioning | null | undefined, ids: number[]): Segment[] {
+    const segs: Segment[] = [];
+    if (cond?.soft && cond.soft.rows > 0) {
+      if (cond.soft.data.length !== cond.soft.rows * this.config.dim) {
+        throw new PromptkilnError('ADAPTER', `soft prompt has ${cond.soft.data.length} values, expected ${cond.soft.rows} × ${this.config.dim}`);
+      }
+      segs.push({ embeds: cond.soft.data, rows: cond.soft.rows });
+    }
+    let body = ids;
+    if (cond?.dropBos && body.length && body[0] === this.config.bosId) body = body.slice(1);
+    if (body.length) segs.push({ ids: body });
+    return segs;
+  }
+
+  async score(prompt: Text, target: Text, opts: ScoreOptions = {}): Promise<ScoreResult> {
+    return (await this.scoreMany(prompt, [target], opts))[0];
+  }
+
+  // Scores many targets under one prompt: the prompt's K/V are computed once and every target
+  // batch attends to them as a shared prefix.
+  async scoreMany(prompt: Text, targets: Text[], opts: ScoreOptions = {}): Promise<ScoreResult[]> {
+    return this.exclusive(() => this.scoreManySync(prompt, targets, opts));
+  }
+
+  scoreManySync(prompt: Text, targets: Text[], opts: ScoreOptions = {}): ScoreResult[] {
+    const c = this.config, k = this.kernels;
+    if (targets.length === 0) return [];
+    const splits = targets.map((t) => this.splitPromptTarget(prompt, t));
+    // shared prompt part: the shortest cut (all splits share the prompt's encoding up to there)
+    let shared = Math.min(...splits.map((s) => s.cut));
+    const p0 = splits[0].full.slice(0, shared);
+    for (const s of splits) while (shared > 0 && s.full.slice(0, shared).some((x, i) => x !== p0[i])) shared--;
+    const promptIds = splits[0].full.slice(0, shared);
+    const cond = opts.conditioning ?? null;
+    const condPrefix = this.prefixTensors(cond);
+    let prefix: Prefix | null = condPrefix;
+    const mark = k.heap.mark();
+    try {
+      const promptSegs = this.condSegments(cond, promptIds);
+      const Tp = Model.segLength(promptSegs);
+      const posOffset = cond?.posOffset ?? 0;
+      const kvd = c.nKvHeads * c.headDim;
+      const P0 = condPrefix?.P ?? 0;
+      // prompt pass: K/V into a cache, and the last row's log-probs (they predict each target's first token)
+      let lastLogp: Float32Array | null = null;
+      if (Tp > 0) {
+        const cache = this.stack.newCache(Tp);
+        const st = this.run([promptSegs], { posOffset, prefix: condPrefix, cache });
+        const V = c.vocabSize;
+        st.eachHeadChunk([Tp - 1], (lg) => {
+          const lp = k.alloc(V, 'prompt logp');
+          k.logSoftmax(lp, lg, 1, V);
+          lastLogp = lp.f32().slice();
+          lp.free();
+          return false;
+        });
+        // shared prefix for the targets = [conditioning prefix ; prompt K/V]
+        const kk: Tensor[] = [], vv: Tensor[] = [];
+        for (let l = 0; l < c.nLayers; l++) {
+          const kt = k.alloc((P0 + Tp) * kvd, 'prompt prefix k');
+          const vt = k.alloc((P0 + Tp) * kvd, 'prompt prefix v');
+          if (condPrefix) {
+            k.copy(kt, condPrefix.k[l], P0 * kvd);
+            k.copy(vt, condPrefix.v[l], P0 * kvd);
+          }
+          k.copy(kt.at(P0 * kvd, Tp * kvd), cache.k[l].at(0, Tp * kvd));
+          k.copy(vt.at(P0 * kvd, Tp * kvd), cache.v[l].at(0, Tp * kvd));
+          kk.push(kt);
+          vv.push(vt);
+        }
+        this.stack.freeCache(cache);
+        prefix = { P: P0 + Tp, k: kk, v: vv };
+      }
+      const results: ScoreResult[] = splits.map((s) => ({ total: 0, tokens: s.full.slice(s.cut), logprobs: [] as number[] }));
+      // target passes, batched by rows
+      const order = splits.map((_, i) => i);
+      let i = 0;
+      while (i < order.length) {
+        throwIfAborted(opts.signal, 'scoring');
+        const batch: number[] = [];
+        let T = 0;
+        while (i < order.length) {
+          const len = splits[order[i]].full.length - shared;
+          const t2 = Math.max(T, len);
+          if (batch.length && t2 * (batch.length + 1) > MAX_BATCH_ROWS) break;
+          T = t2;
+          batch.push(order[i++]);
+        }
+        const rows: number[] = [], tg: number[] = [], owner: number[] = [];
+        batch.forEach((idx, b) => {
+          const s = splits[idx];
+          for (let j = Math.max(1, s.cut - shared); j < s.full.length - shared; j++) {
+            rows.push(b * T + j - 1);
+            tg.push(s.full[shared + j]);
+            owner.push(idx);
+          }
+        });
+        if (T > 0 && rows.length > 0) {
+          const seqs: Segment[][] = batch.map((idx) => {
+            const ids = splits[idx].full.slice(shared);
+            return ids.length ? [{ ids }] : [];
+          });
+          // sequences with no rows still need one row for the batch layout
+          const padded = seqs.map((s) => (s.length ? s : [{ ids: [0] }]));
+          const st = this.run(padded, { posOffset: posOffset + Tp, prefix });
+          const { logprobs } = st.nll(rows, tg, 1, false);
+          const perTarget = new Map<number, number[]>();
+          owner.forEach((o, r) => {
+            if (!perTarget.has(o)) perTarget.set(o, []);
+            perTarget.get(o)!.push(logprobs[r]);
+          });
+          for (const [o, lps] of perTarget) results[o].logprobs.push(...lps);
+        }
+      }
+      // first target token of each split that starts right after the shared prompt
+      splits.forEach((s, idx) => {
+        const r = results[idx];
+        if (s.cut === shared && s.full.length > shared) {
+          if (lastLogp) r.logprobs.unshift((lastLogp as Float32Array)[s.full[shared]]);
+          else r.tokens.shift(); // nothing precedes the first token: it is context, not scored
+        }
+        r.total = r.logprobs.reduce((a, b) => a + b, 0);
+      });
+      return results;
+    } finally {
+      if (prefix && prefix !== condPrefix) { prefix.k.forEach((t) => t.free()); prefix.v.forEach((t) => t.free()); }
+      if (condPrefix) { condPrefix.k.forEach((t) => t.free()); condPrefix.v.forEach((t) => t.free()); }
+      k.heap.reset(mark);
+    }
+  }
+
+  // Token-by-token generation with a KV cache; yields each new token and its text.
+  async *stream(prompt: Text, opts: GenerateOptions = {}): AsyncGenerator<{ token: number; text: string }, GenerateResult> {
+    const c = this.config;
+    const ids = this.encodePrompt(prompt);
+    const cond = opts.conditioning ?? null;
+    const segs = this.condSegments(cond, ids);
+    const Tp = Model.segLength(segs);
+    if (Tp === 0) throw new PromptkilnError('ARGUMENT', 'generate: the prompt is empty (and the checkpoint adds no BOS)');
+    const maxTokens = opts.maxTokens ?? 64;
+    if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new PromptkilnError('ARGUMENT', `maxTokens must be a non-negative integer, got ${maxTokens}`);
+    const posOffset = cond?.posOffset ?? 0;
+    const cap = Math.min(c.maxSeqLen - posOffset, Tp + maxTokens);
+    if (Tp > cap) throw new PromptkilnError('CONTEXT', `the prompt has ${Tp} rows, the model's context is ${c.maxSeqLen}`);
+    const rand = rng(opts.seed ?? 0);
+    const tok = this.tokenizer;
+    const out: number[] = [];
+    let text = '';
+    let prev: number | null = ids.length ? ids[ids.length - 1] : null;
+    let finish: GenerateResult['finishReason'] = 'length';
+    const stopAtEos = opts.stopAtEos ?? true;
+    const k = this.kernels;
+    // The model is held for the whole generation; other calls wait.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const prevBusy = this.busy;
+    this.busy = prevBusy.then(() => held);
+    await prevBusy.catch(() => undefined);
+    const prefix = this.prefixTensors(cond);
+    const cache = this.stack.newCache(Math.max(cap, 1));
+    const logits = new Float32Array(c.vocabSize);
+    try {
+      let step: Segment[] = segs;
+      let lastYield = Date.now();
+      for (let n = 0; n < maxTokens; n++) {
+        throwIfAborted(opts.signal, 'generation');
+        if (cache.len + Model.segLength(step) > cache.cap) break;
+        const st = this.run([step], { posOffset, prefix, cache });
+        const last = Model.segLength(step) - 1;
+        st.eachHeadChunk([last], (lg) => {
+          logits.set(lg.f32().subarray(0, c.vocabSize));
+          return false;
+        });
+        const id = sample(logits, opts, rand);
+        if (stopAtEos && (id === c.eosId || (c.bosId !== null && id === c.bosId && c.arch === 'llama'))) {
+          finish = 'eos';
+          break;
+        }
+        out.push(id);
+        const piece = tok ? tok.decodeToken(id, prev) : '';
+        prev = id;
+        if (tok && opts.stop?.length) {
+          const t2 = text + piece;
+          const hit = opts.stop.map((s) => (s ? t2.indexOf(s, Math.max(0, text.length - s.length)) : -1)).filter((x) => x >= 0);
+          if (hit.length) {
+            text = t2.slice(0, Math.min(...hit));
+            finish = 'stop';
+            break;
+          }
+          text = t2;
+        } else text += piece;
+        yield { token: id, text: piece };
+        step = [{ ids: [id] }];
+        if (Date.now() - lastYield > 8) {
+          // let timers and abort events run between tokens
+          await new Promise((r) => setTimeout(r, 0));
+          lastYield = Date.now();
+        }
+      }
+    } finally {
+      this.stack.freeCache(cache);
+      if (prefix) { prefix.k.forEach((t) => t.free()); prefix.v.forEach((t) => t.free()); }
+      release();
+      void k;
+    }
+    return { text: tok ? text : null, tokens: out, finishReason: finish };
+  }
+
+  async generate(prompt: Text, opts: GenerateOptions = {}): Promise<GenerateResult> {
+    const it = this.stream(prompt, opts);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+}
