@@ -47,3 +47,37 @@
   // exact zero below the flush point, so exp(-inf) of masked logits contributes nothing
   return v128.bitselect(f32x4.splat(0.0), res, f32x4.le(x, lo));
 }
+
+// [Σa, Σb, Σc, Σd]: the four horizontal sums of four accumulators in one vector, by two rounds
+// of pairwise shuffles (cheaper than four hsum calls and the result stores as one v128).
+// @ts-ignore: decorator
+@inline export function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
+}
+
+// 1 / (1 + e^{−x}) on four lanes. e^{−x} saturates at e^88 (vexp clamps), so very negative x
+// gives a tiny σ instead of 1/∞, and the caller can form 1 − σ = e^{−x}·σ without cancellation.
+// @ts-ignore: decorator
+@inline export function vsigmoid(x: v128): v128 {
+  return f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), vexp(f32x4.neg(x))));
+}
+
+// tanh on four lanes: an odd polynomial below |x| = 0.625 (Cephes tanhf: 1 − e^{−2|x|} would lose
+// relative precision there), (1 − e)/(1 + e) with e = e^{−2|x|} above, sign restored from x.
+// @ts-ignore: decorator
+@inline export function vtanh(x: v128): v128 {
+  const ax = f32x4.abs(x);
+  const e = vexp(f32x4.mul(ax, f32x4.splat(-2.0)));
+  const big = f32x4.div(f32x4.sub(f32x4.splat(1.0), e), f32x4.add(f32x4.splat(1.0), e));
+  const z = f32x4.mul(x, x);
+  let p = f32x4.splat(-5.70498872745e-3);
+  p = madd(p, z, f32x4.splat(2.06390887954e-2));
+  p = madd(p, z, f32x4.splat(-5.37397155531e-2));
+  p = madd(p, z, f32x4.splat(1.33314422036e-1));
+  p = madd(p, z, f32x4.splat(-3.33332819422e-1));
+  const small = madd(f32x4.mul(p, z), x, x);
+  const sign = v128.and(x, i32x4.splat(0x80000000));
+  return v128.bitselect(small, v128.or(big, sign), f32x4.lt(ax, f32x4.splat(0.625)));
+}
