@@ -1,0 +1,212 @@
+// The evaluator: runs a prompt candidate on examples with a model and a metric; caches by
+// content hash; charges model calls and tokens to a budget; races candidates so weak prompts
+// stop early (racing.ts); runs examples concurrently up to a limit.
+import { PromptkilnError, isPromptkilnError, throwIfAborted } from '../errors.js';
+import { Limit } from '../llm/limit.js';
+import type { LanguageModel, Usage } from '../llm/types.js';
+import { contentKey, MemoryCache, type EvalCache } from './cache.js';
+import { applyMetric, resolveMetric, type Metric } from './metrics.js';
+import { render, type Example, type PromptCandidate, type Task } from './task.js';
+
+export interface GenerationParams {
+  maxTokens: number;
+  temperature: number;
+  stop: string[];
+}
+
+export interface Budget {
+  calls?: number; // model calls (what --budget counts)
+  tokens?: number; // prompt + completion tokens
+}
+
+export interface EvaluatorOptions {
+  metric?: Metric; // default: the task's metric
+  cache?: EvalCache;
+  budget?: Budget;
+  concurrency?: number; // examples in flight at once (default 4)
+  generation?: Partial<GenerationParams>;
+  signal?: AbortSignal;
+}
+
+export interface ExampleResult {
+  id: string;
+  score: number | null; // null: excluded (a loglik call that failed)
+  prediction?: string;
+  error?: string; // a recorded failure (metric threw, endpoint failed)
+  cached: boolean;
+}
+
+export interface CandidateScore {
+  score: number | null; // mean over scored examples; null when none scored
+  n: number; // examples evaluated
+  failures: number;
+  results: ExampleResult[];
+}
+
+export interface EvalStats {
+  calls: number; // model calls charged to the budget (first use of each result in this run)
+  freshCalls: number; // calls actually sent to the model (not served by the cache)
+  cacheHits: number;
+  promptTokens: number;
+  completionTokens: number;
+  failures: number;
+}
+
+interface Cached {
+  score: number | null;
+  prediction?: string;
+  usage: Usage;
+}
+
+const GEN_DEFAULTS: GenerationParams = { maxTokens: 32, temperature: 0, stop: ['\n'] };
+
+export class Evaluator {
+  readonly metric: Metric;
+  readonly cache: EvalCache;
+  readonly gen: GenerationParams;
+  readonly stats: EvalStats = { calls: 0, freshCalls: 0, cacheHits: 0, promptTokens: 0, completionTokens: 0, failures: 0 };
+  private limit: Limit;
+  private charged = new Set<string>(); // keys already paid for in this run
+  private inflight = new Map<string, Promise<Cached>>();
+
+  constructor(
+    readonly task: Task,
+    readonly model: LanguageModel,
+    readonly opts: EvaluatorOptions = {},
+  ) {
+    this.metric = opts.metric ?? resolveMetric(task.metric, task.labels);
+    if (this.metric.kind !== 'text' && !model.score) {
+      throw new PromptkilnError('ARGUMENT', `metric ${this.metric.name} needs log-likelihoods, but model ${model.id} has no score(); use an endpoint with logprobs, the local model, or a text metric`);
+    }
+    this.cache = opts.cache ?? new MemoryCache();
+    this.gen = { ...GEN_DEFAULTS, ...opts.generation };
+    const b = opts.budget;
+    if (b?.calls !== undefined && !(b.calls >= 1)) throw new PromptkilnError('BUDGET', `budget.calls must be ≥ 1, got ${b.calls}`);
+    if (b?.tokens !== undefined && !(b.tokens >= 1)) throw new PromptkilnError('BUDGET', `budget.tokens must be ≥ 1, got ${b.tokens}`);
+    this.limit = new Limit(opts.concurrency ?? 4);
+  }
+
+  // Model calls one example costs under this metric.
+  get callsPerExample(): number {
+    return this.metric.kind === 'labels' && !this.model.scoreMany ? this.metric.labels.length : 1;
+  }
+
+  // Up-front cost of evaluating n candidates on m examples (before cache hits).
+  estimate(nCandidates: number, examples: Example[], cand?: PromptCandidate): { calls: number; tokens: number } {
+    const c = cand ?? { instruction: this.task.instruction, demos: this.task.demos };
+    const avgPrompt = examples.reduce((a, e) => a + render(this.task, c, e.input).length / 4, 0) / Math.max(1, examples.length);
+    const out = this.metric.kind === 'text' ? this.gen.maxTokens : 8;
+    const calls = nCandidates * examples.length * this.callsPerExample;
+    return { calls, tokens: Math.round(calls * (avgPrompt + out)) };
+  }
+
+  remaining(): { calls: number; tokens: number } {
+    const b = this.opts.budget ?? {};
+    return {
+      calls: (b.calls ?? Infinity) - this.stats.calls,
+      tokens: (b.tokens ?? Infinity) - this.stats.promptTokens - this.stats.completionTokens,
+    };
+  }
+
+  private async keyOf(cand: PromptCandidate, ex: Example): Promise<{ key: string; prompt: string }> {
+    const prompt = render(this.task, cand, ex.input);
+    const params = this.metric.kind === 'text' ? this.gen : this.metric.kind === 'labels' ? this.metric.labels : null;
+    const key = await contentKey(['eval/1', this.model.id, this.metric.name, params, prompt, ex.input, ex.output]);
+    return { key, prompt };
+  }
+
+  // Pay for a result's first use in this run, whether it comes from the model or the cache:
+  // then a resumed run spends its budget exactly as the uninterrupted run did.
+  private charge(key: string) {
+    if (this.charged.has(key)) return;
+    const r = this.remaining();
+    if (r.calls < this.callsPerExample || r.tokens <= 0) {
+      throw new PromptkilnError('BUDGET', `budget exhausted: ${this.stats.calls} model calls, ${this.stats.promptTokens + this.stats.completionTokens} tokens used (budget ${JSON.stringify(this.opts.budget)})`);
+    }
+    this.charged.add(key);
+    this.stats.calls += this.callsPerExample;
+  }
+
+  private async call(prompt: string, ex: Example): Promise<Cached> {
+    const signal = this.opts.signal;
+    const m = this.metric;
+    if (m.kind === 'text') {
+      const g = await this.model.generate(prompt, { ...this.gen, n: 1, seed: 0, signal });
+      const prediction = g.texts[0] ?? '';
+      // a throwing metric surfaces as METRIC and is recorded by example()
+      return { score: await applyMetric(m, prediction, ex), prediction, usage: g.usage };
+    }
+    if (m.kind === 'loglik') {
+      const s = await this.model.score!(prompt, ex.output, { signal });
+      const mean = s.logprobs.length ? s.total / s.logprobs.length : 0;
+      if (!Number.isFinite(mean)) throw new PromptkilnError('NAN', `model ${this.model.id} returned a non-finite log-likelihood for example ${ex.id}`);
+      return { score: mean, usage: s.usage };
+    }
+    const scores = this.model.scoreMany
+      ? await this.model.scoreMany(prompt, m.labels, { signal })
+      : await Promise.all(m.labels.map((l) => this.model.score!(prompt, l, { signal })));
+    // length-normalised, so a longer label is not penalised for having more tokens
+    const means = scores.map((s) => s.total / Math.max(1, s.logprobs.length));
+    let best = 0;
+    for (let i = 1; i < means.length; i++) if (means[i] > means[best]) best = i;
+    const usage = scores.reduce((u, s) => ({ promptTokens: u.promptTokens + s.usage.promptTokens, completionTokens: u.completionTokens + s.usage.completionTokens }), { promptTokens: 0, completionTokens: 0 });
+    return { score: norm(m.labels[best]) === norm(ex.output) ? 1 : 0, prediction: m.labels[best], usage };
+  }
+
+  async example(cand: PromptCandidate, ex: Example): Promise<ExampleResult> {
+    throwIfAborted(this.opts.signal, 'evaluation');
+    const { key, prompt } = await this.keyOf(cand, ex);
+    const hit = this.cache.get(key) as Cached | undefined;
+    if (hit) {
+      this.charge(key);
+      this.stats.cacheHits++;
+      return { id: ex.id, score: hit.score, prediction: hit.prediction, cached: true };
+    }
+    // the same (candidate, example) requested twice at once runs once
+    let p = this.inflight.get(key);
+    if (!p) {
+      this.charge(key); // synchronous check-and-reserve, in launch order
+      p = this.limit.run(async () => {
+        throwIfAborted(this.opts.signal, 'evaluation');
+        this.stats.freshCalls += this.callsPerExample;
+        const r = await this.call(prompt, ex);
+        this.stats.promptTokens += r.usage.promptTokens;
+        this.stats.completionTokens += r.usage.completionTokens;
+        this.cache.set(key, r);
+        return r;
+      });
+      this.inflight.set(key, p);
+      p.finally(() => this.inflight.delete(key)).catch(() => {});
+    }
+    try {
+      const r = await p;
+      return { id: ex.id, score: r.score, prediction: r.prediction, cached: false };
+    } catch (e) {
+      // budget and abort end the run; anything else is this example's recorded failure
+      if (isPromptkilnError(e, 'BUDGET') || isPromptkilnError(e, 'ABORTED')) throw e;
+      this.stats.failures++;
+      const msg = isPromptkilnError(e) ? `[${e.code}] ${e.message}` : String((e as Error)?.message ?? e);
+      return { id: ex.id, score: this.metric.kind === 'loglik' ? null : 0, error: msg, cached: false };
+    }
+  }
+
+  async evaluate(cand: PromptCandidate, examples: Example[]): Promise<CandidateScore> {
+    const results = await Promise.all(examples.map((ex) => this.example(cand, ex)));
+    return summarize(results);
+  }
+}
+
+const norm = (s: string) => s.trim();
+
+export function summarize(results: ExampleResult[]): CandidateScore {
+  const scored = results.filter((r) => r.score !== null) as (ExampleResult & { score: number })[];
+  return {
+    score: scored.length ? scored.reduce((a, r) => a + r.score, 0) / scored.length : null,
+    n: results.length,
+    failures: results.filter((r) => r.error).length,
+    results,
+  };
+}
+
+// Order for "higher is better" where null (nothing scored) is worst.
+export const byScoreDesc = (a: number | null, b: number | null) => (b ?? -Infinity) - (a ?? -Infinity) || 0;

@@ -1,0 +1,104 @@
+// The local in-process Model (src/model) as a LanguageModel. Only the shape below is needed, so
+// this file does not import the runtime; anything with these methods (the real Model) fits.
+import { PromptkilnError } from '../errors.js';
+import { Limit } from './limit.js';
+import type { GenerateOptions, Generation, LanguageModel, Score, ScoreOptions } from './types.js';
+
+// A soft prompt / prefix / compressed context applied at inference (src/model's Conditioning);
+// its id goes into the model id, so cache keys differ per adapter.
+export interface ConditioningLike {
+  readonly id: string;
+}
+
+export interface LocalScore {
+  total: number;
+  tokens: number[];
+  logprobs: number[];
+}
+
+export interface LocalGenerateOptions {
+  maxTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+  signal?: AbortSignal;
+  conditioning?: unknown;
+}
+
+// The subset of src/model's Model that the adapter and the server use.
+export interface LocalModelLike {
+  readonly id: string;
+  readonly config: { maxSeqLen: number; vocabSize: number };
+  readonly tokenizer: {
+    encode(text: string, opts?: { bos?: boolean; eos?: boolean }): number[];
+    decode(ids: readonly number[]): string;
+    decodeToken(id: number, prev: number | null): string;
+  } | null;
+  readonly chatTemplate?: string | null;
+  score(prompt: string | number[], target: string | number[], opts?: { conditioning?: unknown; signal?: AbortSignal }): Promise<LocalScore>;
+  scoreMany?(prompt: string | number[], targets: (string | number[])[], opts?: { conditioning?: unknown; signal?: AbortSignal }): Promise<LocalScore[]>;
+  generate(prompt: string | number[], opts?: LocalGenerateOptions): Promise<{ text: string | null; tokens: number[]; finishReason: string }>;
+  stream?(prompt: string | number[], opts?: LocalGenerateOptions): AsyncIterable<{ token: number; text: string }>;
+}
+
+export interface LocalAdapterOptions {
+  // a soft prompt / prefix applied to every call; its id goes into the model id (cache keys)
+  conditioning?: ConditioningLike;
+  // default generation length when a caller gives none
+  maxTokens?: number;
+}
+
+function aborted(signal: AbortSignal | undefined, what: string) {
+  if (signal?.aborted) throw new PromptkilnError('ABORTED', `${what} was aborted`, undefined, { cause: signal.reason });
+}
+
+export function localModel(model: LocalModelLike, opts: LocalAdapterOptions = {}): LanguageModel {
+  const conditioning = opts.conditioning;
+  const id = `local:${model.id}${conditioning ? `+cond:${conditioning.id}` : ''}`;
+  // The runtime's workspace is shared by every call on a Model: one call at a time.
+  const one = new Limit(1);
+  const promptTokens = (p: string) => model.tokenizer?.encode(p).length ?? 0;
+  const toScore = (s: LocalScore, prompt: string): Score => ({
+    total: s.total,
+    logprobs: s.logprobs,
+    usage: { promptTokens: promptTokens(prompt), completionTokens: s.tokens.length },
+  });
+  return {
+    id,
+    async generate(prompt: string, o: GenerateOptions = {}): Promise<Generation> {
+      const n = o.n ?? 1;
+      const texts: string[] = [];
+      let completionTokens = 0;
+      for (let i = 0; i < n; i++) {
+        aborted(o.signal, `${id}: generate`);
+        // n samples = n seeds; greedy decoding gives n equal texts, as an API would.
+        const r = await one.run(() => model.generate(prompt, {
+          maxTokens: o.maxTokens ?? opts.maxTokens ?? 64,
+          temperature: o.temperature ?? 0,
+          topP: o.topP,
+          seed: (o.seed ?? 0) + i,
+          stop: o.stop,
+          signal: o.signal,
+          conditioning,
+        }));
+        if (r.text === null) throw new PromptkilnError('TOKENIZER', `${id}: the checkpoint has no tokenizer; text generation needs one`);
+        texts.push(r.text);
+        completionTokens += r.tokens.length;
+      }
+      return { texts, usage: { promptTokens: promptTokens(prompt) * n, completionTokens } };
+    },
+    async score(prompt: string, target: string, o?: ScoreOptions): Promise<Score> {
+      aborted(o?.signal, `${id}: score`);
+      return toScore(await one.run(() => model.score(prompt, target, { conditioning, signal: o?.signal })), prompt);
+    },
+    async scoreMany(prompt: string, targets: string[], o?: ScoreOptions): Promise<Score[]> {
+      aborted(o?.signal, `${id}: scoreMany`);
+      if (model.scoreMany) return (await one.run(() => model.scoreMany!(prompt, targets, { conditioning, signal: o?.signal }))).map((s) => toScore(s, prompt));
+      const out: Score[] = [];
+      for (const t of targets) out.push(toScore(await one.run(() => model.score(prompt, t, { conditioning, signal: o?.signal })), prompt));
+      return out;
+    },
+  };
+}
