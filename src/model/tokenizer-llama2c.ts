@@ -15,7 +15,7 @@
 // "<0x41>" if merges could build it; tok512's cannot).
 //
 // Pieces are handled as bytes (held in "binary strings", one char per byte), so pieces that are
-// not valid UTF-8 on their own (e.g. half of a multi-byte character) work like in C.
+// not valid UTF-8 on their own work like in C.
 
 import { PromptkilnError } from '../errors.js';
 import type { Tokenizer } from './types.js';
@@ -88,8 +88,9 @@ export class Llama2cTokenizer implements Tokenizer {
     // symbols of the merge loop, as binary strings + ids
     const strs: string[] = [];
     const syms: number[] = [];
+    // like llama2.c, a byte-fallback symbol merges by its piece text ("<0xC3>"), i.e. never in practice
     const addByteFallback = (b: number) => {
-      strs.push(String.fromCharCode(b));
+      strs.push(b + 3 < this.vocabSize ? toBinary(this.rawPieces[b + 3]) : '\uffff'); // (no such token: check() refuses it below)
       syms.push(b + 3);
     };
     if (bytes.length > 0) {
