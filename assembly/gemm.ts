@@ -1,28 +1,164 @@
-import { madd, hsum } from './simd';
+import { madd } from './simd';
 
 // Linear layers. Weights are kept in one internal layout, W (N, K) row-major ("out, in"),
 // the PyTorch nn.Linear layout; GPT-2's Conv1D (in, out) is transposed once at load.
 // Backward kernels accumulate into their outputs (llm.c convention): callers zero first.
+//
+// No packing: both operands of the forward GEMM are already K-contiguous (dot-product form),
+// and both backward GEMMs read W / inp rows as contiguous 16-float segments (outer-product
+// form). Measured in V8 on x64, a register block of 8 f32x4 accumulators is the most that does
+// not spill (10+ collapsed to ~25 GFLOP/s), so every micro-kernel below holds exactly 8.
+//
+// The *_range variants compute a slice of the output columns; the thread pool (see
+// src/kernels/threads.ts) hands each thread one slice, and the plain exports are the full range.
+
+// Bytes of W kept hot in L2 while the rows of the other operand pass over it.
+const L2_BLOCK: i32 = 192 * 1024;
+
+// ───────────────────────────── forward: out = inp · Wᵀ + bias ─────────────────────────────
 
 // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N); bias == 0 means no bias.
 export function matmul_fwd(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32): void {
-  const K4 = K & ~3;
-  const rowIn = <usize>K << 2;
-  for (let m = 0; m < M; m++) {
-    const x = inp + <usize>m * rowIn;
-    const y = out + (<usize>m * <usize>N << 2);
-    for (let n = 0; n < N; n++) {
-      const wr = w + <usize>n * rowIn;
-      let s: f32 = 0;
-      let k = 0;
-      if (ASC_FEATURE_SIMD) {
-        let acc = f32x4.splat(0);
-        for (; k < K4; k += 4) {
-          const o = <usize>k << 2;
-          acc = madd(v128.load(x + o), v128.load(wr + o), acc);
-        }
-        s = hsum(acc);
+  matmul_fwd_range(out, inp, w, bias, M, K, N, 0, N);
+}
+
+// Columns [n0, n1) of out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N).
+export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32,
+  n0: i32, n1: i32): void {
+  if (!ASC_FEATURE_SIMD) {
+    fwd_scalar(out, inp, w, bias, M, K, N, n0, n1);
+    return;
+  }
+  // a panel of NB rows of W (NB, K) stays in L2 while every row pair of inp streams over it
+  const NB = max<i32>(4, (L2_BLOCK / (K << 2)) & ~3);
+  const rowK = <usize>K << 2;
+  const rowN = <usize>N << 2;
+  for (let nb = n0; nb < n1; nb += NB) {
+    const ne = min<i32>(nb + NB, n1);
+    let m = 0;
+    for (; m + 2 <= M; m += 2) {
+      const x0 = inp + <usize>m * rowK;
+      const y0 = out + <usize>m * rowN;
+      let n = nb;
+      for (; n + 4 <= ne; n += 4) fwd_2x4(y0, rowN, x0, rowK, w + <usize>n * rowK, bias, n, K);
+      for (; n < ne; n++) {
+        fwd_1x1(y0, x0, w + <usize>n * rowK, bias, n, K);
+        fwd_1x1(y0 + rowN, x0 + rowK, w + <usize>n * rowK, bias, n, K);
       }
+    }
+    if (m < M) {
+      const x0 = inp + <usize>m * rowK;
+      const y0 = out + <usize>m * rowN;
+      let n = nb;
+      for (; n < ne; n++) fwd_1x1(y0, x0, w + <usize>n * rowK, bias, n, K);
+    }
+  }
+}
+
+// [Σ a0, Σ a1, Σ a2, Σ a3]: four horizontal sums at once, by a 4x4 transpose folded into adds.
+// @ts-ignore: decorator
+@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  // [a0.0+a0.2, a1.0+a1.2, a0.1+a0.3, a1.1+a1.3]
+  const s01 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const s23 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(s01, s23, 0, 1, 4, 5), i32x4.shuffle(s01, s23, 2, 3, 6, 7));
+}
+
+// Σ_{k ≥ K4} x[k]·w[k]: the tail a K that is not a multiple of 4 leaves after the vector loop.
+// @ts-ignore: decorator
+@inline function dot_tail(x: usize, w: usize, K4: i32, K: i32): f32 {
+  let s: f32 = 0;
+  for (let k = K4; k < K; k++) s += load<f32>(x + (<usize>k << 2)) * load<f32>(w + (<usize>k << 2));
+  return s;
+}
+
+// out rows m, m+1 (stride rowN), columns n..n+3, from inp rows x0, x0+rowK and W rows w0..w0+3.
+// 8 accumulators: c[i][j] = Σ_k inp[i]·W[j] lane-wise, reduced at the end.
+// @ts-ignore: decorator
+@inline function fwd_2x4(y0: usize, rowN: usize, x0: usize, rowK: usize, w0: usize, bias: usize, n: i32, K: i32): void {
+  const x1 = x0 + rowK;
+  const w1 = w0 + rowK, w2 = w1 + rowK, w3 = w2 + rowK;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+  const K4 = K & ~3;
+  const end = <usize>K4 << 2;
+  for (let o: usize = 0; o < end; o += 16) {
+    const a0 = v128.load(x0 + o);
+    const a1 = v128.load(x1 + o);
+    let b = v128.load(w0 + o);
+    c00 = madd(a0, b, c00); c10 = madd(a1, b, c10);
+    b = v128.load(w1 + o);
+    c01 = madd(a0, b, c01); c11 = madd(a1, b, c11);
+    b = v128.load(w2 + o);
+    c02 = madd(a0, b, c02); c12 = madd(a1, b, c12);
+    b = v128.load(w3 + o);
+    c03 = madd(a0, b, c03); c13 = madd(a1, b, c13);
+  }
+  let r0 = hsum4(c00, c01, c02, c03);
+  let r1 = hsum4(c10, c11, c12, c13);
+  if (K4 < K) {
+    r0 = f32x4.add(r0, tail4(x0, w0, rowK, K4, K));
+    r1 = f32x4.add(r1, tail4(x1, w0, rowK, K4, K));
+  }
+  if (bias) {
+    const bv = v128.load(bias + (<usize>n << 2));
+    r0 = f32x4.add(r0, bv); r1 = f32x4.add(r1, bv);
+  }
+  v128.store(y0 + (<usize>n << 2), r0);
+  v128.store(y0 + rowN + (<usize>n << 2), r1);
+}
+
+// the K tails of one inp row against four W rows, as one vector
+function tail4(x: usize, w0: usize, rowK: usize, K4: i32, K: i32): v128 {
+  let v = f32x4.splat(0);
+  v = f32x4.replace_lane(v, 0, dot_tail(x, w0, K4, K));
+  v = f32x4.replace_lane(v, 1, dot_tail(x, w0 + rowK, K4, K));
+  v = f32x4.replace_lane(v, 2, dot_tail(x, w0 + 2 * rowK, K4, K));
+  v = f32x4.replace_lane(v, 3, dot_tail(x, w0 + 3 * rowK, K4, K));
+  return v;
+}
+
+// One output out[n] = x0 · w0 (+ bias[n]), 16 floats per step. The matrix-vector shape (1, K, N)
+// lands here: walking W row after row is one sequential stream (34 GB/s measured), where four
+// rows at once (four streams) reached only ~15 GB/s.
+function fwd_1x1(y0: usize, x0: usize, w0: usize, bias: usize, n: i32, K: i32): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  const K16 = K & ~15;
+  const end = <usize>K16 << 2;
+  let o: usize = 0;
+  for (; o < end; o += 64) {
+    c0 = madd(v128.load(x0 + o), v128.load(w0 + o), c0);
+    c1 = madd(v128.load(x0 + o, 16), v128.load(w0 + o, 16), c1);
+    c2 = madd(v128.load(x0 + o, 32), v128.load(w0 + o, 32), c2);
+    c3 = madd(v128.load(x0 + o, 48), v128.load(w0 + o, 48), c3);
+  }
+  const K4 = K & ~3;
+  for (; o < (<usize>K4 << 2); o += 16) c0 = madd(v128.load(x0 + o), v128.load(w0 + o), c0);
+  const c = f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3));
+  let s = (f32x4.extract_lane(c, 0) + f32x4.extract_lane(c, 2)) + (f32x4.extract_lane(c, 1) + f32x4.extract_lane(c, 3));
+  s += dot_tail(x0, w0, K4, K);
+  if (bias) s += load<f32>(bias + (<usize>n << 2));
+  store<f32>(y0 + (<usize>n << 2), s);
+}
+
+function fwd_scalar(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
+  const rowK = <usize>K << 2;
+  for (let m = 0; m < M; m++) {
+    const x = inp + <usize>m * rowK;
+    const y = out + (<usize>m * <usize>N << 2);
+    for (let n = n0; n < n1; n++) {
+      const wr = w + <usize>n * rowK;
+      // four partial sums: the same association as the SIMD lanes, and no serial add chain
+      let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const o = <usize>k << 2;
+        s0 += load<f32>(x + o) * load<f32>(wr + o);
+        s1 += load<f32>(x + o, 4) * load<f32>(wr + o, 4);
+        s2 += load<f32>(x + o, 8) * load<f32>(wr + o, 8);
+        s3 += load<f32>(x + o, 12) * load<f32>(wr + o, 12);
+      }
+      let s = (s0 + s2) + (s1 + s3);
       for (; k < K; k++) s += load<f32>(x + (<usize>k << 2)) * load<f32>(wr + (<usize>k << 2));
       if (bias) s += load<f32>(bias + (<usize>n << 2));
       store<f32>(y + (<usize>n << 2), s);
@@ -30,25 +166,143 @@ export function matmul_fwd(out: usize, inp: usize, w: usize, bias: usize, M: i32
   }
 }
 
+// ─────────────────────────── input gradient: dinp += dout · W ───────────────────────────
+
 // dinp (M, K) += dout (M, N) · w (N, K). The input gradient of a frozen layer.
 export function matmul_bwd_dx(dinp: usize, dout: usize, w: usize, M: i32, K: i32, N: i32): void {
-  const K4 = K & ~3;
+  matmul_bwd_dx_range(dinp, dout, w, M, K, N, 0, K);
+}
+
+// Columns [k0, k1) of dinp (M, K) += dout (M, N) · w (N, K).
+export function matmul_bwd_dx_range(dinp: usize, dout: usize, w: usize, M: i32, K: i32, N: i32,
+  k0: i32, k1: i32): void {
+  if (!ASC_FEATURE_SIMD) {
+    dx_scalar(dinp, dout, w, M, K, N, k0, k1);
+    return;
+  }
+  // a block of W (NB rows, KB columns) stays in L2 while every row pair of dout passes over it
+  const KB: i32 = 256;
+  const NB = max<i32>(16, L2_BLOCK / (KB << 2));
+  const rowK = <usize>K << 2;
+  const rowN = <usize>N << 2;
+  for (let kb = k0; kb < k1; kb += KB) {
+    const ke = min<i32>(kb + KB, k1);
+    for (let nb = 0; nb < N; nb += NB) {
+      const nn = min<i32>(nb + NB, N) - nb;
+      const wb = w + <usize>nb * rowK;
+      let m = 0;
+      for (; m + 2 <= M; m += 2) {
+        const g0 = dout + <usize>m * rowN + (<usize>nb << 2);
+        const d0 = dinp + <usize>m * rowK;
+        let k = kb;
+        for (; k + 16 <= ke; k += 16) outer_2x16(d0, rowK, g0, rowN, 4, wb + (<usize>k << 2), rowK, nn, k);
+        for (; k + 4 <= ke; k += 4) outer_2x4(d0, rowK, g0, rowN, 4, wb + (<usize>k << 2), rowK, nn, k);
+        for (; k < ke; k++) outer_2x1(d0, rowK, g0, rowN, 4, wb + (<usize>k << 2), rowK, nn, k);
+      }
+      if (m < M) {
+        const g0 = dout + <usize>m * rowN + (<usize>nb << 2);
+        const d0 = dinp + <usize>m * rowK;
+        let k = kb;
+        for (; k + 16 <= ke; k += 16) outer_1x16(d0, g0, 4, wb + (<usize>k << 2), rowK, nn, k);
+        for (; k < ke; k++) outer_2x1(d0, 0, g0, 0, 4, wb + (<usize>k << 2), rowK, nn, k, false);
+      }
+    }
+  }
+}
+
+// The outer-product micro-kernel shared by both backward GEMMs:
+//   C[i, k..k+15] += Σ_j a_i[j] · B[j, k..k+15]   for two rows i
+// where a_i[j] sits at a0 + i·aRow + j·aStep (a broadcast scalar) and B row j at b + j·bRow.
+// dX: C = dinp, a = dout rows (aStep 4 bytes), B = W.  dW: C = dw, a = dout columns (aStep a row
+// of dout), B = inp. 2 rows × 16 columns = 8 accumulators.
+// @ts-ignore: decorator
+@inline function outer_2x16(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
+  const p0 = c0 + (<usize>k << 2);
+  const p1 = p0 + cRow;
+  let c00 = v128.load(p0), c01 = v128.load(p0, 16), c02 = v128.load(p0, 32), c03 = v128.load(p0, 48);
+  let c10 = v128.load(p1), c11 = v128.load(p1, 16), c12 = v128.load(p1, 32), c13 = v128.load(p1, 48);
+  let pa = a0;
+  let pb = b;
+  for (let j = 0; j < J; j++) {
+    const x0 = v128.load32_splat(pa);
+    const x1 = v128.load32_splat(pa + aRow);
+    let v = v128.load(pb);
+    c00 = madd(x0, v, c00); c10 = madd(x1, v, c10);
+    v = v128.load(pb, 16);
+    c01 = madd(x0, v, c01); c11 = madd(x1, v, c11);
+    v = v128.load(pb, 32);
+    c02 = madd(x0, v, c02); c12 = madd(x1, v, c12);
+    v = v128.load(pb, 48);
+    c03 = madd(x0, v, c03); c13 = madd(x1, v, c13);
+    pa += aStep;
+    pb += bRow;
+  }
+  v128.store(p0, c00); v128.store(p0, c01, 16); v128.store(p0, c02, 32); v128.store(p0, c03, 48);
+  v128.store(p1, c10); v128.store(p1, c11, 16); v128.store(p1, c12, 32); v128.store(p1, c13, 48);
+}
+
+// @ts-ignore: decorator
+@inline function outer_1x16(c0: usize, a0: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
+  const p0 = c0 + (<usize>k << 2);
+  let c00 = v128.load(p0), c01 = v128.load(p0, 16), c02 = v128.load(p0, 32), c03 = v128.load(p0, 48);
+  let pa = a0;
+  let pb = b;
+  for (let j = 0; j < J; j++) {
+    const x0 = v128.load32_splat(pa);
+    c00 = madd(x0, v128.load(pb), c00);
+    c01 = madd(x0, v128.load(pb, 16), c01);
+    c02 = madd(x0, v128.load(pb, 32), c02);
+    c03 = madd(x0, v128.load(pb, 48), c03);
+    pa += aStep;
+    pb += bRow;
+  }
+  v128.store(p0, c00); v128.store(p0, c01, 16); v128.store(p0, c02, 32); v128.store(p0, c03, 48);
+}
+
+// two rows × 4 columns: the column tail left after the 16-wide blocks
+function outer_2x4(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
+  const p0 = c0 + (<usize>k << 2);
+  const p1 = p0 + cRow;
+  let c00 = v128.load(p0), c10 = v128.load(p1);
+  let pa = a0;
+  let pb = b;
+  for (let j = 0; j < J; j++) {
+    const v = v128.load(pb);
+    c00 = madd(v128.load32_splat(pa), v, c00);
+    c10 = madd(v128.load32_splat(pa + aRow), v, c10);
+    pa += aStep;
+    pb += bRow;
+  }
+  v128.store(p0, c00); v128.store(p1, c10);
+}
+
+// one or two rows × 1 column: the last columns of a width that is not a multiple of 4
+function outer_2x1(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32,
+  two: bool = true): void {
+  const p0 = c0 + (<usize>k << 2);
+  let s0 = load<f32>(p0);
+  let s1: f32 = two ? load<f32>(p0 + cRow) : 0;
+  let pa = a0;
+  let pb = b;
+  for (let j = 0; j < J; j++) {
+    const v = load<f32>(pb);
+    s0 += load<f32>(pa) * v;
+    if (two) s1 += load<f32>(pa + aRow) * v;
+    pa += aStep;
+    pb += bRow;
+  }
+  store<f32>(p0, s0);
+  if (two) store<f32>(p0 + cRow, s1);
+}
+
+function dx_scalar(dinp: usize, dout: usize, w: usize, M: i32, K: i32, N: i32, k0: i32, k1: i32): void {
   for (let m = 0; m < M; m++) {
     const dx = dinp + (<usize>m * <usize>K << 2);
     const dy = dout + (<usize>m * <usize>N << 2);
     for (let n = 0; n < N; n++) {
       const a = load<f32>(dy + (<usize>n << 2));
-      if (a == 0) continue;
       const wr = w + (<usize>n * <usize>K << 2);
-      let k = 0;
-      if (ASC_FEATURE_SIMD) {
-        const va = f32x4.splat(a);
-        for (; k < K4; k += 4) {
-          const o = <usize>k << 2;
-          v128.store(dx + o, madd(va, v128.load(wr + o), v128.load(dx + o)));
-        }
-      }
-      for (; k < K; k++) {
+      for (let k = k0; k < k1; k++) {
         const o = <usize>k << 2;
         store<f32>(dx + o, load<f32>(dx + o) + a * load<f32>(wr + o));
       }
@@ -56,27 +310,67 @@ export function matmul_bwd_dx(dinp: usize, dout: usize, w: usize, M: i32, K: i32
   }
 }
 
+// ─────────────────────── weight gradient: dW += doutᵀ · inp, db += Σ dout ───────────────────────
+
 // dw (N, K) += dout (M, N)ᵀ · inp (M, K); db (N) += Σ_m dout (M, N). For trainable MLPs only.
 export function matmul_bwd_dw(dw: usize, db: usize, dout: usize, inp: usize, M: i32, K: i32, N: i32): void {
-  const K4 = K & ~3;
-  for (let m = 0; m < M; m++) {
-    const x = inp + (<usize>m * <usize>K << 2);
-    const dy = dout + (<usize>m * <usize>N << 2);
-    for (let n = 0; n < N; n++) {
-      const a = load<f32>(dy + (<usize>n << 2));
-      if (db) store<f32>(db + (<usize>n << 2), load<f32>(db + (<usize>n << 2)) + a);
-      const wr = dw + (<usize>n * <usize>K << 2);
-      let k = 0;
+  const rowK = <usize>K << 2;
+  const rowN = <usize>N << 2;
+  if (db) {
+    for (let m = 0; m < M; m++) {
+      const dy = dout + <usize>m * rowN;
+      let n = 0;
       if (ASC_FEATURE_SIMD) {
-        const va = f32x4.splat(a);
-        for (; k < K4; k += 4) {
-          const o = <usize>k << 2;
-          v128.store(wr + o, madd(va, v128.load(x + o), v128.load(wr + o)));
+        for (; n + 4 <= N; n += 4) {
+          const o = <usize>n << 2;
+          v128.store(db + o, f32x4.add(v128.load(db + o), v128.load(dy + o)));
         }
       }
-      for (; k < K; k++) {
-        const o = <usize>k << 2;
-        store<f32>(wr + o, load<f32>(wr + o) + a * load<f32>(x + o));
+      for (; n < N; n++) {
+        const o = <usize>n << 2;
+        store<f32>(db + o, load<f32>(db + o) + load<f32>(dy + o));
+      }
+    }
+  }
+  if (!ASC_FEATURE_SIMD) {
+    for (let m = 0; m < M; m++) {
+      const x = inp + <usize>m * rowK;
+      const dy = dout + <usize>m * rowN;
+      for (let n = 0; n < N; n++) {
+        const a = load<f32>(dy + (<usize>n << 2));
+        const wr = dw + <usize>n * rowK;
+        for (let k = 0; k < K; k++) {
+          const o = <usize>k << 2;
+          store<f32>(wr + o, load<f32>(wr + o) + a * load<f32>(x + o));
+        }
+      }
+    }
+    return;
+  }
+  // dw rows n, n+1 = Σ_m dout[m, n] · inp[m, :]; the inp block (MB rows, KB columns) stays in L2
+  const KB: i32 = 256;
+  const MB = max<i32>(16, L2_BLOCK / (KB << 2));
+  for (let kb = 0; kb < K; kb += KB) {
+    const ke = min<i32>(kb + KB, K);
+    for (let mb = 0; mb < M; mb += MB) {
+      const mm = min<i32>(mb + MB, M) - mb;
+      const xb = inp + <usize>mb * rowK;
+      const gb = dout + <usize>mb * rowN;
+      let n = 0;
+      for (; n + 2 <= N; n += 2) {
+        const c0 = dw + <usize>n * rowK;
+        const a0 = gb + (<usize>n << 2);
+        let k = kb;
+        for (; k + 16 <= ke; k += 16) outer_2x16(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
+        for (; k + 4 <= ke; k += 4) outer_2x4(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
+        for (; k < ke; k++) outer_2x1(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
+      }
+      if (n < N) {
+        const c0 = dw + <usize>n * rowK;
+        const a0 = gb + (<usize>n << 2);
+        let k = kb;
+        for (; k + 16 <= ke; k += 16) outer_1x16(c0, a0, rowN, xb + (<usize>k << 2), rowK, mm, k);
+        for (; k < ke; k++) outer_2x1(c0, 0, a0, 0, rowN, xb + (<usize>k << 2), rowK, mm, k, false);
       }
     }
   }

@@ -13,6 +13,9 @@ export interface InitOptions {
   url?: string | URL;
   // Cap on the module's memory in bytes (default: the 4 GiB wasm32 limit).
   maxMemoryBytes?: number;
+  // Threads for GEMM and attention (the threads build over a shared memory, see threads.ts).
+  // Default 1. Where SharedArrayBuffer is unavailable it falls back to one thread.
+  threads?: number;
 }
 
 export const BUILD_FILES: Record<BuildName, string> = {
@@ -46,9 +49,14 @@ async function readBytes(url: URL): Promise<Uint8Array> {
 }
 
 export async function compileBuild(build: BuildName, opts: InitOptions = {}): Promise<WebAssembly.Module> {
+  return compileFile(BUILD_FILES[build], build, opts);
+}
+
+// Compile one of the wasm files (`what` names it in errors): opts.module / bytes / url win.
+export async function compileFile(file: string, what: string, opts: InitOptions = {}): Promise<WebAssembly.Module> {
   if (opts.module) return opts.module;
   if (opts.bytes) return WebAssembly.compile(opts.bytes);
-  const urls = opts.url ? [new URL(opts.url, import.meta.url)] : candidateUrls(BUILD_FILES[build]);
+  const urls = opts.url ? [new URL(opts.url, import.meta.url)] : candidateUrls(file);
   const errors: string[] = [];
   for (const u of urls) {
     try {
@@ -57,7 +65,7 @@ export async function compileBuild(build: BuildName, opts: InitOptions = {}): Pr
       errors.push(`${u}: ${(e as Error).message}`);
     }
   }
-  throw new PromptkilnError('BUILD', `could not load the ${build} kernel build:\n  ${errors.join('\n  ')}`);
+  throw new PromptkilnError('BUILD', `could not load the ${what} kernel build:\n  ${errors.join('\n  ')}`);
 }
 
 export function instantiate(module: WebAssembly.Module, memory?: WebAssembly.Memory): KernelExports {
@@ -68,8 +76,8 @@ export function instantiate(module: WebAssembly.Module, memory?: WebAssembly.Mem
   };
   if (memory) env.memory = memory;
   const inst = new WebAssembly.Instance(module, { env } as WebAssembly.Imports);
-  const ex = inst.exports as unknown as KernelExports;
-  if (memory) (ex as { memory: WebAssembly.Memory }).memory = memory;
+  // instance.exports is frozen: an imported memory goes on a copy
+  const ex = (memory ? { ...inst.exports, memory } : inst.exports) as unknown as KernelExports;
   const v = ex.abi_version();
   if (v !== ABI_VERSION) {
     throw new PromptkilnError('BUILD', `kernel module ABI version ${v}, this SDK expects ${ABI_VERSION}: rebuild the wasm files`);
