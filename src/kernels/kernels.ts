@@ -44,8 +44,8 @@ export class Kernels {
     this.heap = new Heap(raw.memory, raw.heap_base(), maxMemoryBytes);
   }
 
-  alloc(n: number, what?: string): Tensor {
-    return this.heap.alloc(n, what);
+  alloc(n: number, what?: string, scoped = true): Tensor {
+    return this.heap.alloc(n, what, scoped);
   }
   from(data: ArrayLike<number>, what?: string): Tensor {
     return this.heap.allocFrom(data, what);

@@ -66,8 +66,9 @@ export class Heap {
     return this.memory.buffer.byteLength;
   }
 
-  // n elements of 4 bytes each
-  alloc(n: number, what = 'tensor'): Tensor {
+  // n elements of 4 bytes each. Scoped allocations are released by reset(mark); long-lived
+  // buffers that outlive a scope (workspaces, weights, caches) pass scoped = false.
+  alloc(n: number, what = 'tensor', scoped = true): Tensor {
     if (!Number.isInteger(n) || n < 0) throw new PromptkilnError('SHAPE', `cannot allocate ${n} elements for ${what}`);
     const bytes = Math.max(ALIGN, Math.ceil((n * 4) / ALIGN) * ALIGN);
     let ptr = -1;
@@ -86,7 +87,7 @@ export class Heap {
       this.top = ptr + bytes;
     }
     this.live.set(ptr, bytes);
-    this.order.push(ptr);
+    if (scoped) this.order.push(ptr);
     const used = this.usedBytes;
     if (used > this.peakBytes) this.peakBytes = used;
     return new Tensor(this, ptr, n);
@@ -132,7 +133,7 @@ export class Heap {
     }
   }
 
-  // Everything allocated after mark() is released by reset(mark).
+  // Every scoped allocation made after mark() is released by reset(mark).
   mark(): number {
     return this.order.length;
   }

@@ -103,7 +103,7 @@ export class Model {
     let rope: { cos: Tensor; sin: Tensor } | null = null;
     if (ckpt.config.arch === 'llama') {
       const t = ropeTables(ckpt.config);
-      rope = { cos: kernels.from(t.cos, 'rope cos'), sin: kernels.from(t.sin, 'rope sin') };
+      rope = { cos: kernels.alloc(t.cos.length, 'rope cos', false).set(t.cos), sin: kernels.alloc(t.sin.length, 'rope sin', false).set(t.sin) };
     }
     return new Model(kernels, ckpt, weights, rope);
   }

@@ -327,8 +327,8 @@ export class Transformer {
     const kvd = this.c.nKvHeads * this.c.headDim;
     const k: Tensor[] = [], v: Tensor[] = [];
     for (let l = 0; l < this.c.nLayers; l++) {
-      k.push(this.k.alloc(cap * kvd, 'kv cache'));
-      v.push(this.k.alloc(cap * kvd, 'kv cache'));
+      k.push(this.k.alloc(cap * kvd, 'kv cache', false));
+      v.push(this.k.alloc(cap * kvd, 'kv cache', false));
     }
     return { k, v, len: 0, cap };
   }

@@ -83,7 +83,7 @@ export function uploadWeights(k: Kernels, c: ModelConfig, tensors: TensorMap, so
       if (data.length !== n) {
         throw new PromptkilnError('CHECKPOINT', `${source}: tensor ${name} has ${data.length} values, expected ${JSON.stringify(shape)} = ${n}`);
       }
-      const t = k.from(data, name);
+      const t = k.alloc(data.length, name, false).set(data);
       all.push(t);
       got.set(name, t);
     }

@@ -11,7 +11,7 @@ export class Workspace {
     let t = this.bufs.get(name);
     if (!t || t.n < n) {
       t?.free();
-      t = this.k.alloc(n, `workspace ${name}`);
+      t = this.k.alloc(n, `workspace ${name}`, false);
       this.bufs.set(name, t);
     }
     return t.n === n ? t : t.at(0, n);
