@@ -151,6 +151,17 @@ export class Model {
     }
   }
 
+  // Token embedding rows (n, C) of ids: soft-prompt init from text or vocabulary samples, and
+  // compression's chunk-mean init.
+  embeddingRows(ids: readonly number[]): Float32Array {
+    this.checkIds(ids, 'embedding rows');
+    const C = this.config.dim;
+    const table = this.w.tokEmbeddings.f32();
+    const out = new Float32Array(ids.length * C);
+    ids.forEach((id, i) => out.set(table.subarray(id * C, (id + 1) * C), i * C));
+    return out;
+  }
+
   // Prompt ids with the checkpoint's BOS rule.
   encodePrompt(prompt: Text): number[] {
     if (typeof prompt !== 'string') {
