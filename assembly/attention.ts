@@ -1,4 +1,4 @@
-import { madd, hsum } from './simd';
+import { madd, hsum, hsum4, hmax, vexp } from './simd';
 
 // Causal multi-head attention with grouped-query heads and an optional block of P shared
 // "prefix" keys/values that every query sees (prefix tuning, or a prompt's cached K/V reused
@@ -43,6 +43,156 @@ import { madd, hsum } from './simd';
   }
 }
 
+// [q·k0, q·k1, q·k2, q·k3] over n elements: four keys share each load of q, and four independent
+// accumulators hide the add latency that a single 64-long dot chain is bound by.
+// @ts-ignore: decorator
+@inline function dot4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const qv = v128.load(q + o);
+    a0 = madd(qv, v128.load(k0 + o), a0);
+    a1 = madd(qv, v128.load(k1 + o), a1);
+    a2 = madd(qv, v128.load(k2 + o), a2);
+    a3 = madd(qv, v128.load(k3 + o), a3);
+  }
+  let r = hsum4(a0, a1, a2, a3);
+  if (i < n) {
+    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+    for (; i < n; i++) {
+      const o = <usize>i << 2;
+      const qs = load<f32>(q + o);
+      t0 += qs * load<f32>(k0 + o); t1 += qs * load<f32>(k1 + o);
+      t2 += qs * load<f32>(k2 + o); t3 += qs * load<f32>(k3 + o);
+    }
+    let t = f32x4.splat(t0);
+    t = f32x4.replace_lane(t, 1, t1); t = f32x4.replace_lane(t, 2, t2); t = f32x4.replace_lane(t, 3, t3);
+    r = f32x4.add(r, t);
+  }
+  return r;
+}
+
+// y (n) += w0·x0 + w1·x1 + w2·x2 + w3·x3: one load/store of y per four rows
+// @ts-ignore: decorator
+@inline function axpy4(y: usize, w: v128, x0: usize, x1: usize, x2: usize, x3: usize, n: i32): void {
+  const w0 = f32x4.splat(f32x4.extract_lane(w, 0)), w1 = f32x4.splat(f32x4.extract_lane(w, 1));
+  const w2 = f32x4.splat(f32x4.extract_lane(w, 2)), w3 = f32x4.splat(f32x4.extract_lane(w, 3));
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    let acc = madd(w0, v128.load(x0 + o), v128.load(y + o));
+    acc = madd(w1, v128.load(x1 + o), acc);
+    acc = madd(w2, v128.load(x2 + o), acc);
+    v128.store(y + o, madd(w3, v128.load(x3 + o), acc));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + f32x4.extract_lane(w, 0) * load<f32>(x0 + o) +
+      f32x4.extract_lane(w, 1) * load<f32>(x1 + o) + f32x4.extract_lane(w, 2) * load<f32>(x2 + o) +
+      f32x4.extract_lane(w, 3) * load<f32>(x3 + o));
+  }
+}
+
+// dst (count) = scale · (q · key_j), key_j = base + j·stride (bytes)
+// @ts-ignore: decorator
+@inline function scores(dst: usize, q: usize, base: usize, stride: usize, count: i32, hd: i32, scale: f32): void {
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vs = f32x4.splat(scale);
+    for (; j + 4 <= count; j += 4) {
+      const k0 = base + <usize>j * stride;
+      v128.store(dst + (<usize>j << 2),
+        f32x4.mul(dot4(q, k0, k0 + stride, k0 + 2 * stride, k0 + 3 * stride, hd), vs));
+    }
+  }
+  for (; j < count; j++) store<f32>(dst + (<usize>j << 2), dot(q, base + <usize>j * stride, hd) * scale);
+}
+
+// out (hd) += Σ_j p[j] · val_j over count rows, val_j = base + j·stride; rows with p = 0 skipped
+// @ts-ignore: decorator
+@inline function wsum(out: usize, p: usize, base: usize, stride: usize, count: i32, hd: i32): void {
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; j + 4 <= count; j += 4) {
+      const p4 = v128.load(p + (<usize>j << 2));
+      if (!v128.any_true(f32x4.ne(p4, f32x4.splat(0)))) continue; // a padded block
+      const v0 = base + <usize>j * stride;
+      axpy4(out, p4, v0, v0 + stride, v0 + 2 * stride, v0 + 3 * stride, hd);
+    }
+  }
+  for (; j < count; j++) {
+    const pj = load<f32>(p + (<usize>j << 2));
+    if (pj != 0) axpy(out, base + <usize>j * stride, pj, hd);
+  }
+}
+
+// Σ_j p[j] · (d · val_j) over count rows: the softmax backward's row term
+// @ts-ignore: decorator
+@inline function pdot(p: usize, d: usize, base: usize, stride: usize, count: i32, hd: i32): f32 {
+  let s: f32 = 0;
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    for (; j + 4 <= count; j += 4) {
+      const p4 = v128.load(p + (<usize>j << 2));
+      if (!v128.any_true(f32x4.ne(p4, f32x4.splat(0)))) continue;
+      const v0 = base + <usize>j * stride;
+      acc = madd(p4, dot4(d, v0, v0 + stride, v0 + 2 * stride, v0 + 3 * stride, hd), acc);
+    }
+    s = hsum(acc);
+  }
+  for (; j < count; j++) {
+    const pj = load<f32>(p + (<usize>j << 2));
+    if (pj != 0) s += pj * dot(d, base + <usize>j * stride, hd);
+  }
+  return s;
+}
+
+// The per-key part of the backward over count keys (key j at kb + j·stride, value at vb + j·stride):
+//   ds_j = p_j · (dout·v_j − s) · scale;  dq += Σ ds_j k_j;  dk_j += ds_j q;  dv_j += p_j dout
+// dq, dkb, dvb may be 0 (not wanted). dkb/dvb address the gradient rows like kb/vb.
+// @ts-ignore: decorator
+@inline function bwdKeys(dq: usize, dkb: usize, dvb: usize, p: usize, qi: usize, doi: usize, kb: usize, vb: usize,
+  stride: usize, count: i32, hd: i32, s: f32, scale: f32): void {
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vs = f32x4.splat(s), vsc = f32x4.splat(scale);
+    for (; j + 4 <= count; j += 4) {
+      const p4 = v128.load(p + (<usize>j << 2));
+      if (!v128.any_true(f32x4.ne(p4, f32x4.splat(0)))) continue;
+      const o0 = <usize>j * stride;
+      const v0 = vb + o0;
+      const datt = dot4(doi, v0, v0 + stride, v0 + 2 * stride, v0 + 3 * stride, hd);
+      const ds = f32x4.mul(f32x4.mul(p4, f32x4.sub(datt, vs)), vsc);
+      if (dq) { const k0 = kb + o0; axpy4(dq, ds, k0, k0 + stride, k0 + 2 * stride, k0 + 3 * stride, hd); }
+      if (dkb) {
+        const g = dkb + o0;
+        axpy(g, qi, f32x4.extract_lane(ds, 0), hd);
+        axpy(g + stride, qi, f32x4.extract_lane(ds, 1), hd);
+        axpy(g + 2 * stride, qi, f32x4.extract_lane(ds, 2), hd);
+        axpy(g + 3 * stride, qi, f32x4.extract_lane(ds, 3), hd);
+      }
+      if (dvb) {
+        const g = dvb + o0;
+        axpy(g, doi, f32x4.extract_lane(p4, 0), hd);
+        axpy(g + stride, doi, f32x4.extract_lane(p4, 1), hd);
+        axpy(g + 2 * stride, doi, f32x4.extract_lane(p4, 2), hd);
+        axpy(g + 3 * stride, doi, f32x4.extract_lane(p4, 3), hd);
+      }
+    }
+  }
+  for (; j < count; j++) {
+    const pj = load<f32>(p + (<usize>j << 2));
+    if (pj == 0) continue;
+    const o = <usize>j * stride;
+    const ds = pj * (dot(doi, vb + o, hd) - s) * scale;
+    if (dq) axpy(dq, kb + o, ds, hd);
+    if (dkb) axpy(dkb + o, qi, ds, hd);
+    if (dvb) axpy(dvb + o, doi, pj, hd);
+  }
+}
+
 export function attention_fwd(out: usize, att: usize, q: usize, k: usize, v: usize, pk: usize, pv: usize,
   mask: usize, B: i32, Tq: i32, Tk: i32, P: i32, H: i32, Hkv: i32, hd: i32, bh0: i32, bh1: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
@@ -50,49 +200,92 @@ export function attention_fwd(out: usize, att: usize, q: usize, k: usize, v: usi
   const L = P + Tk;
   const off = Tk - Tq;
   const hdB = <usize>hd << 2;
+  const stride = <usize>Hkv * hdB; // bytes between one key row and the next
   for (let bh = bh0; bh < bh1; bh++) {
     const b = bh / H;
     const h = bh - b * H;
     const kh = h / grp;
+    const seqOff = (<usize>b * <usize>Tk * <usize>Hkv + <usize>kh) * hdB; // key/value row 0 of (b, kh)
+    const preOff = <usize>kh * hdB;
     for (let i = 0; i < Tq; i++) {
       const qi = q + (((<usize>b * <usize>Tq + <usize>i) * <usize>H + <usize>h) * hdB);
-      const arow = att + (((<usize>b * <usize>H + <usize>h) * <usize>Tq + <usize>i) * <usize>L << 2);
-      let mx: f32 = -Infinity;
-      for (let j = 0; j < P; j++) {
-        const s = dot(qi, pk + ((<usize>j * <usize>Hkv + <usize>kh) * hdB), hd) * scale;
-        store<f32>(arow + (<usize>j << 2), s);
-        if (s > mx) mx = s;
-      }
-      const last = min(i + off, Tk - 1);
-      for (let j = 0; j < Tk; j++) {
-        let s: f32 = -Infinity;
-        if (j <= last && (mask == 0 || load<f32>(mask + ((<usize>b * <usize>Tk + <usize>j) << 2)) != 0)) {
-          s = dot(qi, k + (((<usize>b * <usize>Tk + <usize>j) * <usize>Hkv + <usize>kh) * hdB), hd) * scale;
-          if (s > mx) mx = s;
-        }
-        store<f32>(arow + (<usize>(P + j) << 2), s);
-      }
-      let sum: f32 = 0;
-      for (let j = 0; j < L; j++) {
-        const s = load<f32>(arow + (<usize>j << 2));
-        const e: f32 = s == -Infinity ? 0 : Mathf.exp(s - mx);
-        store<f32>(arow + (<usize>j << 2), e);
-        sum += e;
-      }
-      const inv: f32 = sum > 0 ? 1.0 / sum : 0;
       const oi = out + (((<usize>b * <usize>Tq + <usize>i) * <usize>H + <usize>h) * hdB);
-      memory.fill(oi, 0, hdB);
-      for (let j = 0; j < L; j++) {
-        const p = load<f32>(arow + (<usize>j << 2)) * inv;
-        store<f32>(arow + (<usize>j << 2), p);
-        if (p == 0) continue;
-        const vj = j < P
-          ? pv + ((<usize>j * <usize>Hkv + <usize>kh) * hdB)
-          : v + (((<usize>b * <usize>Tk + <usize>(j - P)) * <usize>Hkv + <usize>kh) * hdB);
-        axpy(oi, vj, p, hd);
+      const arow = att + (((<usize>b * <usize>H + <usize>h) * <usize>Tq + <usize>i) * <usize>L << 2);
+      // causal: sequence keys 0..last; the rest of the row is probability 0 and never computed
+      const nseq = min(i + off, Tk - 1) + 1;
+      const nvis = P + nseq;
+      const aseq = arow + (<usize>P << 2);
+      if (P) scores(arow, qi, pk + preOff, stride, P, hd, scale);
+      scores(aseq, qi, k + seqOff, stride, nseq, hd, scale);
+      if (mask) {
+        const mrow = mask + (<usize>b * <usize>Tk << 2);
+        for (let j = 0; j < nseq; j++) {
+          if (load<f32>(mrow + (<usize>j << 2)) == 0) store<f32>(aseq + (<usize>j << 2), -Infinity);
+        }
       }
+      memory.fill(arow + (<usize>nvis << 2), 0, <usize>(L - nvis) << 2);
+      memory.fill(oi, 0, hdB);
+      const mx = rowmax(arow, nvis);
+      if (mx == -Infinity) { // every key masked: attend to nothing, output 0
+        memory.fill(arow, 0, <usize>nvis << 2);
+        continue;
+      }
+      const inv: f32 = 1.0 / expRow(arow, mx, nvis);
+      scaleRow(arow, inv, nvis);
+      if (P) wsum(oi, arow, pv + preOff, stride, P, hd);
+      wsum(oi, aseq, v + seqOff, stride, nseq, hd);
     }
   }
+}
+
+// max over a (n)
+// @ts-ignore: decorator
+@inline function rowmax(a: usize, n: i32): f32 {
+  let m: f32 = -Infinity;
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    let vm = f32x4.splat(-Infinity);
+    for (; j + 4 <= n; j += 4) vm = f32x4.max(vm, v128.load(a + (<usize>j << 2)));
+    m = hmax(vm);
+  }
+  for (; j < n; j++) m = max(m, load<f32>(a + (<usize>j << 2)));
+  return m;
+}
+
+// a (n) = exp(a − m) in place (−∞ → 0); returns the sum
+// @ts-ignore: decorator
+@inline function expRow(a: usize, m: f32, n: i32): f32 {
+  let s: f32 = 0;
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vm = f32x4.splat(m);
+    let acc = f32x4.splat(0);
+    for (; j + 4 <= n; j += 4) {
+      const o = <usize>j << 2;
+      const e = vexp(f32x4.sub(v128.load(a + o), vm));
+      v128.store(a + o, e);
+      acc = f32x4.add(acc, e);
+    }
+    s = hsum(acc);
+  }
+  for (; j < n; j++) {
+    const o = <usize>j << 2;
+    const e = Mathf.exp(load<f32>(a + o) - m);
+    store<f32>(a + o, e);
+    s += e;
+  }
+  return s;
+}
+
+// a (n) *= k
+// @ts-ignore: decorator
+@inline function scaleRow(a: usize, k: f32, n: i32): void {
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vk = f32x4.splat(k);
+    for (; j + 4 <= n; j += 4) v128.store(a + (<usize>j << 2), f32x4.mul(v128.load(a + (<usize>j << 2)), vk));
+  }
+  for (; j < n; j++) store<f32>(a + (<usize>j << 2), load<f32>(a + (<usize>j << 2)) * k);
 }
 
 // Accumulates dq (B, Tq, H, hd), dk, dv (B, Tk, Hkv, hd) and, when non-null, dpk, dpv (P, Hkv, hd)
@@ -103,45 +296,31 @@ export function attention_bwd(dq: usize, dk: usize, dv: usize, dpk: usize, dpv: 
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
   const grp = H / Hkv;
   const L = P + Tk;
+  const off = Tk - Tq;
   const hdB = <usize>hd << 2;
+  const stride = <usize>Hkv * hdB;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const kh = h / grp;
+      const seqOff = (<usize>b * <usize>Tk * <usize>Hkv + <usize>kh) * hdB;
+      const preOff = <usize>kh * hdB;
       for (let i = 0; i < Tq; i++) {
         const rowOff = ((<usize>b * <usize>Tq + <usize>i) * <usize>H + <usize>h) * hdB;
         const qi = q + rowOff;
         const doi = dout + rowOff;
         const arow = att + (((<usize>b * <usize>H + <usize>h) * <usize>Tq + <usize>i) * <usize>L << 2);
-        // s = Σ_j p_j (dout·v_j): the softmax backward's row term
-        let s: f32 = 0;
-        for (let j = 0; j < L; j++) {
-          const p = load<f32>(arow + (<usize>j << 2));
-          if (p == 0) continue;
-          const vj = j < P
-            ? pv + ((<usize>j * <usize>Hkv + <usize>kh) * hdB)
-            : v + (((<usize>b * <usize>Tk + <usize>(j - P)) * <usize>Hkv + <usize>kh) * hdB);
-          s += p * dot(doi, vj, hd);
+        const aseq = arow + (<usize>P << 2);
+        // keys past the causal limit have p = 0: not visited
+        const nseq = min(i + off, Tk - 1) + 1;
+        let s: f32 = pdot(aseq, doi, v + seqOff, stride, nseq, hd);
+        if (P) s += pdot(arow, doi, pv + preOff, stride, P, hd);
+        const dqi = dq ? dq + rowOff : 0;
+        if (P) {
+          bwdKeys(dqi, dpk ? dpk + preOff : 0, dpv ? dpv + preOff : 0, arow, qi, doi, pk + preOff, pv + preOff,
+            stride, P, hd, s, scale);
         }
-        for (let j = 0; j < L; j++) {
-          const p = load<f32>(arow + (<usize>j << 2));
-          if (p == 0) continue;
-          const isPre = j < P;
-          const kvOff = isPre
-            ? (<usize>j * <usize>Hkv + <usize>kh) * hdB
-            : ((<usize>b * <usize>Tk + <usize>(j - P)) * <usize>Hkv + <usize>kh) * hdB;
-          const vj = (isPre ? pv : v) + kvOff;
-          const kj = (isPre ? pk : k) + kvOff;
-          const datt = dot(doi, vj, hd);
-          const ds = p * (datt - s) * scale;
-          if (dq) axpy(dq + rowOff, kj, ds, hd);
-          if (isPre) {
-            if (dpk) axpy(dpk + kvOff, qi, ds, hd);
-            if (dpv) axpy(dpv + kvOff, doi, p, hd);
-          } else {
-            if (dk) axpy(dk + kvOff, qi, ds, hd);
-            if (dv) axpy(dv + kvOff, doi, p, hd);
-          }
-        }
+        bwdKeys(dqi, dk ? dk + seqOff : 0, dv ? dv + seqOff : 0, aseq, qi, doi, k + seqOff, v + seqOff,
+          stride, nseq, hd, s, scale);
       }
     }
   }
