@@ -141,6 +141,6 @@ describe('OrtBackend vs WASM Model.scoreMany', () => {
     } finally {
       await ort.dispose();
     }
-    expect(await ort.scoreMany([1], [2]).then(() => 'ok', (e) => e.code)).toBe('ARGUMENT');
+    expect(await ort.scoreMany([1], [[2]]).then(() => 'ok', (e) => e.code)).toBe('ARGUMENT');
   });
 });
