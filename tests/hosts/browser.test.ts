@@ -10,7 +10,6 @@ import type { Page } from 'playwright-core';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { launchChromium, type Browser } from './chromium.js';
 import { init } from '../../src/kernels/index.js';
-// @ts-expect-error plain JS example module without type declarations
 import { compute } from '../../examples/browser/compute.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -109,7 +108,7 @@ describe('browser and worker hosts (headless Chromium)', () => {
 
   it('matches Node on the same computation', async () => {
     const k = await init({ build: result.page.build as 'relaxed' });
-    const node = compute(k) as Computed;
+    const node: Computed = compute(k);
     expectMatch(result.page, node, 'page');
     // and Node's default pick agrees with the page's
     expect((await init()).build).toBe('relaxed');
