@@ -3,6 +3,7 @@ import { Kernels } from './kernels.js';
 import { hasRelaxedSimd } from './features.js';
 import { compileBuild, instantiate, pickBuild, type BuildName, type InitOptions } from './module.js';
 import { initThreaded } from './threads.js';
+import { warmUp } from './warmup.js';
 
 export { Kernels, type Parallel, type Opt } from './kernels.js';
 export { Tensor, Heap } from './memory.js';
@@ -37,6 +38,7 @@ export async function init(opts: InitOptions = {}): Promise<Kernels> {
       throw new PromptkilnError('BUILD', `the ${build} kernel build does not compile on this engine: ${(e as Error).message}`);
     }
     const k = new Kernels(instantiate(module), build, opts.maxMemoryBytes);
+    warmUp(k);
     return k;
   })();
   if (!explicit) {

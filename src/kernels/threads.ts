@@ -16,6 +16,7 @@ import { hasSharedMemory, hasSimd, isNode } from './features.js';
 import { Kernels, type Opt, type Parallel } from './kernels.js';
 import type { Tensor } from './memory.js';
 import { compileFile, instantiate, type InitOptions } from './module.js';
+import { warmUp } from './warmup.js';
 import { DONE, FAILED, OP_ATTENTION, OP_EXIT, OP_MATMUL, OP_MATMUL_DX, SLOT, WORKER_SOURCE } from './thread-worker.js';
 
 export const THREADS_FILE = 'promptkiln.threads.wasm';
@@ -202,6 +203,7 @@ export async function initThreaded(opts: InitOptions & { threads: number }): Pro
   }
   const raw = instantiate(module, memory);
   const k = new Kernels(raw, 'simd', opts.maxMemoryBytes);
+  warmUp(k);
   k.parallel = await ThreadPool.start(module, memory, raw, threads);
   return k;
 }
