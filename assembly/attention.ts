@@ -149,6 +149,43 @@ import { madd, hsum, hsum4, hmax, vexp } from './simd';
   return s;
 }
 
+// dk_j (hd) += ds_j · q and dv_j (hd) += p_j · dout for four consecutive keys j (rows `stride` bytes
+// apart) in one pass: q and dout are loaded once per chunk instead of once per key and gradient.
+// @ts-ignore: decorator
+@inline function kvGrad4(dk0: usize, dv0: usize, stride: usize, qi: usize, ds: v128, doi: usize, p: v128, hd: i32): void {
+  const s0 = f32x4.splat(f32x4.extract_lane(ds, 0)), s1 = f32x4.splat(f32x4.extract_lane(ds, 1));
+  const s2 = f32x4.splat(f32x4.extract_lane(ds, 2)), s3 = f32x4.splat(f32x4.extract_lane(ds, 3));
+  const p0 = f32x4.splat(f32x4.extract_lane(p, 0)), p1 = f32x4.splat(f32x4.extract_lane(p, 1));
+  const p2 = f32x4.splat(f32x4.extract_lane(p, 2)), p3 = f32x4.splat(f32x4.extract_lane(p, 3));
+  const dk1 = dk0 + stride, dk2 = dk0 + 2 * stride, dk3 = dk0 + 3 * stride;
+  const dv1 = dv0 + stride, dv2 = dv0 + 2 * stride, dv3 = dv0 + 3 * stride;
+  let i = 0;
+  for (; i + 4 <= hd; i += 4) {
+    const o = <usize>i << 2;
+    const qv = v128.load(qi + o), dov = v128.load(doi + o);
+    v128.store(dk0 + o, madd(s0, qv, v128.load(dk0 + o)));
+    v128.store(dk1 + o, madd(s1, qv, v128.load(dk1 + o)));
+    v128.store(dk2 + o, madd(s2, qv, v128.load(dk2 + o)));
+    v128.store(dk3 + o, madd(s3, qv, v128.load(dk3 + o)));
+    v128.store(dv0 + o, madd(p0, dov, v128.load(dv0 + o)));
+    v128.store(dv1 + o, madd(p1, dov, v128.load(dv1 + o)));
+    v128.store(dv2 + o, madd(p2, dov, v128.load(dv2 + o)));
+    v128.store(dv3 + o, madd(p3, dov, v128.load(dv3 + o)));
+  }
+  for (; i < hd; i++) {
+    const o = <usize>i << 2;
+    const qs = load<f32>(qi + o), ds_ = load<f32>(doi + o);
+    store<f32>(dk0 + o, load<f32>(dk0 + o) + f32x4.extract_lane(ds, 0) * qs);
+    store<f32>(dk1 + o, load<f32>(dk1 + o) + f32x4.extract_lane(ds, 1) * qs);
+    store<f32>(dk2 + o, load<f32>(dk2 + o) + f32x4.extract_lane(ds, 2) * qs);
+    store<f32>(dk3 + o, load<f32>(dk3 + o) + f32x4.extract_lane(ds, 3) * qs);
+    store<f32>(dv0 + o, load<f32>(dv0 + o) + f32x4.extract_lane(p, 0) * ds_);
+    store<f32>(dv1 + o, load<f32>(dv1 + o) + f32x4.extract_lane(p, 1) * ds_);
+    store<f32>(dv2 + o, load<f32>(dv2 + o) + f32x4.extract_lane(p, 2) * ds_);
+    store<f32>(dv3 + o, load<f32>(dv3 + o) + f32x4.extract_lane(p, 3) * ds_);
+  }
+}
+
 // The per-key part of the backward over count keys (key j at kb + j·stride, value at vb + j·stride):
 //   ds_j = p_j · (dout·v_j − s) · scale;  dq += Σ ds_j k_j;  dk_j += ds_j q;  dv_j += p_j dout
 // dq, dkb, dvb may be 0 (not wanted). dkb/dvb address the gradient rows like kb/vb.
@@ -166,19 +203,23 @@ import { madd, hsum, hsum4, hmax, vexp } from './simd';
       const datt = dot4(doi, v0, v0 + stride, v0 + 2 * stride, v0 + 3 * stride, hd);
       const ds = f32x4.mul(f32x4.mul(p4, f32x4.sub(datt, vs)), vsc);
       if (dq) { const k0 = kb + o0; axpy4(dq, ds, k0, k0 + stride, k0 + 2 * stride, k0 + 3 * stride, hd); }
-      if (dkb) {
-        const g = dkb + o0;
-        axpy(g, qi, f32x4.extract_lane(ds, 0), hd);
-        axpy(g + stride, qi, f32x4.extract_lane(ds, 1), hd);
-        axpy(g + 2 * stride, qi, f32x4.extract_lane(ds, 2), hd);
-        axpy(g + 3 * stride, qi, f32x4.extract_lane(ds, 3), hd);
-      }
-      if (dvb) {
-        const g = dvb + o0;
-        axpy(g, doi, f32x4.extract_lane(p4, 0), hd);
-        axpy(g + stride, doi, f32x4.extract_lane(p4, 1), hd);
-        axpy(g + 2 * stride, doi, f32x4.extract_lane(p4, 2), hd);
-        axpy(g + 3 * stride, doi, f32x4.extract_lane(p4, 3), hd);
+      if (dkb && dvb) {
+        kvGrad4(dkb + o0, dvb + o0, stride, qi, ds, doi, p4, hd);
+      } else {
+        if (dkb) {
+          const g = dkb + o0;
+          axpy(g, qi, f32x4.extract_lane(ds, 0), hd);
+          axpy(g + stride, qi, f32x4.extract_lane(ds, 1), hd);
+          axpy(g + 2 * stride, qi, f32x4.extract_lane(ds, 2), hd);
+          axpy(g + 3 * stride, qi, f32x4.extract_lane(ds, 3), hd);
+        }
+        if (dvb) {
+          const g = dvb + o0;
+          axpy(g, doi, f32x4.extract_lane(p4, 0), hd);
+          axpy(g + stride, doi, f32x4.extract_lane(p4, 1), hd);
+          axpy(g + 2 * stride, doi, f32x4.extract_lane(p4, 2), hd);
+          axpy(g + 3 * stride, doi, f32x4.extract_lane(p4, 3), hd);
+        }
       }
     }
   }
