@@ -83,7 +83,17 @@ export function sumsq(x: usize, n: i32): f32 {
 
 // 1 if any element is NaN or ±Inf, else 0: the trainer's guard before an update
 export function nonfinite(x: usize, n: i32): i32 {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    // v − v is 0 for every finite v and NaN for NaN or ±Inf; NaN survives the sum
+    let acc = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(x + (<usize>i << 2));
+      acc = f32x4.add(acc, f32x4.sub(v, v));
+    }
+    if (v128.any_true(f32x4.ne(acc, acc))) return 1;
+  }
+  for (; i < n; i++) {
     const v = load<f32>(x + (<usize>i << 2));
     if (!isFinite<f32>(v)) return 1;
   }
