@@ -67,7 +67,7 @@ export class Evaluator {
   readonly stats: EvalStats = { calls: 0, freshCalls: 0, cacheHits: 0, promptTokens: 0, completionTokens: 0, failures: 0 };
   private limit: Limit;
   private charged = new Set<string>(); // keys already paid for in this run
-  private inflight = new Map<string, Promise<Cached>>();
+  private inflight = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly task: Task,
@@ -117,14 +117,14 @@ export class Evaluator {
 
   // Pay for a result's first use in this run, whether it comes from the model or the cache:
   // then a resumed run spends its budget exactly as the uninterrupted run did.
-  private charge(key: string) {
+  private charge(key: string, cost: number) {
     if (this.charged.has(key)) return;
     const r = this.remaining();
-    if (r.calls < this.callsPerExample || r.tokens <= 0) {
+    if (r.calls < cost || r.tokens <= 0) {
       throw new PromptkilnError('BUDGET', `budget exhausted: ${this.stats.calls} model calls, ${this.stats.promptTokens + this.stats.completionTokens} tokens used (budget ${JSON.stringify(this.opts.budget)})`);
     }
     this.charged.add(key);
-    this.stats.calls += this.callsPerExample;
+    this.stats.calls += cost;
   }
 
   private async call(prompt: string, ex: Example): Promise<Cached> {
@@ -153,23 +153,24 @@ export class Evaluator {
     return { score: norm(m.labels[best]) === norm(ex.output) ? 1 : 0, prediction: m.labels[best], usage };
   }
 
-  async example(cand: PromptCandidate, ex: Example): Promise<ExampleResult> {
+  // The one path to the model: cache lookup, budget charge, de-duplication of identical calls in
+  // flight, the concurrency limit, usage accounting. Search uses it for its own LLM calls too
+  // (meta-prompts), so they are cached, replayed on resume and counted against the budget.
+  async memo<T extends { usage: Usage }>(key: string, cost: number, compute: () => Promise<T>): Promise<{ value: T; cached: boolean }> {
     throwIfAborted(this.opts.signal, 'evaluation');
-    const { key, prompt } = await this.keyOf(cand, ex);
-    const hit = this.cache.get(key) as Cached | undefined;
+    const hit = this.cache.get(key) as T | undefined;
     if (hit) {
-      this.charge(key);
+      this.charge(key, cost);
       this.stats.cacheHits++;
-      return { id: ex.id, score: hit.score, prediction: hit.prediction, cached: true };
+      return { value: hit, cached: true };
     }
-    // the same (candidate, example) requested twice at once runs once
-    let p = this.inflight.get(key);
+    let p = this.inflight.get(key) as Promise<T> | undefined;
     if (!p) {
-      this.charge(key); // synchronous check-and-reserve, in launch order
+      this.charge(key, cost); // synchronous check-and-reserve, in launch order
       p = this.limit.run(async () => {
         throwIfAborted(this.opts.signal, 'evaluation');
-        this.stats.freshCalls += this.callsPerExample;
-        const r = await this.call(prompt, ex);
+        this.stats.freshCalls += cost;
+        const r = await compute();
         this.stats.promptTokens += r.usage.promptTokens;
         this.stats.completionTokens += r.usage.completionTokens;
         this.cache.set(key, r);
@@ -178,9 +179,14 @@ export class Evaluator {
       this.inflight.set(key, p);
       p.finally(() => this.inflight.delete(key)).catch(() => {});
     }
+    return { value: await p, cached: false };
+  }
+
+  async example(cand: PromptCandidate, ex: Example): Promise<ExampleResult> {
+    const { key, prompt } = await this.keyOf(cand, ex);
     try {
-      const r = await p;
-      return { id: ex.id, score: r.score, prediction: r.prediction, cached: false };
+      const { value: r, cached } = await this.memo(key, this.callsPerExample, () => this.call(prompt, ex));
+      return { id: ex.id, score: r.score, prediction: r.prediction, cached };
     } catch (e) {
       // budget and abort end the run; anything else is this example's recorded failure
       if (isPromptkilnError(e, 'BUDGET') || isPromptkilnError(e, 'ABORTED')) throw e;

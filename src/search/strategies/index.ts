@@ -1,0 +1,32 @@
+// Strategies by name (the CLI's --strategy).
+import { PromptkilnError } from '../../errors.js';
+import type { Strategy } from '../types.js';
+import { ape, paraphrase } from './ape.js';
+import { demos } from './demos.js';
+import { grips } from './grips.js';
+import { opro } from './opro.js';
+import { protegi } from './protegi.js';
+
+export type StrategyName = 'ape' | 'paraphrase' | 'grips' | 'protegi' | 'opro' | 'demos';
+export const STRATEGY_NAMES: StrategyName[] = ['ape', 'paraphrase', 'grips', 'protegi', 'opro', 'demos'];
+
+// A fresh instance each time: strategies keep per-run state (GrIPS's deleted phrases, the demo pool).
+export function strategyByName(name: string): Strategy {
+  switch (name) {
+    case 'ape':
+      return ape;
+    case 'paraphrase':
+      return paraphrase;
+    case 'grips':
+      return grips();
+    case 'protegi':
+      return protegi();
+    case 'opro':
+      return opro();
+    case 'demos':
+      return demos();
+  }
+  throw new PromptkilnError('ARGUMENT', `unknown strategy "${name}": expected one of ${STRATEGY_NAMES.join(', ')}`);
+}
+
+export { ape, paraphrase, demos, grips, opro, protegi };

@@ -1,0 +1,54 @@
+// Shapes shared by the loop and its strategies.
+import type { Evaluator } from '../eval/evaluator.js';
+import type { Rng } from '../eval/rng.js';
+import type { Example, Task } from '../eval/task.js';
+import type { MetaPrompts } from './meta-prompts.js';
+
+export interface Candidate {
+  id: string; // "c<n>", in creation order (deterministic for a seed)
+  instruction: string;
+  demos: Example[];
+  parent: string | null;
+  operator: string; // "manual", "induction", "grips:del", "protegi", "opro", "demos:random", …
+  iteration: number;
+}
+
+export interface ScoredCandidate {
+  cand: Candidate;
+  score: number | null; // mean validation score
+  n: number; // validation examples behind the score
+}
+
+export interface Proposal {
+  instruction: string;
+  demos: Example[];
+  parent: string | null;
+  operator: string;
+}
+
+export interface LlmCallOptions {
+  n?: number;
+  temperature?: number;
+  maxTokens?: number;
+  stop?: string[];
+}
+
+export interface SearchContext {
+  task: Task;
+  evaluator: Evaluator; // the target model + metric (cache, budget)
+  rng: Rng;
+  meta: MetaPrompts;
+  iteration: number;
+  // everything scored on the full validation set so far, best first
+  trajectory: ScoredCandidate[];
+  // the proposing LLM (cached, charged to the budget, seeded from the run's rng)
+  llm(prompt: string, o?: LlmCallOptions): Promise<string[]>;
+  signal?: AbortSignal;
+}
+
+export interface Strategy {
+  name: string;
+  // how this strategy's candidates are raced on validation (ProTeGi selects by bandit: ucb)
+  racing?: 'halving' | 'ucb' | 'exhaustive';
+  expand(ctx: SearchContext, parents: ScoredCandidate[], count: number): Promise<Proposal[]>;
+}
