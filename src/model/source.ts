@@ -1,0 +1,254 @@
+// loadCheckpoint: a folder, a .bin file, a hub id, or in-memory files → Checkpoint.
+//
+// Recognition works on a set of files, wherever they live:
+//   - `config.json` present → a Hugging Face folder: config.json + model.safetensors (or
+//     model.safetensors.index.json and its shards) + tokenizer.json / tokenizer_config.json.
+//   - otherwise llama2.c: the checkpoint is the `.bin` whose header parses as a llama2.c config
+//     and whose size matches it (tried in order: `<folder name>.bin`, other non-`tok*` .bin files
+//     largest first, then `tok*` ones); the tokenizer is `tok<vocab>.bin` (llama2.c's naming, e.g.
+//     tok512.bin), else `tokenizer.bin`, else any other `tok*.bin` that parses with the vocab size.
+// Hub ids list their files with the tree API (or the cache when offline); when neither answers,
+// the client probes: config.json, then `<subfolder>.bin` / `model.bin` and the tokenizer names.
+// `opts.files` replaces the listing. A checkpoint without a tokenizer loads with tokenizer: null.
+
+import { PromptkilnError } from '../errors.js';
+import { hfConfig, hfTensors } from './hf-checkpoint.js';
+import { formatHubId, hubFileIfExists, hubListFiles, looksLikeHubId, parseHubId, type HubOptions } from './hub.js';
+import { parseLlama2c, probeLlama2c } from './llama2c.js';
+import { parseSafetensors, parseSafetensorsIndex, type SafetensorsTensor } from './safetensors.js';
+import { loadHfTokenizer } from './tokenizer-hf.js';
+import { parseLlama2cTokenizer } from './tokenizer-llama2c.js';
+import type { Checkpoint, Tokenizer } from './types.js';
+
+export interface LoadCheckpointOptions extends HubOptions {
+  // file names (relative to the folder / hub subfolder) to use instead of a listing
+  files?: string[];
+  // load the tokenizer (default true)
+  tokenizer?: boolean;
+}
+
+export type CheckpointSource = string | { files: Record<string, Uint8Array>; name?: string };
+
+interface FileEntry {
+  name: string;
+  size: number | null;
+}
+
+// Where the files come from: a local folder, the hub, or memory.
+interface FileSet {
+  label: string; // for messages
+  folderName: string; // last path segment, for `<folder>.bin`
+  list(): Promise<FileEntry[] | null>;
+  read(name: string): Promise<Uint8Array | null>; // null: no such file
+  // first `n` bytes and the total size, when cheaper than read() (local files)
+  head?(name: string, n: number): Promise<{ head: Uint8Array; size: number } | null>;
+}
+
+const TEXT = new TextDecoder();
+
+async function localFileSet(dir: string): Promise<FileSet> {
+  const fs = await import('node:fs/promises');
+  const path = await import('node:path');
+  return {
+    label: dir,
+    folderName: path.basename(path.resolve(dir)),
+    async list() {
+      const out: FileEntry[] = [];
+      for (const d of await fs.readdir(dir, { withFileTypes: true })) {
+        if (d.isFile()) out.push({ name: d.name, size: (await fs.stat(path.join(dir, d.name))).size });
+      }
+      return out;
+    },
+    async read(name) {
+      try {
+        return new Uint8Array(await fs.readFile(path.join(dir, name)));
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENOENT') return null;
+        throw new PromptkilnError('CHECKPOINT', `${path.join(dir, name)}: cannot read (${(e as Error).message})`, { file: name });
+      }
+    },
+    async head(name, n) {
+      let fh;
+      try {
+        fh = await fs.open(path.join(dir, name), 'r');
+      } catch {
+        return null;
+      }
+      try {
+        const size = (await fh.stat()).size;
+        const buf = new Uint8Array(Math.min(n, size));
+        await fh.read(buf, 0, buf.length, 0);
+        return { head: buf, size };
+      } finally {
+        await fh.close();
+      }
+    },
+  };
+}
+
+function memoryFileSet(files: Record<string, Uint8Array>, name: string): FileSet {
+  return {
+    label: name,
+    folderName: name,
+    list: async () => Object.entries(files).map(([n, b]) => ({ name: n, size: b.byteLength })),
+    read: async (n) => files[n] ?? null,
+  };
+}
+
+function hubFileSet(id: string, opts: LoadCheckpointOptions): FileSet {
+  const h = parseHubId(id);
+  return {
+    label: formatHubId({ ...h, revision: opts.revision ?? h.revision }),
+    folderName: (h.subfolder || h.repo).split('/').pop()!,
+    async list() {
+      const l = await hubListFiles(h, opts);
+      return l && l.map((e) => ({ name: e.path, size: e.size }));
+    },
+    read: (n) => hubFileIfExists(h, n, opts),
+  };
+}
+
+async function readRequired(fs: FileSet, name: string): Promise<Uint8Array> {
+  const b = await fs.read(name);
+  if (!b) throw new PromptkilnError('CHECKPOINT', `${fs.label}: ${name} is missing`, { file: name });
+  return b;
+}
+
+async function loadHf(fs: FileSet, names: Set<string> | null, opts: LoadCheckpointOptions): Promise<Omit<Checkpoint, 'source' | 'id'> & { bytes: number }> {
+  const has = (n: string) => names === null || names.has(n);
+  const config = hfConfig(TEXT.decode(await readRequired(fs, 'config.json')), `${fs.label}/config.json`);
+  const raw = new Map<string, SafetensorsTensor>();
+  let bytes = 0;
+  let weightsFile = 'model.safetensors';
+  const single = has('model.safetensors') ? await fs.read('model.safetensors') : null;
+  if (single) {
+    bytes += single.byteLength;
+    for (const [k, t] of parseSafetensors(single, `${fs.label}/model.safetensors`).tensors) raw.set(k, t);
+  } else {
+    weightsFile = 'model.safetensors.index.json';
+    const idx = has(weightsFile) ? await fs.read(weightsFile) : null;
+    if (!idx) throw new PromptkilnError('CHECKPOINT', `${fs.label}: neither model.safetensors nor model.safetensors.index.json is there`, { file: 'model.safetensors' });
+    const map = parseSafetensorsIndex(TEXT.decode(idx), `${fs.label}/${weightsFile}`);
+    for (const shard of new Set(map.values())) {
+      const b = await readRequired(fs, shard);
+      bytes += b.byteLength;
+      for (const [k, t] of parseSafetensors(b, `${fs.label}/${shard}`).tensors) raw.set(k, t);
+    }
+    for (const [k, shard] of map) {
+      if (!raw.has(k)) throw new PromptkilnError('CHECKPOINT', `${fs.label}/${shard}: tensor "${k}" listed in ${weightsFile} is not in the shard`, { file: shard, tensor: k });
+    }
+  }
+  const tensors = hfTensors(config, raw, `${fs.label}/${weightsFile}`);
+  let tokenizer: Tokenizer | null = null;
+  let chatTemplate: string | null = null;
+  if (opts.tokenizer !== false && has('tokenizer.json')) {
+    const tj = await fs.read('tokenizer.json');
+    if (tj) {
+      const tc = has('tokenizer_config.json') ? await fs.read('tokenizer_config.json') : null;
+      const t = loadHfTokenizer(TEXT.decode(tj), tc && TEXT.decode(tc), { file: `${fs.label}/tokenizer.json`, bosId: config.bosId, eosId: config.eosId });
+      tokenizer = t;
+      chatTemplate = t.chatTemplate;
+    }
+  }
+  return { config, tensors, tokenizer, chatTemplate, bytes };
+}
+
+const TOK = /^tok.*\.bin$/;
+
+async function loadLlama2c(fs: FileSet, entries: FileEntry[] | null, fixedBin: string | null, opts: LoadCheckpointOptions) {
+  let candidates: string[];
+  if (fixedBin) candidates = [fixedBin];
+  else if (entries) {
+    const bins = entries.filter((e) => e.name.endsWith('.bin'));
+    const rank = (e: FileEntry) => (e.name === `${fs.folderName}.bin` ? 0 : TOK.test(e.name) ? 2 : 1);
+    candidates = bins.sort((a, b) => rank(a) - rank(b) || (b.size ?? 0) - (a.size ?? 0)).map((e) => e.name);
+  } else candidates = [`${fs.folderName}.bin`, 'model.bin'];
+  const tried: string[] = [];
+  let found: { name: string; bytes: Uint8Array } | null = null;
+  for (const name of candidates) {
+    if (fs.head && !fixedBin) {
+      const h = await fs.head(name, 256);
+      if (!h) continue;
+      if (!probeLlama2c(h.head, h.size)) {
+        tried.push(name);
+        continue;
+      }
+    }
+    const bytes = await fs.read(name);
+    if (!bytes) continue;
+    if (!fixedBin && !probeLlama2c(bytes.subarray(0, 256), bytes.byteLength)) {
+      tried.push(name);
+      continue;
+    }
+    found = { name, bytes };
+    break;
+  }
+  if (!found) {
+    throw new PromptkilnError(
+      'CHECKPOINT',
+      `${fs.label}: no config.json and no llama2.c checkpoint (${tried.length ? `no header matched its size in: ${tried.join(', ')}` : `looked for ${candidates.join(', ') || 'a .bin file'}`})`,
+      { file: fs.label },
+    );
+  }
+  const { config, tensors } = parseLlama2c(found.bytes, `${fs.label}/${found.name}`);
+  let tokenizer: Tokenizer | null = null;
+  if (opts.tokenizer !== false) {
+    // tok<V>.bin and tokenizer.bin must parse if present; other tok*.bin may belong to other models
+    const strict = [`tok${config.vocabSize}.bin`, 'tokenizer.bin'];
+    const loose = entries ? entries.map((e) => e.name).filter((n) => TOK.test(n) && !strict.includes(n) && n !== found!.name) : [];
+    const names = entries ? new Set(entries.map((e) => e.name)) : null;
+    for (const name of [...strict, ...loose]) {
+      if (names && !names.has(name)) continue;
+      const b = await fs.read(name);
+      if (!b) continue;
+      try {
+        tokenizer = parseLlama2cTokenizer(b, config.vocabSize, `${fs.label}/${name}`);
+        break;
+      } catch (e) {
+        if (strict.includes(name)) throw e;
+      }
+    }
+  }
+  return { config, tensors, tokenizer, name: found.name, size: found.bytes.byteLength };
+}
+
+async function fromFileSet(fs: FileSet, opts: LoadCheckpointOptions, fixedBin: string | null): Promise<Omit<Checkpoint, 'source'>> {
+  let entries = opts.files ? opts.files.map((name) => ({ name, size: null })) : fixedBin ? null : await fs.list();
+  const names = entries && new Set(entries.map((e) => e.name));
+  const isHf = fixedBin ? false : names ? names.has('config.json') : (await fs.read('config.json')) !== null;
+  if (isHf) {
+    const r = await loadHf(fs, names, opts);
+    return { config: r.config, tensors: r.tensors, tokenizer: r.tokenizer, chatTemplate: r.chatTemplate, id: `${fs.folderName}:${r.bytes}` };
+  }
+  if (fixedBin && !opts.files && fs.list) entries = await fs.list();
+  const r = await loadLlama2c(fs, entries, fixedBin, opts);
+  return { config: r.config, tensors: r.tensors, tokenizer: r.tokenizer, chatTemplate: null, id: `${r.name}:${r.size}` };
+}
+
+// Load a checkpoint from a folder, a llama2.c .bin file, a hub id (`owner/name[/sub][@rev]`,
+// used when the string is not an existing path), or in-memory files.
+export async function loadCheckpoint(source: CheckpointSource, opts: LoadCheckpointOptions = {}): Promise<Checkpoint> {
+  if (typeof source !== 'string') {
+    const name = source.name ?? 'memory';
+    return { ...(await fromFileSet(memoryFileSet(source.files, name), opts, null)), source: 'memory' };
+  }
+  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  if (isNode) {
+    const fsp = await import('node:fs/promises');
+    const path = await import('node:path');
+    const st = await fsp.stat(source).catch(() => null);
+    if (st?.isDirectory()) return { ...(await fromFileSet(await localFileSet(source), opts, null)), source };
+    if (st?.isFile()) {
+      const fs = await localFileSet(path.dirname(source));
+      const base = path.basename(source);
+      if (base.endsWith('.safetensors') || base === 'config.json') return { ...(await fromFileSet(fs, opts, null)), source };
+      return { ...(await fromFileSet(fs, opts, base)), source };
+    }
+  }
+  if (looksLikeHubId(source)) {
+    const fs = hubFileSet(source, opts);
+    const ck = await fromFileSet(fs, opts, null);
+    return { ...ck, id: fs.label, source };
+  }
+  throw new PromptkilnError('ARGUMENT', `"${source}" is neither an existing file or folder nor a hub id (owner/name[/subfolder][@revision])`, { source });
+}
