@@ -1,0 +1,51 @@
+import { PromptkilnError } from '../errors.js';
+import type { Tensor } from '../kernels/index.js';
+import type { Conditioning, Model, Transformer } from '../model/index.js';
+import type { BatchForward } from './evaluate.js';
+import { batchSequences } from './method.js';
+import type { LaidExample } from './mixed.js';
+import type { SoftArtifact, TemplatePart } from './types.js';
+
+let seq = 0;
+function artifactId(a: SoftArtifact): string {
+  // content-derived id so caches keyed on it never confuse two prompts
+  const d = a.kind === 'prompt' ? a.data : a.k[0];
+  let h = 2166136261 >>> 0;
+  const u = new Uint32Array(d.buffer, d.byteOffset, d.length);
+  for (let i = 0; i < u.length; i++) h = Math.imul(h ^ u[i], 16777619) >>> 0;
+  return `${a.kind}:${a.model.id}:${a.kind === 'prompt' ? a.rows : a.P}:${h.toString(16)}:${seq++}`;
+}
+
+function isPlain(t: readonly TemplatePart[], kind: 'prompt' | 'prefix'): boolean {
+  if (kind === 'prompt') return t.length === 2 && 'soft' in t[0] && 'input' in t[1];
+  return t.length === 1 && 'input' in t[0];
+}
+
+// A trained artifact as the model's inference-time Conditioning (score, generate, stream). Only
+// plain layouts map onto it: soft rows before the prompt (PEFT prompt tuning), or a prefix with
+// positions from P. A mixed template has text around the input; render it with the template.
+export function toConditioning(a: SoftArtifact): Conditioning {
+  if (!isPlain(a.template, a.kind)) {
+    throw new PromptkilnError('ADAPTER', `this ${a.kind} artifact uses a mixed template (${a.template.length} parts); score it with the template, not as a plain conditioning`);
+  }
+  if (a.kind === 'prompt') return { id: artifactId(a), soft: { rows: a.rows, data: a.data } };
+  return { id: artifactId(a), prefix: { P: a.P, k: a.k, v: a.v }, posOffset: a.P };
+}
+
+// A batch forward for evaluation with an artifact, or with none (the template's soft parts
+// must then be absent). The caller frees the returned handle.
+export function artifactForward(model: Model, a: SoftArtifact | null): { forward: BatchForward; posOffset: number; free(): void } {
+  if (!a) return { forward: (b: LaidExample[]) => model.run(batchSequences(model, b, null), {}), posOffset: 0, free() {} };
+  if (a.kind === 'prompt') {
+    return { forward: (b: LaidExample[]) => model.run(batchSequences(model, b, a.data), {}), posOffset: 0, free() {} };
+  }
+  const k = model.kernels;
+  const kt: Tensor[] = a.k.map((x) => k.from(x, 'prefix k'));
+  const vt: Tensor[] = a.v.map((x) => k.from(x, 'prefix v'));
+  const prefix = { P: a.P, k: kt, v: vt };
+  return {
+    forward: (b: LaidExample[]): Transformer => model.run(batchSequences(model, b, null), { prefix, posOffset: a.P }),
+    posOffset: a.P,
+    free() { kt.forEach((t) => t.free()); vt.forEach((t) => t.free()); },
+  };
+}

@@ -1,0 +1,12 @@
+// Soft prompts: prompt tuning, prefix tuning, mixed templates, the trainer and PEFT files.
+export { tune, buildMethod, type TuneOptions, type TuneResult, type TuneMetrics, type ProgressEvent, type HistoryEntry } from './trainer.js';
+export { savePeft, loadPeft, loadAdapter, encodePeft, decodePeft, CONFIG_FILE, WEIGHTS_FILE } from './peft.js';
+export { toConditioning, artifactForward } from './conditioning.js';
+export { evaluateLaid, type EvalMetrics } from './evaluate.js';
+export { parseJsonl, readJsonl } from './data.js';
+export { parseTemplate, layoutExample, type LaidExample } from './mixed.js';
+export { parseInit, initPromptRows, type InitSpec } from './init.js';
+export { PromptTuning } from './prompt-tuning.js';
+export { PrefixTuning } from './prefix-tuning.js';
+export { encodeCheckpoint, decodeCheckpoint, saveCheckpointFile, loadCheckpointFile, type TrainCheckpoint } from './checkpoint.js';
+export type { Example, TemplatePart, SoftArtifact, SoftPromptArtifact, PrefixArtifact, ModelIdentity } from './types.js';

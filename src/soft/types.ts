@@ -1,0 +1,61 @@
+// Shapes shared by the soft-prompt room: training examples, prompt templates, trained artifacts.
+
+// One training / validation pair. Text is tokenized with the model's tokenizer; token ids are
+// taken as given (checkpoints without a tokenizer).
+export interface Example {
+  input: string | readonly number[];
+  target: string | readonly number[];
+  // where it came from, for error messages ("train.jsonl:12")
+  source?: string;
+}
+
+// A prompt template: soft(n) rows are trained, text is frozen, `input` is the example's input.
+// The example's target always follows the last part.
+export type TemplatePart = { soft: number } | { text: string } | { input: true };
+
+// Where soft rows and prefixes sit, recorded in every saved file so loading never guesses.
+export const CONVENTIONS = {
+  // prompt tuning (PEFT): [soft rows, BOS, input, target]; soft rows at positions 0..N-1
+  prompt: 'soft_rows_before_bos',
+  // prefix tuning (PEFT past_key_values): no RoPE on prefix keys; token t at position P + t
+  prefix: 'hf_peft',
+} as const;
+
+// The identity of the model an artifact belongs to (checked on load).
+export interface ModelIdentity {
+  id: string;
+  arch: string;
+  dim: number;
+  n_layers: number;
+  n_heads: number;
+  n_kv_heads: number;
+  head_dim: number;
+  vocab_size: number;
+  // head layout of keys inside this model: llama2.c interleaved RoPE pairs, HF rotate-half, or no RoPE
+  key_layout: KeyLayout;
+}
+
+export type KeyLayout = 'interleaved' | 'rotate_half' | 'none';
+
+// A trained prompt-tuning (or mixed-template) artifact.
+export interface SoftPromptArtifact {
+  kind: 'prompt';
+  rows: number; // N virtual tokens (all soft segments of the template, in order)
+  data: Float32Array; // (N, C)
+  template: TemplatePart[]; // [{soft: N}, {input: true}] for plain prompt tuning
+  init: { type: 'RANDOM' | 'SAMPLE_VOCAB' | 'TEXT'; text: string | null };
+  model: ModelIdentity;
+}
+
+// A trained prefix-tuning artifact, reparameterization already merged.
+export interface PrefixArtifact {
+  kind: 'prefix';
+  P: number; // virtual tokens
+  k: Float32Array[]; // per layer (P, Hkv, hd), in the model's internal key head layout
+  v: Float32Array[]; // per layer (P, Hkv, hd)
+  template: TemplatePart[]; // text and input parts only
+  init: { type: 'RANDOM' | 'SAMPLE_VOCAB' | 'TEXT'; text: string | null };
+  model: ModelIdentity;
+}
+
+export type SoftArtifact = SoftPromptArtifact | PrefixArtifact;
