@@ -1,0 +1,48 @@
+import type { Tensor } from '../kernels/index.js';
+import type { Model } from '../model/index.js';
+import { argmaxRow, expandTeacher, studentSegments, type TeacherRows } from './teacher.js';
+
+export interface CompressionMeasures {
+  kl: number; // mean over z rows of KL(teacher ‖ student), nats
+  top1: number; // fraction of z rows where the student's argmax equals the teacher's
+  nll: number; // mean −ln p(z_{j+1}) under the student over rows that have a next token
+  rows: number;
+}
+
+// Student = [σ ; z] when sigma is given, else z alone (the no-context baseline: no BOS, nothing).
+export function measure(model: Model, sigma: Tensor | Float32Array | null, K: number,
+  queries: readonly (readonly number[])[], teacher: TeacherRows[]): CompressionMeasures {
+  const V = model.config.vocabSize;
+  const k = model.kernels;
+  let kl = 0, agree = 0, rows = 0, nll = 0, nllRows = 0;
+  const mark = k.heap.mark();
+  try {
+    queries.forEach((z, qi) => {
+      const Kx = sigma ? K : 0;
+      const st = model.run([studentSegments(sigma, K, z)], {});
+      const t = new Float32Array(z.length * V);
+      expandTeacher(teacher[qi], V, t);
+      const tT = k.from(t, 'teacher rows');
+      const klRow = k.alloc(64, 'kl rows');
+      const tg = k.alloc(64, 'targets');
+      const lp = k.alloc(64, 'logp');
+      const rowsIdx = Array.from({ length: z.length }, (_, j) => Kx + j);
+      st.eachHeadChunk(rowsIdx, (lg, s, n) => {
+        kl += k.kl(klRow.at(0, n), tT.at(s * V, n * V), lg, n, V);
+        const lgv = lg.f32();
+        for (let i = 0; i < n; i++) {
+          if (argmaxRow(lgv, i * V, V) === argmaxRow(t, (s + i) * V, V)) agree++;
+        }
+        const targets = Array.from({ length: n }, (_, i) => (s + i + 1 < z.length ? z[s + i + 1] : -1));
+        nll -= k.targetLogprobs(lp.at(0, n), lg, tg.at(0, n).setI32(targets), n, V);
+        nllRows += targets.filter((x) => x >= 0).length;
+        return false;
+      });
+      rows += z.length;
+      tT.free(); klRow.free(); tg.free(); lp.free();
+    });
+  } finally {
+    k.heap.reset(mark);
+  }
+  return { kl: kl / rows, top1: agree / rows, nll: nll / Math.max(1, nllRows), rows };
+}
