@@ -26,6 +26,8 @@ export interface OrtBackendOptions extends RuntimeOptions {
   // Initializers this large go to ONNX external data instead of the protobuf (2 GiB cap);
   // default 1 MiB.
   externalThreshold?: number;
+  // Extra InferenceSession options (e.g. intraOpNumThreads for onnxruntime-node).
+  sessionOptions?: Record<string, unknown>;
   onWarning?: (message: string) => void;
 }
 
@@ -125,6 +127,7 @@ export class OrtBackend {
       throw new PromptkilnError('BACKEND', `ONNX export of ${this.source} failed: ${(e as Error).message}`, undefined, { cause: e });
     }
     const options: Record<string, unknown> = {
+      ...this.opts.sessionOptions,
       executionProviders: [this.ep === 'native' ? 'cpu' : this.ep],
       graphOptimizationLevel: 'all',
     };
