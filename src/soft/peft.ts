@@ -1,8 +1,8 @@
 import { PromptkilnError, isPromptkilnError } from '../errors.js';
-import type { Conditioning, Model } from '../model/index.js';
+import type { Conditioning } from '../model/index.js';
 import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { toConditioning } from './conditioning.js';
-import { keyLayout, modelIdentity } from './identity.js';
+import { keyLayout, modelIdentity, type ModelRef } from './identity.js';
 import { checkTemplate } from './mixed.js';
 import { CONVENTIONS, type KeyLayout, type ModelIdentity, type PrefixArtifact, type SoftArtifact, type SoftPromptArtifact, type TemplatePart } from './types.js';
 
@@ -119,7 +119,7 @@ function expectDim(where: string, what: string, expected: number, found: number,
 }
 
 // Reads PEFT files for `model`; every shape is checked against it.
-export function decodePeft(configText: string, weights: Uint8Array, model: Model, dir = '.'): SoftArtifact {
+export function decodePeft(configText: string, weights: Uint8Array, model: ModelRef, dir = '.'): SoftArtifact {
   const cfgWhere = `${dir}/${CONFIG_FILE}`, wWhere = `${dir}/${WEIGHTS_FILE}`;
   let cfg: Record<string, unknown>;
   try {
@@ -228,7 +228,7 @@ export async function savePeft(dir: string, a: SoftArtifact): Promise<void> {
   }
 }
 
-export async function loadPeft(dir: string, model: Model): Promise<SoftArtifact> {
+export async function loadPeft(dir: string, model: ModelRef): Promise<SoftArtifact> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
   const read = async (f: string) => {
@@ -244,6 +244,6 @@ export async function loadPeft(dir: string, model: Model): Promise<SoftArtifact>
 }
 
 // For `score` / `generate --adapter DIR`: the saved prompt as the model's Conditioning.
-export async function loadAdapter(dir: string, model: Model): Promise<Conditioning> {
+export async function loadAdapter(dir: string, model: ModelRef): Promise<Conditioning> {
   return toConditioning(await loadPeft(dir, model));
 }

@@ -17,6 +17,8 @@ export interface TuneOptions {
   template?: TemplatePart[]; // mixed prompt (method 'prompt': soft parts; 'prefix': text + input)
   init?: InitSpec; // default random
   reparameterize?: { hidden: number } | null; // prefix only
+  // starting values instead of `init`: soft rows (N, C), or per-layer prefix K/V (P, Hkv, hd)
+  initial?: Float32Array | { k: Float32Array[]; v: Float32Array[] } | null;
   epochs?: number; // default 1
   maxSteps?: number; // overrides epochs
   batchSize?: number; // default 8
@@ -93,10 +95,12 @@ export function buildMethod(model: Model, o: TuneOptions): TuningMethod {
   const seed = o.seed ?? 0;
   if (kind === 'prompt') {
     const t = o.template ?? [{ soft: n }, { input: true }];
-    return new PromptTuning(model, t, init, seed);
+    if (o.initial && !(o.initial instanceof Float32Array)) throw new PromptkilnError('ARGUMENT', 'prompt tuning: initial must be a Float32Array of soft rows');
+    return new PromptTuning(model, t, init, seed, o.initial ?? undefined);
   }
   if (kind === 'prefix') {
-    return new PrefixTuning(model, o.template ?? [{ input: true }], { P: n, init, seed, reparameterize: o.reparameterize ?? null });
+    return new PrefixTuning(model, o.template ?? [{ input: true }], { P: n, init, seed, reparameterize: o.reparameterize ?? null },
+      o.initial instanceof Float32Array ? undefined : o.initial ?? undefined);
   }
   throw new PromptkilnError('ARGUMENT', `method must be "prompt" or "prefix", got "${kind}"`);
 }
