@@ -91,6 +91,17 @@ export interface OptimizeResult {
 const candKey = (c: { instruction: string; demos: Example[] }) => JSON.stringify([c.instruction, c.demos.map((d) => d.id)]);
 
 export async function optimize(task: Task, model: LanguageModel, o: OptimizeOptions = {}): Promise<OptimizeResult> {
+  const log = o.runLog ?? new MemoryRunLog();
+  try {
+    return await run(task, model, o, log);
+  } finally {
+    // whatever finished before an abort or an error is durable, so a resume skips it
+    await log.flush();
+    await o.cache?.flush();
+  }
+}
+
+async function run(task: Task, model: LanguageModel, o: OptimizeOptions, log: RunLog): Promise<OptimizeResult> {
   const budget: Budget | undefined = typeof o.budget === 'number' ? { calls: o.budget } : o.budget;
   if (budget?.calls !== undefined && !(budget.calls >= 1)) {
     throw new PromptkilnError('BUDGET', `optimize: the budget must allow at least one model call, got ${budget.calls}`);
@@ -101,7 +112,6 @@ export async function optimize(task: Task, model: LanguageModel, o: OptimizeOpti
   const proposer = o.proposer ?? model;
   const seed = o.seed ?? 0;
   const r = rng(seed);
-  const log = o.runLog ?? new MemoryRunLog();
   const meta = { ...DEFAULT_META_PROMPTS, ...o.metaPrompts };
   const validation = task.validation.slice(0, o.validationSize ?? task.validation.length);
   if (validation.length === 0) throw new PromptkilnError('DATA', `task ${task.name}: the validation split is empty; give more examples or a larger split.validation`);
@@ -138,6 +148,13 @@ export async function optimize(task: Task, model: LanguageModel, o: OptimizeOpti
   // Race a set of candidates on validation; those that finish every example join the pool.
   const evaluate = async (cands: Candidate[], iteration: number) => {
     const entries = await race(ev, cands, validation, { method: cands.length > 2 ? racing : 'exhaustive' });
+    // a bandit may crown a candidate it has not run on every example: finish it (the prefix it
+    // has seen is cached), so the pool compares full-validation scores only
+    const top = entries[0];
+    if (top && top.n < validation.length) {
+      const full = await ev.evaluate(cands[top.index], validation);
+      Object.assign(top, { score: full.score, n: full.n, failures: full.failures, results: full.results });
+    }
     for (const e of entries.slice().sort((a, b) => a.index - b.index)) {
       const cand = cands[e.index];
       const rec: CandidateRecord = { cand, score: e.score, n: e.n, pruned: e.n < validation.length };

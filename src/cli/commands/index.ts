@@ -1,1 +1,6 @@
 // One import per command file; each registers itself with main.ts.
+import './score.js';
+import './generate.js';
+import './optimize.js';
+import './serve.js';
+import './compress.js';

@@ -1,0 +1,113 @@
+import { PromptkilnError } from '../../errors.js';
+import { DiskCache } from '../../eval/cache.js';
+import { loadTask } from '../../eval/task.js';
+import { localModel } from '../../llm/local.js';
+import { OpenAIModel } from '../../llm/openai.js';
+import type { LanguageModel } from '../../llm/types.js';
+import { loadModel } from '../../model/index.js';
+import { optimize, type OptimizeResult, type ProgressEvent } from '../../search/optimize.js';
+import { FileRunLog } from '../../search/run-log.js';
+import { STRATEGY_NAMES, strategyByName } from '../../search/strategies/index.js';
+import { numberOpt, parse, type CliIO } from '../command.js';
+import { register } from '../registry.js';
+import { optimizeReport } from '../report-optimize.js';
+
+const usage = `promptkiln optimize --task T (--model M | --endpoint URL --llm-model NAME [--api chat|completions])
+                    --strategy ${STRATEGY_NAMES.join('|')} --out DIR
+                    [--budget N] [--seed S] [--iterations N] [--candidates N] [--racing halving|ucb|exhaustive]
+                    [--resume] [--json]
+
+Searches for a better instruction / demonstrations for the task (JSON task file, see DESIGN.md).
+The target model scores candidates; it also writes the LLM strategies' proposals.
+--budget counts model calls. DIR gets run.jsonl (every candidate), cache.jsonl (every model
+result, so --resume repeats nothing), result.json and report.html. --json prints
+{"best", "score", "initial_score", "calls", ...}. The API key for --endpoint comes from
+OPENAI_API_KEY and is never written to DIR.`;
+
+register({
+  name: 'optimize',
+  summary: 'search for a better hard prompt (APE, GrIPS, ProTeGi, OPRO, demos)',
+  usage,
+  async run(argv, io) {
+    const { values } = parse('optimize', argv, {
+      task: { type: 'string' }, model: { type: 'string' }, endpoint: { type: 'string' }, 'llm-model': { type: 'string' },
+      api: { type: 'string' }, strategy: { type: 'string', default: 'grips' }, budget: { type: 'string' }, seed: { type: 'string' },
+      iterations: { type: 'string' }, candidates: { type: 'string' }, racing: { type: 'string' }, out: { type: 'string' },
+      resume: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, backend: { type: 'string', default: 'auto' },
+      concurrency: { type: 'string' },
+    });
+    if (!values.task) throw new PromptkilnError('ARGUMENT', 'optimize: --task is required (a task JSON file)');
+    if (!values.out) throw new PromptkilnError('ARGUMENT', 'optimize: --out DIR is required (run log, cache, report)');
+    if (Boolean(values.model) === Boolean(values.endpoint)) throw new PromptkilnError('ARGUMENT', 'optimize: give exactly one of --model M or --endpoint URL (with --llm-model NAME)');
+    if (values.backend !== 'auto' && values.backend !== 'wasm') throw new PromptkilnError('ARGUMENT', `optimize: --backend must be auto or wasm (search generates text, which runs on the WASM kernels), got "${values.backend}"`);
+    if (values.racing && !['halving', 'ucb', 'exhaustive'].includes(values.racing)) throw new PromptkilnError('ARGUMENT', `optimize: --racing must be halving, ucb or exhaustive, got "${values.racing}"`);
+    if (values.api && values.api !== 'chat' && values.api !== 'completions') throw new PromptkilnError('ARGUMENT', `optimize: --api must be chat or completions, got "${values.api}"`);
+    const strategy = strategyByName(values.strategy!);
+    const budget = numberOpt('optimize', 'budget', values.budget);
+    if (budget !== undefined && !(budget >= 1)) throw new PromptkilnError('BUDGET', `optimize: --budget must be at least 1 model call, got ${values.budget}`);
+    const seed = numberOpt('optimize', 'seed', values.seed, 0)!;
+    const task = await loadTask(values.task);
+
+    let lm: LanguageModel;
+    let dispose = () => {};
+    if (values.endpoint) {
+      if (!values['llm-model']) throw new PromptkilnError('ARGUMENT', 'optimize: --endpoint needs --llm-model NAME');
+      lm = new OpenAIModel({ baseURL: values.endpoint, model: values['llm-model'], api: (values.api as 'chat' | 'completions') ?? 'completions', concurrency: numberOpt('optimize', 'concurrency', values.concurrency, 4) });
+    } else {
+      const m = await loadModel(values.model!, { signal: io.signal });
+      lm = localModel(m);
+      dispose = () => m.dispose();
+    }
+    const fs = await import('node:fs/promises');
+    const path = await import('node:path');
+    const out = values.out;
+    await fs.mkdir(out, { recursive: true });
+    const cacheFile = path.join(out, 'cache.jsonl');
+    if (!values.resume) await fs.rm(cacheFile, { force: true });
+    const cache = await DiskCache.open(cacheFile);
+    const runLog = await FileRunLog.open(path.join(out, 'run.jsonl'), values.resume!);
+    if (values.resume && cache.size) io.err(`resuming: ${cache.size} cached results in ${cacheFile}`);
+
+    let result: OptimizeResult;
+    try {
+      result = await optimize(task, lm, {
+        strategy, seed, budget, cache, runLog, signal: io.signal,
+        maxIterations: numberOpt('optimize', 'iterations', values.iterations, 5),
+        candidatesPerIteration: numberOpt('optimize', 'candidates', values.candidates, 8),
+        racing: values.racing as 'halving' | 'ucb' | 'exhaustive' | undefined,
+        onProgress: (e) => progress(io, e, budget),
+      });
+    } finally {
+      await cache.flush();
+      await runLog.flush();
+      dispose();
+    }
+    const summary = {
+      best: result.best.instruction,
+      score: result.score,
+      initial_score: result.initialScore,
+      calls: result.calls,
+      test_score: result.testScore,
+      initial_test_score: result.initialTestScore,
+      demos: result.best.demos.map((d) => d.id),
+      stop_reason: result.stopReason,
+    };
+    await fs.writeFile(path.join(out, 'result.json'), JSON.stringify({ ...summary, result }, null, 2) + '\n');
+    await fs.writeFile(path.join(out, 'report.html'), optimizeReport(result, { task: task.name, strategy: strategy.name, seed }));
+    if (values.json) io.out(JSON.stringify(summary));
+    else {
+      io.out(`best prompt: ${result.best.instruction}`);
+      io.out(`validation ${fmt(result.initialScore)} → ${fmt(result.score)}, test ${fmt(result.initialTestScore)} → ${fmt(result.testScore)} (${task.metric}); ${result.calls} model calls; report ${path.join(out, 'report.html')}`);
+    }
+    return 0;
+  },
+});
+
+const fmt = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
+
+function progress(io: CliIO, e: ProgressEvent, budget?: number) {
+  const b = budget ? `/${budget}` : '';
+  if (e.type === 'start') io.err(`optimize: ${e.strategy} on ${e.validation} validation examples; estimated ≤ ${e.estimate.calls} model calls, ~${e.estimate.tokens} tokens before cache hits and racing`);
+  else if (e.type === 'iteration') io.err(`iteration ${e.iteration}  best ${fmt(e.best)} (${e.bestId})  pool ${e.pool}  calls ${e.calls}${b}`);
+  else if (e.type === 'done') io.err(`done (${e.stopReason})  best ${fmt(e.best)}  calls ${e.calls}${b}`);
+}
