@@ -46,4 +46,23 @@ describe('ONNX export vs PyTorch references (onnxruntime-node)', () => {
       }
     });
   }
+
+  it('input_ids path (embedding Gather inside the graph) gives the same log-probs as inputs_embeds', async () => {
+    const ck = loadStories260K();
+    const exp = exportOnnx(ck.config, ck.tensors, { inputIds: true });
+    expect(exp.inputNames[0]).toBe('input_ids');
+    const cs = forwardCases('stories260K')[1]!;
+    const s = await ortNode.InferenceSession.create(exp.model);
+    try {
+      const i64 = (a: number[]) => new ortNode.Tensor('int64', BigInt64Array.from(a.map(BigInt)), [1, a.length]);
+      const out = await s.run({
+        input_ids: i64(cs.tokens), attention_mask: i64(cs.tokens.map(() => 1)),
+        position_ids: i64(cs.tokens.map((_, t) => t)), target_ids: i64(cs.tokens.map((_, t) => cs.tokens[t + 1] ?? 0)),
+      });
+      const lp = out.target_logprobs!.data as Float32Array;
+      expect(maxAbsDiff(lp.subarray(0, cs.tokens.length - 1), cs.next_token_logprobs.data)).toBeLessThan(1e-4);
+    } finally {
+      await s.release();
+    }
+  });
 });
