@@ -4,3 +4,4 @@ import './generate.js';
 import './optimize.js';
 import './serve.js';
 import './compress.js';
+import './demo.js';

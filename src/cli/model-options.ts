@@ -1,0 +1,60 @@
+import { PromptkilnError } from '../errors.js';
+import { loadModel, type Conditioning, type Model } from '../model/index.js';
+import { createBackend, type SelectedBackend } from '../backend.js';
+import { loadCheckpoint } from '../model/source.js';
+import { loadAdapter } from '../soft/index.js';
+import { loadCompressedConditioning, type ModelInfo } from '../compress/index.js';
+import type { CliIO } from './command.js';
+
+// Options every command that runs a model shares.
+export const modelOptions = {
+  model: { type: 'string' },
+  backend: { type: 'string', default: 'auto' },
+  adapter: { type: 'string' },
+  compressed: { type: 'string' },
+} as const;
+
+export type Backend = 'wasm' | 'ort' | 'auto';
+
+export function backendOpt(cmd: string, v: string | undefined): Backend {
+  const b = v ?? 'auto';
+  if (b !== 'wasm' && b !== 'ort' && b !== 'auto') {
+    throw new PromptkilnError('ARGUMENT', `${cmd}: --backend must be wasm, ort or auto, got "${b}"`);
+  }
+  return b;
+}
+
+export async function openModel(cmd: string, source: string | undefined, io: CliIO): Promise<Model> {
+  if (!source) throw new PromptkilnError('ARGUMENT', `${cmd}: --model is required (a folder, a .bin file, or a hub id like karpathy/tinyllamas/stories260K)`);
+  return loadModel(source, { signal: io.signal, onProgress: downloadProgress(io) });
+}
+
+
+// --adapter (a PEFT folder) / --compressed (a compressed-context folder) → Conditioning.
+export async function openConditioning(cmd: string, values: { adapter?: string; compressed?: string }, model: ModelInfo): Promise<Conditioning | null> {
+  if (values.adapter && values.compressed) {
+    throw new PromptkilnError('ARGUMENT', `${cmd}: --adapter and --compressed cannot be combined`);
+  }
+  if (values.adapter) return loadAdapter(values.adapter, model);
+  if (values.compressed) return loadCompressedConditioning(values.compressed, model);
+  return null;
+}
+
+// --backend for scoring: the WASM model, or onnxruntime (webgpu / wasm EP) behind the same API.
+export async function openScorer(cmd: string, source: string | undefined, backend: Backend, io: CliIO): Promise<SelectedBackend> {
+  if (!source) throw new PromptkilnError('ARGUMENT', `${cmd}: --model is required (a folder, a .bin file, or a hub id like karpathy/tinyllamas/stories260K)`);
+  const ckpt = await loadCheckpoint(source, { signal: io.signal, onProgress: downloadProgress(io) });
+  return createBackend(ckpt, { backend, onWarning: (m) => io.err(`promptkiln: ${m}`) });
+}
+
+// One line per file when a download finishes (and every few MB on big files).
+function downloadProgress(io: CliIO): (e: { file: string; loaded: number; total: number | null }) => void {
+  const last = new Map<string, number>();
+  return (e) => {
+    const prev = last.get(e.file) ?? -Infinity;
+    const done = e.total !== null && e.loaded >= e.total;
+    if (!done && e.loaded - prev < 8 * 1024 * 1024) return;
+    last.set(e.file, e.loaded);
+    io.err(`download ${e.file}: ${(e.loaded / 1024).toFixed(0)} KiB${e.total ? ` of ${(e.total / 1024).toFixed(0)} KiB` : ''}`);
+  };
+}

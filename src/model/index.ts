@@ -1,0 +1,18 @@
+import { Model, type LoadOptions } from './model.js';
+import { loadCheckpoint, type CheckpointSource, type LoadCheckpointOptions } from './source.js';
+
+export { Model } from './model.js';
+export type {
+  Conditioning, ForwardBatch, ForwardResult, GenerateOptions, GenerateResult, LoadOptions, ScoreOptions, ScoreResult,
+  Segment, Text,
+} from './model.js';
+export type { Checkpoint, ModelConfig, Tokenizer, Arch } from './types.js';
+export { Transformer, type Prefix, type KVCache } from './transformer.js';
+export { AdamW, learningRate, type Param, type Schedule } from './optim.js';
+
+// Load a model from a folder (HF config.json + safetensors, or llama2.c .bin + tokenizer), a .bin
+// file, or a hub id `owner/name[/subfolder][@revision]`.
+export async function loadModel(source: CheckpointSource, opts: LoadOptions & LoadCheckpointOptions = {}): Promise<Model> {
+  const ckpt = await loadCheckpoint(source, opts);
+  return Model.fromCheckpoint(ckpt, opts);
+}
