@@ -180,6 +180,10 @@ export function matmul_bwd_dx_range(dinp: usize, dout: usize, w: usize, M: i32, 
     dx_scalar(dinp, dout, w, M, K, N, k0, k1);
     return;
   }
+  if (M == 1) {
+    dx_row(dinp, dout, w, K, N, k0, k1);
+    return;
+  }
   // a block of W (NB rows, KB columns) stays in L2 while every row pair of dout passes over it
   const KB: i32 = 256;
   const NB = max<i32>(16, L2_BLOCK / (KB << 2));
@@ -207,6 +211,31 @@ export function matmul_bwd_dx_range(dinp: usize, dout: usize, w: usize, M: i32, 
         for (; k < ke; k++) outer_2x1(d0, 0, g0, 0, 4, wb + (<usize>k << 2), rowK, nn, k, false);
       }
     }
+  }
+}
+
+// One row: dinp[k0..k1) += Σ_n dout[n] · W[n, k0..k1). Nothing is reused across rows of dout
+// here, so W is read once, row after row, in address order (a stream the prefetcher follows),
+// while the output row stays in L1.
+function dx_row(dinp: usize, dout: usize, w: usize, K: i32, N: i32, k0: i32, k1: i32): void {
+  const rowK = <usize>K << 2;
+  const p = dinp + (<usize>k0 << 2);
+  const W = k1 - k0;
+  const W16 = W & ~15;
+  const W4 = W & ~3;
+  for (let n = 0; n < N; n++) {
+    const a = v128.load32_splat(dout + (<usize>n << 2));
+    const wr = w + <usize>n * rowK + (<usize>k0 << 2);
+    let o: usize = 0;
+    for (; o < (<usize>W16 << 2); o += 64) {
+      v128.store(p + o, madd(a, v128.load(wr + o), v128.load(p + o)));
+      v128.store(p + o, madd(a, v128.load(wr + o, 16), v128.load(p + o, 16)), 16);
+      v128.store(p + o, madd(a, v128.load(wr + o, 32), v128.load(p + o, 32)), 32);
+      v128.store(p + o, madd(a, v128.load(wr + o, 48), v128.load(p + o, 48)), 48);
+    }
+    for (; o < (<usize>W4 << 2); o += 16) v128.store(p + o, madd(a, v128.load(wr + o), v128.load(p + o)));
+    const s = f32x4.extract_lane(a, 0);
+    for (; o < (<usize>W << 2); o += 4) store<f32>(p + o, load<f32>(p + o) + s * load<f32>(wr + o));
   }
 }
 

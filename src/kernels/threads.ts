@@ -1,11 +1,12 @@
 // GEMM and attention split across threads that share one WebAssembly memory.
 //
 // The threads build (simd + threads, imports a shared `env.memory`) is instantiated once on the
-// calling thread and once in each worker over the same memory. A call splits its output columns
-// (GEMM) or its (batch, head) pairs (attention) into `threads` slices: workers take slices 1..n-1,
-// the calling thread computes slice 0 itself and then waits for the rest. Every slice is the
-// same kernel code over the same data, so results equal the single-thread ones up to the order
-// of float additions (they are in fact bit-identical: no slice changes an accumulation order).
+// calling thread and once in each worker over the same memory. A call cuts its output columns
+// (GEMM) or its (batch, head) pairs (attention) into a few chunks per thread; the caller and the
+// workers claim chunks from a shared counter until none is left (see thread-worker.ts), so a
+// worker the OS is slow to schedule costs at most the chunk it holds. Every chunk is the same
+// kernel code over a column range, and no accumulation order depends on the cut, so results are
+// those of one thread (bit-identical in fact; the tests allow float tolerance).
 //
 // Node: worker_threads. Browsers: Web Workers, only when SharedArrayBuffer exists and the page is
 // crossOriginIsolated. A browser's main thread may not block in Atomics.wait, so there the
@@ -17,7 +18,9 @@ import { Kernels, type Opt, type Parallel } from './kernels.js';
 import type { Tensor } from './memory.js';
 import { compileFile, instantiate, type InitOptions } from './module.js';
 import { warmUp } from './warmup.js';
-import { DONE, FAILED, OP_ATTENTION, OP_EXIT, OP_MATMUL, OP_MATMUL_DX, SLOT, WORKER_SOURCE } from './thread-worker.js';
+import {
+  ALIGN, ARGS, CTL_INTS, DONE, FLAGS, NEXT, OP, OP_ATTENTION, OP_MATMUL, OP_MATMUL_DX, SEQ, TOTAL, WORKER_SOURCE, chunkRange,
+} from './thread-worker.js';
 
 export const THREADS_FILE = 'promptkiln.threads.wasm';
 
@@ -32,29 +35,19 @@ interface WorkerHandle {
 
 const ptr = (t: Opt) => (t ? t.ptr : 0);
 
-// Splits [0, total) into `parts` slices whose boundaries are multiples of `align` (the
-// micro-kernel width), so no slice ends inside a register block; the last slice takes the rest.
-function slices(total: number, parts: number, align: number): number[] {
-  const cuts = [0];
-  for (let i = 1; i < parts; i++) {
-    const c = Math.min(total, Math.round((total * i) / parts / align) * align);
-    cuts.push(Math.max(c, cuts[i - 1]));
-  }
-  cuts.push(total);
-  return cuts;
-}
+// Chunks per thread: enough that a late or descheduled worker delays the call by little, few
+// enough that each chunk still fills the micro-kernels' cache blocks.
+const CHUNKS_PER_THREAD = 4;
 
 export class ThreadPool implements Parallel {
   readonly threads: number;
-  private readonly ctl: Int32Array; // (1 + workers) slots of SLOT ints; slot 0 holds DONE / FAILED
-  private readonly seq: number[];
+  private readonly ctl: Int32Array; // CTL_INTS ints, layout in thread-worker.ts
   private readonly canBlock: boolean;
   private disposed = false;
 
   private constructor(private readonly raw: KernelExports, private readonly workers: WorkerHandle[], ctl: Int32Array) {
     this.threads = workers.length + 1;
     this.ctl = ctl;
-    this.seq = workers.map(() => 0);
     this.canBlock = agentCanBlock();
   }
 
@@ -62,7 +55,7 @@ export class ThreadPool implements Parallel {
   static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, raw: KernelExports, threads: number,
     spinMicros = DEFAULT_SPIN_MICROS): Promise<ThreadPool> {
     const n = threads - 1;
-    const ctl = new Int32Array(new SharedArrayBuffer(SLOT * 4 * (n + 1)));
+    const ctl = new Int32Array(new SharedArrayBuffer(CTL_INTS * 4));
     const workers: WorkerHandle[] = [];
     try {
       const ready: Promise<void>[] = [];
@@ -70,7 +63,7 @@ export class ThreadPool implements Parallel {
         const w = await spawn();
         workers.push(w.handle);
         ready.push(w.ready);
-        w.post({ module, memory, ctl: ctl.buffer, index: i, spinMicros });
+        w.post({ module, memory, ctl: ctl.buffer, spinMicros });
       }
       await Promise.all(ready);
     } catch (e) {
@@ -81,65 +74,71 @@ export class ThreadPool implements Parallel {
     return new ThreadPool(raw, workers, ctl);
   }
 
-  // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), output columns split across threads
+  // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), output columns split in chunks of 4
   matmul(out: Tensor, inp: Tensor, w: Tensor, bias: Opt, M: number, K: number, N: number): void {
-    const cut = slices(N, this.threads, 4);
-    const b = ptr(bias);
-    this.run(OP_MATMUL, (i) => [out.ptr, inp.ptr, w.ptr, b, M, K, N, cut[i], cut[i + 1]],
-      () => this.raw.matmul_fwd_range(out.ptr, inp.ptr, w.ptr, b, M, K, N, cut[0], cut[1]));
+    const args = [out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N];
+    this.run(OP_MATMUL, N, 4, args, (lo, hi) => this.raw.matmul_fwd_range(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N, lo, hi));
   }
 
-  // dinp (M, K) += dout (M, N) · w (N, K), columns of dinp split across threads
+  // dinp (M, K) += dout (M, N) · w (N, K), columns of dinp split in chunks of 16
   matmulBackwardInput(dinp: Tensor, dout: Tensor, w: Tensor, M: number, K: number, N: number): void {
-    const cut = slices(K, this.threads, 16);
-    this.run(OP_MATMUL_DX, (i) => [dinp.ptr, dout.ptr, w.ptr, M, K, N, cut[i], cut[i + 1]],
-      () => this.raw.matmul_bwd_dx_range(dinp.ptr, dout.ptr, w.ptr, M, K, N, cut[0], cut[1]));
+    const args = [dinp.ptr, dout.ptr, w.ptr, M, K, N];
+    this.run(OP_MATMUL_DX, K, 16, args, (lo, hi) => this.raw.matmul_bwd_dx_range(dinp.ptr, dout.ptr, w.ptr, M, K, N, lo, hi));
   }
 
   // causal attention, (batch, head) pairs split across threads
   attention(out: Tensor, att: Tensor, q: Tensor, k: Tensor, v: Tensor, pk: Opt, pv: Opt, mask: Opt,
     B: number, Tq: number, Tk: number, P: number, H: number, Hkv: number, hd: number): void {
-    const cut = slices(B * H, this.threads, 1);
-    const head = [out.ptr, att.ptr, q.ptr, k.ptr, v.ptr, ptr(pk), ptr(pv), ptr(mask), B, Tq, Tk, P, H, Hkv, hd];
-    this.run(OP_ATTENTION, (i) => [...head, cut[i], cut[i + 1]],
-      () => this.raw.attention_fwd(out.ptr, att.ptr, q.ptr, k.ptr, v.ptr, ptr(pk), ptr(pv), ptr(mask),
-        B, Tq, Tk, P, H, Hkv, hd, cut[0], cut[1]));
+    const args = [out.ptr, att.ptr, q.ptr, k.ptr, v.ptr, ptr(pk), ptr(pv), ptr(mask), B, Tq, Tk, P, H, Hkv, hd];
+    this.run(OP_ATTENTION, B * H, 1, args, (lo, hi) => this.raw.attention_fwd(out.ptr, att.ptr, q.ptr, k.ptr, v.ptr,
+      ptr(pk), ptr(pv), ptr(mask), B, Tq, Tk, P, H, Hkv, hd, lo, hi));
   }
 
   // Stops the workers. Idempotent; a pool is also safe to drop without it (workers are unref'd).
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (let i = 0; i < this.workers.length; i++) this.post(i, OP_EXIT, []);
+    Atomics.or(this.ctl, FLAGS, 1);
+    Atomics.add(this.ctl, SEQ, 1);
+    Atomics.notify(this.ctl, SEQ);
     for (const w of this.workers) w.terminate();
   }
 
-  private post(i: number, op: number, args: number[]): void {
-    const base = SLOT * (i + 1);
-    this.ctl[base + 1] = op;
-    for (let j = 0; j < args.length; j++) this.ctl[base + 2 + j] = args[j] | 0; // pointers ≥ 2³¹ keep their bits
-    this.seq[i] = (this.seq[i] + 1) | 0;
-    Atomics.store(this.ctl, base, this.seq[i]);
-    Atomics.notify(this.ctl, base);
-  }
-
-  private run(op: number, args: (slice: number) => number[], own: () => void): void {
+  private run(op: number, total: number, align: number, args: number[], own: (lo: number, hi: number) => void): void {
     if (this.disposed) throw new PromptkilnError('ARGUMENT', 'this kernel thread pool was disposed');
     const ctl = this.ctl;
-    const start = Atomics.load(ctl, DONE);
-    for (let i = 0; i < this.workers.length; i++) this.post(i, op, args(i + 1));
-    own();
-    const target = (start + this.workers.length) | 0;
+    const chunks = Math.max(1, Math.min(this.threads * CHUNKS_PER_THREAD, Math.ceil(total / align), 0xffff));
+    // publish the job: arguments first, then the chunk counter that lets threads claim it
+    ctl[OP] = op;
+    ctl[ALIGN] = align;
+    ctl[TOTAL] = total;
+    for (let j = 0; j < args.length; j++) ctl[ARGS + j] = args[j] | 0; // pointers ≥ 2³¹ keep their bits
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, NEXT, chunks << 16);
+    Atomics.add(ctl, SEQ, 1);
+    Atomics.notify(ctl, SEQ);
+    // the caller claims chunks like any worker
+    let failure: unknown = null;
+    for (;;) {
+      const v = Atomics.load(ctl, NEXT);
+      const i = v & 0xffff;
+      if (i >= chunks) break;
+      if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
+      const [lo, hi] = chunkRange(i, chunks, total, align);
+      try { own(lo, hi); } catch (e) { failure = e; }
+      Atomics.add(ctl, DONE, 1);
+    }
+    // chunks still running in workers: spin, then sleep in short waits (where blocking is allowed)
     let spins = 0;
     for (;;) {
       const d = Atomics.load(ctl, DONE);
-      if (d === target) break;
-      // blocking here is fine: workers always count themselves done, also when a kernel fails
-      if (this.canBlock && ++spins > 4096) Atomics.wait(ctl, DONE, d, 50);
+      if (d >= chunks) break;
+      if (this.canBlock && ++spins > 4096) Atomics.wait(ctl, DONE, d, 5);
     }
-    if (Atomics.load(ctl, FAILED)) {
-      Atomics.store(ctl, FAILED, 0);
-      throw new PromptkilnError('BUILD', 'a kernel failed in a worker thread (op ' + op + ')');
+    if (failure) throw failure;
+    if (Atomics.load(ctl, FLAGS) & 2) {
+      Atomics.and(ctl, FLAGS, ~2);
+      throw new PromptkilnError('BUILD', `a kernel failed in a worker thread (op ${op})`);
     }
   }
 }
