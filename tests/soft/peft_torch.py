@@ -1,0 +1,137 @@
+"""Reads PEFT adapter files the way Hugging Face PEFT does and scores them with the PyTorch
+reference models of ../shared/refs/gen (PEFT itself cannot be installed here).
+
+  peft_torch.py check ADAPTER_DIR MODEL_NAME   (stdin: {"input": [ids], "target": [ids]})
+      → prints {"loss": mean target NLL} computed from the files alone:
+        PROMPT_TUNING: inputs_embeds = [prompt_embeddings; embed(input + target)]
+        PREFIX_TUNING: get_prompt: view(1, N, layers*2, heads, token_dim // heads)
+                       .permute([2, 0, 3, 1, 4]).split(2) → per layer (key, value), used as
+                       past_key_values (sequence positions start at N).
+        Llama runs in the Hugging Face layout: wq/wk rows permuted as transformers'
+        convert_llama_weights_to_hf does, rotate-half RoPE — so prefix keys are read as an HF
+        Llama model would read them.
+  peft_torch.py fixtures OUT_DIR
+      → writes hand-made PEFT-style adapters from the reference inputs (no promptkiln keys),
+        safetensors bytes assembled here, not by our writer.
+"""
+import json
+import struct
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(SHARED / "refs" / "gen"))
+from refmodels import GPT2, Llama, load_safetensors, read_llama2c  # noqa: E402
+
+
+def read_st(path):
+    b = Path(path).read_bytes()
+    n = struct.unpack("<Q", b[:8])[0]
+    hdr = json.loads(b[8:8 + n])
+    meta = hdr.pop("__metadata__", {})
+    out = {}
+    for name, e in hdr.items():
+        assert e["dtype"] == "F32", e
+        s, t = e["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(b[8 + n + s:8 + n + t]), dtype=torch.float32).reshape(e["shape"])
+    return out, meta
+
+
+def write_st(path, name, t):
+    t = t.contiguous().to(torch.float32)
+    hdr = {"__metadata__": {"format": "pt"}, name: {"dtype": "F32", "shape": list(t.shape), "data_offsets": [0, t.numel() * 4]}}
+    j = json.dumps(hdr).encode()
+    j += b" " * (-len(j) % 8)
+    Path(path).write_bytes(struct.pack("<Q", len(j)) + j + t.numpy().tobytes())
+
+
+class HFLlama(Llama):
+    """The same weights in the HF layout: rotate-half RoPE, permuted wq/wk."""
+
+    def __init__(self, cfg, W):
+        W = dict(W)
+        H, KV, D = cfg["n_heads"], cfg["n_kv_heads"], cfg["dim"]
+        hd = D // H
+
+        def perm(w, heads):  # transformers convert_llama_weights_to_hf.permute
+            L, rows, cols = w.shape
+            return w.view(L, heads, hd // 2, 2, cols).transpose(2, 3).reshape(L, rows, cols)
+        W["wq"], W["wk"] = perm(W["wq"], H), perm(W["wk"], KV)
+        super().__init__(cfg, W)
+
+    @staticmethod
+    def apply_rope(x, cos, sin):
+        h = x.shape[-1] // 2
+        x1, x2 = x[..., :h], x[..., h:]
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+def load(name):
+    if name == "stories260K":
+        cfg, W = read_llama2c(SHARED / "models" / "stories260K" / "stories260K.bin")
+        return HFLlama(cfg, W)
+    d = SHARED / "models" / "gpt2-tiny-random"
+    return GPT2(json.loads((d / "config.json").read_text()), load_safetensors(d / "model.safetensors")[0])
+
+
+def check(adapter, name, x_ids, y_ids):
+    cfg = json.loads((Path(adapter) / "adapter_config.json").read_text())
+    tensors, meta = read_st(Path(adapter) / "adapter_model.safetensors")
+    assert meta.get("format") == "pt", meta
+    emb = tensors["prompt_embeddings"]
+    m = load(name)
+    N = cfg["num_virtual_tokens"]
+    ids = list(x_ids) + list(y_ids)
+    if cfg["peft_type"] == "PROMPT_TUNING":
+        x = torch.cat([emb, m.embed(ids)], dim=0)[None]
+        logits, first = m.forward(x)[0], N + len(x_ids) - 1
+    else:
+        heads = cfg["num_attention_heads"]
+        pkv = emb[None].view(1, N, cfg["num_layers"] * 2, heads, cfg["token_dim"] // heads)
+        pkv = pkv.permute([2, 0, 3, 1, 4]).split(2)  # per layer [2, B, heads, N, hd]
+        prefix = torch.stack([p[:, 0] for p in pkv])  # [layers, 2, heads, N, hd]
+        logits, first = m.forward(m.embed(ids)[None], pos_offset=N, prefix_kv=prefix)[0], len(x_ids) - 1
+    lp = torch.log_softmax(logits, dim=-1)
+    nll = torch.stack([-lp[first + j, t] for j, t in enumerate(y_ids)])
+    return {"loss": nll.mean().item()}
+
+
+def fixtures(out):
+    refs = SHARED / "refs" / "stories260K"
+    pt = json.loads((refs / "prompt_tuning.json").read_text())["cases"][0]
+    pf = json.loads((refs / "prefix_tuning.json").read_text())["cases"][0]
+    base = {"task_type": "CAUSAL_LM", "num_transformer_submodules": 1, "num_layers": 5,
+            "base_model_name_or_path": "karpathy/tinyllamas/stories260K", "revision": None, "inference_mode": True,
+            "auto_mapping": None}
+    d = Path(out) / "prompt-stories260K"
+    d.mkdir(parents=True, exist_ok=True)
+    soft = torch.tensor(pt["soft_prompt_init"]["data"]).view(pt["P"], 64)
+    (d / "adapter_config.json").write_text(json.dumps({**base, "peft_type": "PROMPT_TUNING", "num_virtual_tokens": pt["P"],
+        "token_dim": 64, "num_attention_heads": 8, "prompt_tuning_init": "RANDOM", "prompt_tuning_init_text": None,
+        "tokenizer_name_or_path": None}, indent=2) + "\n")
+    write_st(d / "adapter_model.safetensors", "prompt_embeddings", soft)
+    # prefix: reference keys are in llama2.c's interleaved head layout; an HF Llama (and so a
+    # PEFT-written file) holds them rotate-half: element 2j+c → c*hd/2 + j
+    L, _, KV, P, hd = pf["prefix_shape"]
+    z = torch.tensor(pf["prefix_init"]["data"]).view(L, 2, KV, P, hd).clone()
+    k = z[:, 0].reshape(L, KV, P, hd // 2, 2).permute(0, 1, 2, 4, 3).reshape(L, KV, P, hd)
+    z[:, 0] = k
+    # PEFT row n = [layer][key/value][kv head][head_dim]
+    emb = z.permute(3, 0, 1, 2, 4).reshape(P, L * 2 * KV * hd)
+    d = Path(out) / "prefix-stories260K"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "adapter_config.json").write_text(json.dumps({**base, "peft_type": "PREFIX_TUNING", "num_virtual_tokens": P,
+        "token_dim": KV * hd, "num_attention_heads": KV, "encoder_hidden_size": 64, "prefix_projection": False}, indent=2) + "\n")
+    write_st(d / "adapter_model.safetensors", "prompt_embeddings", emb)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    if sys.argv[1] == "check":
+        req = json.loads(sys.stdin.read())
+        print(json.dumps(check(sys.argv[2], sys.argv[3], req["input"], req["target"])))
+    elif sys.argv[1] == "fixtures":
+        fixtures(sys.argv[2])
