@@ -1,0 +1,67 @@
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../../src/model/index.js';
+import { MODELS_DIR, REFS_DIR } from '../helpers/paths.js';
+import { runCli } from './run-cli.js';
+
+const STORIES = path.join(MODELS_DIR, 'stories260K');
+
+describe('CLI score / generate / compress on stories260K', () => {
+  it('score --json prints total, tokens and per-token log-probs equal to the API', async () => {
+    const r = await runCli(['score', '--model', STORIES, '--prompt', 'Once upon a time', '--target', ', there was a girl', '--json', '--backend', 'wasm']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const model = await loadModel(STORIES);
+    const api = await model.score('Once upon a time', ', there was a girl');
+    expect(out.tokens).toEqual(api.tokens);
+    expect(out.logprobs).toEqual(api.logprobs);
+    expect(out.total).toBeCloseTo(api.total, 10);
+    const ids = await runCli(['score', '--model', path.join(STORIES, 'stories260K.bin'), '--prompt-ids', '1,403', '--target-ids', '407,261', '--json', '--backend', 'wasm']);
+    expect(ids.code, ids.stderr).toBe(0);
+    expect(JSON.parse(ids.stdout).tokens).toEqual([407, 261]);
+  });
+
+  it('generate --json is greedy by default and matches the reference continuation', async () => {
+    const ref = JSON.parse(readFileSync(path.join(REFS_DIR, 'stories260K/forward.json'), 'utf8')).cases[0];
+    const r = await runCli(['generate', '--model', STORIES, '--prompt-ids', ref.tokens.join(','), '--max-tokens', '20', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ text: ref.greedy.text, tokens: ref.greedy.tokens });
+  });
+
+  it('compress --json, then score/generate --compressed with the saved σ', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pk-cli-compress-'));
+    const ctxFile = path.join(dir, 'story.txt');
+    writeFileSync(ctxFile, 'Once upon a time, there was a little girl named Lily. She loved to play with her red ball in the garden. One day, the ball rolled into the pond. Lily was sad. Her friend Tom came and helped her get the ball back. Lily said thank you to Tom.');
+    const out = path.join(dir, 'sigma');
+    const r = await runCli(['compress', '--model', STORIES, '--context', ctxFile, '--tokens', '4', '--steps', '60', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(r.stdout);
+    expect(Object.keys(m)).toEqual(expect.arrayContaining(['kl_before', 'kl_after', 'top1', 'ratio']));
+    expect(m.kl_after).toBeLessThan(m.kl_before);
+    expect(existsSync(path.join(out, 'report.html'))).toBe(true);
+    expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('<svg');
+    const s = await runCli(['score', '--model', STORIES, '--compressed', out, '--prompt', '', '--target', ' Lily was happy.', '--json', '--backend', 'wasm']);
+    expect(s.code, s.stderr).toBe(0);
+    expect(JSON.parse(s.stdout).tokens.length).toBeGreaterThan(2);
+    const g = await runCli(['generate', '--model', STORIES, '--compressed', out, '--prompt', '', '--max-tokens', '5', '--json']);
+    expect(g.code, g.stderr).toBe(0);
+    expect(JSON.parse(g.stdout).tokens.length).toBe(5);
+  }, 60_000);
+
+  it('bad input exits non-zero with a typed, actionable message', async () => {
+    const noModel = await runCli(['score', '--prompt', 'a', '--target', 'b']);
+    expect(noModel.code).toBe(1);
+    expect(noModel.stderr).toMatch(/\[ARGUMENT\].*--model is required/);
+    const badBackend = await runCli(['score', '--model', STORIES, '--prompt', 'a', '--target', 'b', '--backend', 'gpu']);
+    expect(badBackend.stderr).toMatch(/--backend must be wasm, ort or auto/);
+    const missing = await runCli(['generate', '--model', '/nonexistent/folder', '--prompt', 'a']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/error \[[A-Z]+\]/);
+    const unknown = await runCli(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    const badIds = await runCli(['score', '--model', STORIES, '--prompt-ids', '1,x', '--target-ids', '2', '--backend', 'wasm']);
+    expect(badIds.stderr).toMatch(/prompt-ids expects comma-separated/);
+  });
+});
