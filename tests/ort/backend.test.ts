@@ -1,27 +1,17 @@
 // OrtBackend (onnxruntime-web wasm EP in Node, and onnxruntime-node) against our WASM kernels
 // (Model.scoreMany): per-token log-probs within 1e-4, plain, with soft rows and with prefix K/V.
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ortNode from 'onnxruntime-node';
 import { Model } from '../../src/model/model.js';
 import type { Conditioning } from '../../src/model/model.js';
 import type { Checkpoint } from '../../src/model/types.js';
-import { parseLlama2cTokenizer } from '../../src/model/tokenizer-llama2c.js';
 import { OrtBackend } from '../../src/ort/backend.js';
 import { isPromptkilnError } from '../../src/errors.js';
-import { MODELS_DIR } from '../helpers/paths.js';
 import { loadGpt2Tiny, loadStories260K } from './helpers/checkpoints.js';
 import { forwardCases, maxAbsDiff, readRef } from './helpers/refs.js';
 
 function checkpoint(name: 'stories260K' | 'gpt2-tiny-random'): Checkpoint {
-  if (name === 'stories260K') {
-    const { config, tensors } = loadStories260K();
-    const tokenizer = parseLlama2cTokenizer(fs.readFileSync(path.join(MODELS_DIR, 'stories260K', 'tok512.bin')), config.vocabSize);
-    return { config, tensors, tokenizer, source: 'stories260K', id: 'stories260K' };
-  }
-  const { config, tensors } = loadGpt2Tiny();
-  return { config, tensors, tokenizer: null, source: 'gpt2-tiny-random', id: 'gpt2-tiny-random' };
+  return name === 'stories260K' ? loadStories260K() : loadGpt2Tiny();
 }
 
 // A prompt and several targets of different lengths, as token ids taken from the reference cases.

@@ -11,7 +11,7 @@ import { isPromptkilnError } from '../../src/errors.js';
 import { loadGpt2Tiny } from './helpers/checkpoints.js';
 import { maxAbsDiff } from './helpers/refs.js';
 
-const ck = (): Checkpoint => ({ ...loadGpt2Tiny(), tokenizer: null, source: 'gpt2-tiny-random', id: 'gpt2-tiny-random' });
+const ck = (): Checkpoint => loadGpt2Tiny();
 const prompt = [5, 9, 11, 3], targets = [[7, 8, 2], [1]];
 
 function fakeGpu(adapter: object | null): void {

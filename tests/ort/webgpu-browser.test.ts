@@ -62,8 +62,7 @@ afterAll(async () => {
 });
 
 function ckpt(name: 'stories260K' | 'gpt2-tiny-random'): Checkpoint {
-  const c = name === 'stories260K' ? loadStories260K() : loadGpt2Tiny();
-  return { ...c, tokenizer: null, source: name, id: name };
+  return name === 'stories260K' ? loadStories260K() : loadGpt2Tiny();
 }
 
 describe('WebGPU EP in headless Chromium (SwiftShader adapter)', () => {
