@@ -10,5 +10,8 @@ export default defineConfig({
   platform: 'neutral',
   shims: true,
   splitting: false,
-  external: [/^node:/, 'onnxruntime-web', 'onnxruntime-node', '@huggingface/tokenizers', '@huggingface/jinja', 'playwright-core'],
+  external: [/^node:/, 'onnxruntime-web', 'onnxruntime-node', '@huggingface/jinja', 'playwright-core'],
+  // src/model/tokenizer-hf.ts imports it statically: bundled (dependency-free, ~100 kB) so the
+  // ESM bundle has no bare specifiers, which browsers and module Workers cannot resolve
+  noExternal: ['@huggingface/tokenizers'],
 });
