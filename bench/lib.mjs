@@ -15,6 +15,31 @@ export async function measure(fn, { time = 400, warmup = 100, iterations = 5 } =
   return { median: r.latency.p50, min: r.latency.min, mean: r.latency.mean, samples: r.latency.samples?.length ?? r.latency.samplesCount };
 }
 
+// Times several functions in interleaved rounds (A B C, A B C, ...) and pools each one's samples.
+// A ratio between two of them then compares samples taken in the same stretches of time, so a
+// burst of load from another process hits both sides instead of whichever ran during it.
+export async function measureMany(fns, { rounds = 6, time = 80, warmup = 40 } = {}) {
+  const names = Object.keys(fns);
+  const samples = Object.fromEntries(names.map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    const bench = new Bench({
+      time, iterations: 2, warmupTime: r === 0 ? warmup : 0, warmupIterations: r === 0 ? 2 : 0, retainSamples: true, throws: true,
+    });
+    for (const k of names) bench.add(k, fns[k]);
+    await bench.run();
+    for (const t of bench.tasks) {
+      if (!t.result?.latency?.samples) throw t.result?.error ?? new Error(`benchmark ${t.name} failed`);
+      samples[t.name].push(...t.result.latency.samples);
+    }
+  }
+  const out = {};
+  for (const k of names) {
+    const a = samples[k].sort((x, y) => x - y);
+    out[k] = { median: a[Math.floor(a.length / 2)], min: a[0], mean: a.reduce((x, y) => x + y, 0) / a.length, samples: a.length };
+  }
+  return out;
+}
+
 export function makeContext(suite, args) {
   const rows = [];
   const notes = [];
@@ -23,6 +48,7 @@ export function makeContext(suite, args) {
     notes,
     args,
     measure,
+    measureMany,
     log: (...a) => console.error('  ', ...a),
     note: (text) => notes.push(text),
     row(r) {

@@ -30,6 +30,8 @@
 //       value / peer_value (flip it yourself for lower-is-better units like ms).
 //   ctx.measure(fn, { time?, warmup? }) → { median, min, mean, samples } in ms per call, timed by
 //       tinybench (fn may be async).
+//   ctx.measureMany({ a: fnA, b: fnB, ... }, { rounds?, time? }) → { a: {...}, b: {...} }: the same,
+//       in interleaved rounds, so that ratios between them are not skewed by load on the machine.
 //   ctx.note(text) a line printed under the suite's table in RESULTS.md (targets met or missed, caveats).
 //   ctx.log(...)  progress lines (stderr).
 //   ctx.args      the command-line arguments that are not suite names.
