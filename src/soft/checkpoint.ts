@@ -1,5 +1,6 @@
 import { PromptkilnError } from '../errors.js';
 import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { nodeFs, writeFileAtomic } from '../util/files.js';
 import type { HistoryEntry } from './trainer.js';
 
 // Everything a run needs to continue exactly where it stopped: parameters, AdamW moments and
@@ -53,28 +54,15 @@ export function decodeCheckpoint(bytes: Uint8Array, file = 'train_state.safetens
   };
 }
 
-// Node: write `bytes` to `path` through a temp file and a rename, so a crash never leaves half a file.
-export async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await fs.writeFile(tmp, bytes);
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-}
-
 export async function saveCheckpointFile(path: string, c: TrainCheckpoint): Promise<void> {
-  await writeAtomic(path, encodeCheckpoint(c));
+  await writeFileAtomic(path, encodeCheckpoint(c));
 }
 
 export async function loadCheckpointFile(path: string): Promise<TrainCheckpoint> {
-  const { readFile } = await import('node:fs/promises');
+  const { fs } = await nodeFs();
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await fs.readFile(path);
   } catch (e) {
     throw new PromptkilnError('DATA', `${path}: cannot read the training checkpoint (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }

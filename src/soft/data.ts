@@ -1,4 +1,5 @@
 import { PromptkilnError } from '../errors.js';
+import { nodeFs } from '../util/files.js';
 import type { Example } from './types.js';
 
 // Training data: JSONL, one {"input": "…", "target": "…"} object a line (blank lines skipped).
@@ -38,10 +39,10 @@ export function parseJsonl(text: string, file = 'data.jsonl'): Example[] {
 
 // Node: read a JSONL file.
 export async function readJsonl(path: string): Promise<Example[]> {
-  const { readFile } = await import('node:fs/promises');
+  const { fs } = await nodeFs();
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await fs.readFile(path, 'utf8');
   } catch (e) {
     throw new PromptkilnError('DATA', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file: path });
   }

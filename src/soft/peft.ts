@@ -1,6 +1,7 @@
 import { PromptkilnError, isPromptkilnError } from '../errors.js';
 import type { Conditioning } from '../model/index.js';
 import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { nodeFs } from '../util/files.js';
 import { toConditioning } from './conditioning.js';
 import { keyLayout, modelIdentity, type ModelRef } from './identity.js';
 import { checkTemplate } from './mixed.js';
@@ -213,8 +214,7 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
 
 // Node: writes both files into `dir` (created if needed) through temp files and renames.
 export async function savePeft(dir: string, a: SoftArtifact): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
+  const { fs, path } = await nodeFs();
   const { config, weights } = encodePeft(a);
   await fs.mkdir(dir, { recursive: true });
   // both temp files first, then the renames: a crash leaves whole files, never a torn one
@@ -229,8 +229,7 @@ export async function savePeft(dir: string, a: SoftArtifact): Promise<void> {
 }
 
 export async function loadPeft(dir: string, model: ModelRef): Promise<SoftArtifact> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
+  const { fs, path } = await nodeFs();
   const read = async (f: string) => {
     try {
       return await fs.readFile(path.join(dir, f));

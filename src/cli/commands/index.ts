@@ -5,3 +5,4 @@ import './optimize.js';
 import './serve.js';
 import './compress.js';
 import './demo.js';
+import './tune.js';

@@ -1,0 +1,165 @@
+import { PromptkilnError } from '../../errors.js';
+import type { Model } from '../../model/index.js';
+import { nodeFs, writeFileAtomic } from '../../util/files.js';
+import { loadCheckpointFile, saveCheckpointFile } from '../../soft/checkpoint.js';
+import { toConditioning } from '../../soft/conditioning.js';
+import { readJsonl } from '../../soft/data.js';
+import { parseInit } from '../../soft/init.js';
+import { parseTemplate } from '../../soft/mixed.js';
+import { savePeft } from '../../soft/peft.js';
+import { tune, type TuneOptions, type TuneResult } from '../../soft/trainer.js';
+import type { Example, SoftArtifact } from '../../soft/types.js';
+import { numberOpt, parse } from '../command.js';
+import { modelOptions, openModel } from '../model-options.js';
+import { Progress } from '../progress.js';
+import { esc, htmlReport, lineChart, table } from '../report.js';
+import { register } from '../registry.js';
+
+const usage = `promptkiln tune --model M --data train.jsonl [--valid valid.jsonl] --out DIR
+                [--method prompt|prefix] [--virtual-tokens N] [--init random|vocab|text:"…"]
+                [--template "[soft:4] Story: {input}"] [--reparameterize HIDDEN]
+                [--epochs E] [--lr LR] [--batch B] [--seed S] [--warmup STEPS] [--schedule cosine|linear|constant]
+                [--weight-decay WD] [--clip NORM] [--eval-every STEPS] [--patience EVALS] [--labels a,b,c]
+                [--checkpoint-every STEPS] [--resume] [--json]
+
+Learns a soft prompt (prompt tuning, or a mixed template) or a prefix (prefix tuning) for
+{"input", "target"} JSONL pairs with the model frozen. Writes DIR/adapter_config.json and
+DIR/adapter_model.safetensors (Hugging Face PEFT layout; load with score/generate --adapter DIR),
+DIR/report.html (curves, settings, before/after samples) and DIR/train_state.safetensors
+(checkpoints; --resume continues from it exactly). --json prints the final metrics.`;
+
+const STATE_FILE = 'train_state.safetensors';
+
+function intOpt(name: string, v: string | undefined, dflt?: number): number | undefined {
+  const n = numberOpt('tune', name, v, dflt);
+  if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new PromptkilnError('ARGUMENT', `tune: --${name} expects a non-negative integer, got "${v}"`);
+  return n;
+}
+
+// Greedy continuations of a few inputs, without and with the trained prompt.
+async function samples(model: Model, examples: Example[], prompt: SoftArtifact, signal: AbortSignal): Promise<string[][]> {
+  if (!model.tokenizer) return [];
+  const plain = prompt.template.length === (prompt.kind === 'prompt' ? 2 : 1);
+  if (!plain) return [];
+  const cond = toConditioning(prompt);
+  const rows: string[][] = [];
+  for (const e of examples.filter((x) => typeof x.input === 'string').slice(0, 4)) {
+    const opts = { maxTokens: 24, temperature: 0, signal };
+    const before = await model.generate(e.input as string, opts);
+    const after = await model.generate(e.input as string, { ...opts, conditioning: cond });
+    rows.push([e.input as string, typeof e.target === 'string' ? e.target : JSON.stringify(e.target), before.text ?? '', after.text ?? '']);
+  }
+  return rows;
+}
+
+function report(r: TuneResult, settings: Record<string, unknown>, sampleRows: string[][]): string {
+  const h = r.history;
+  const trainPts = h.filter((x) => x.loss !== undefined).map((x) => [x.step, x.loss!] as [number, number]);
+  const validPts = h.filter((x) => x.validLoss !== undefined).map((x) => [x.step, x.validLoss!] as [number, number]);
+  const accSeries = [
+    { name: 'exact match (greedy)', points: h.filter((x) => x.exactMatch !== undefined).map((x) => [x.step, x.exactMatch!] as [number, number]) },
+    { name: 'label accuracy', points: h.filter((x) => x.labelAccuracy !== undefined).map((x) => [x.step, x.labelAccuracy!] as [number, number]) },
+  ].filter((s) => s.points.length);
+  const m = r.metrics;
+  const metricRows: unknown[][] = [
+    ['steps', m.steps], ['train loss (last epoch)', m.trainLoss.toFixed(4)], ['seconds', m.seconds.toFixed(1)],
+    ['best step', m.bestStep ?? '—'], ['stopped early', m.stoppedEarly],
+  ];
+  if (m.before) metricRows.push(['valid loss before → after', `${m.before.loss.toFixed(4)} → ${m.after?.loss.toFixed(4) ?? '—'}`]);
+  if (m.before) metricRows.push(['exact match before → after', `${m.before.exactMatch} → ${m.after?.exactMatch ?? '—'}`]);
+  if (m.before?.labelAccuracy !== undefined) metricRows.push(['label accuracy before → after', `${m.before.labelAccuracy} → ${m.after?.labelAccuracy ?? '—'}`]);
+  return htmlReport('promptkiln tune', [
+    { heading: 'Loss', html: lineChart([{ name: 'train', points: trainPts }, ...(validPts.length ? [{ name: 'validation', points: validPts }] : [])], { xLabel: 'step', yLabel: 'mean NLL / token' }) },
+    ...(accSeries.length ? [{ heading: 'Accuracy', html: lineChart(accSeries, { xLabel: 'step', yLabel: 'accuracy' }) }] : []),
+    { heading: 'Metrics', html: table(['metric', 'value'], metricRows) },
+    { heading: 'Settings', html: table(['setting', 'value'], Object.entries(settings).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])) },
+    { heading: 'Samples (greedy)', html: sampleRows.length ? table(['input', 'target', 'before', 'after'], sampleRows) : `<p>${esc('no text samples (no tokenizer, or a mixed template)')}</p>` },
+  ]);
+}
+
+register({
+  name: 'tune',
+  summary: 'learn a soft prompt or prefix (PEFT files) with the model frozen',
+  usage,
+  async run(argv, io) {
+    const { values } = parse('tune', argv, {
+      ...modelOptions,
+      data: { type: 'string' }, valid: { type: 'string' }, out: { type: 'string' },
+      method: { type: 'string', default: 'prompt' }, 'virtual-tokens': { type: 'string' }, init: { type: 'string' },
+      template: { type: 'string' }, reparameterize: { type: 'string' },
+      epochs: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' },
+      warmup: { type: 'string' }, schedule: { type: 'string' }, 'weight-decay': { type: 'string' }, clip: { type: 'string' },
+      'eval-every': { type: 'string' }, patience: { type: 'string' }, labels: { type: 'string' },
+      'checkpoint-every': { type: 'string' }, resume: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+    });
+    if (!values.data) throw new PromptkilnError('ARGUMENT', 'tune: --data train.jsonl is required');
+    if (!values.out) throw new PromptkilnError('ARGUMENT', 'tune: --out DIR is required');
+    if (values.backend === 'ort') throw new PromptkilnError('ARGUMENT', 'tune: training needs the WASM backend (onnxruntime has no backward); use --backend wasm or auto');
+    if (values.adapter || values.compressed) throw new PromptkilnError('ARGUMENT', 'tune: --adapter/--compressed do not apply to training');
+    const method = values.method;
+    if (method !== 'prompt' && method !== 'prefix') throw new PromptkilnError('ARGUMENT', `tune: --method must be prompt or prefix, got "${method}"`);
+    const schedule = values.schedule ?? 'cosine';
+    if (schedule !== 'cosine' && schedule !== 'linear' && schedule !== 'constant') throw new PromptkilnError('ARGUMENT', `tune: --schedule must be cosine, linear or constant, got "${schedule}"`);
+    const hidden = intOpt('reparameterize', values.reparameterize);
+    const opts: TuneOptions = {
+      method,
+      virtualTokens: intOpt('virtual-tokens', values['virtual-tokens'], 8),
+      init: parseInit(values.init),
+      template: values.template ? parseTemplate(values.template) : undefined,
+      reparameterize: hidden ? { hidden } : null,
+      epochs: numberOpt('tune', 'epochs', values.epochs, 1),
+      lr: numberOpt('tune', 'lr', values.lr, 0.03),
+      batchSize: intOpt('batch', values.batch, 8),
+      seed: intOpt('seed', values.seed, 0),
+      warmup: intOpt('warmup', values.warmup, 0),
+      schedule,
+      weightDecay: numberOpt('tune', 'weight-decay', values['weight-decay'], 0),
+      clip: numberOpt('tune', 'clip', values.clip, 1),
+      evalEvery: intOpt('eval-every', values['eval-every']),
+      earlyStopping: values.patience ? { patience: intOpt('patience', values.patience)! } : null,
+      labels: values.labels ? values.labels.split(',') : null,
+      signal: io.signal,
+    };
+    const { path } = await nodeFs();
+    const train = await readJsonl(values.data);
+    const valid = values.valid ? await readJsonl(values.valid) : undefined;
+    const statePath = path.join(values.out, STATE_FILE);
+    const resume = values.resume ? await loadCheckpointFile(statePath) : null;
+    const model = await openModel('tune', values.model, io);
+    let bar: Progress | null = null;
+    const res = await tune(model, train, {
+      ...opts, valid, resume,
+      checkpointEvery: intOpt('checkpoint-every', values['checkpoint-every'], Math.ceil(train.length / (opts.batchSize ?? 8))),
+      onCheckpoint: (c) => saveCheckpointFile(statePath, c),
+      onProgress: (e) => {
+        bar ??= new Progress(io, 'tune', e.totalSteps);
+        const info: Record<string, number> = { loss: e.loss, lr: e.lr, 'tok/s': Math.round(e.tokensPerSec) };
+        if (e.valid) info['valid loss'] = e.valid.loss;
+        bar.update(e.step, info);
+      },
+    });
+    await savePeft(values.out, res.prompt);
+    const settings = {
+      model: model.id, data: values.data, valid: values.valid ?? null, method, template: res.prompt.template,
+      virtual_tokens: opts.virtualTokens, init: values.init ?? 'random', reparameterize: hidden ?? null, epochs: opts.epochs,
+      lr: opts.lr, batch: opts.batchSize, seed: opts.seed, warmup: opts.warmup, schedule, weight_decay: opts.weightDecay,
+      clip: opts.clip, labels: opts.labels, resumed_from_step: resume?.step ?? null,
+    };
+    const sampleRows = await samples(model, valid ?? train, res.prompt, io.signal);
+    await writeFileAtomic(path.join(values.out, 'report.html'), report(res, settings, sampleRows));
+    const m = res.metrics;
+    const summary = {
+      out: values.out, method, steps: m.steps, trainLoss: m.trainLoss, seconds: m.seconds, bestStep: m.bestStep, stoppedEarly: m.stoppedEarly,
+      validLossBefore: m.before?.loss ?? null, validLoss: m.after?.loss ?? null,
+      exactMatchBefore: m.before?.exactMatch ?? null, exactMatch: m.after?.exactMatch ?? null,
+      labelAccuracyBefore: m.before?.labelAccuracy ?? null, labelAccuracy: m.after?.labelAccuracy ?? null,
+    };
+    if (values.json) io.out(JSON.stringify(summary));
+    else {
+      io.out(`tuned ${method} (${opts.virtualTokens} virtual tokens) in ${m.steps} steps, ${m.seconds.toFixed(1)} s; train loss ${m.trainLoss.toFixed(4)}`);
+      if (m.before && m.after) io.out(`validation loss ${m.before.loss.toFixed(4)} → ${m.after.loss.toFixed(4)}, exact match ${m.before.exactMatch} → ${m.after.exactMatch}`);
+      io.out(`wrote ${values.out}/adapter_config.json, adapter_model.safetensors, report.html`);
+    }
+    return 0;
+  },
+});
