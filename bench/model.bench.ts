@@ -100,17 +100,13 @@ from refmodels import Llama, read_llama2c
 cfg, W = read_llama2c(${JSON.stringify(path.join(MODELS, 'stories260K/stories260K.bin'))}); m = Llama(cfg, W)
 with torch.no_grad(): m.forward(m.embed(torch.tensor([[1]])))
 print((time.perf_counter()-t0)*1000)`;
-    const pyMs = median(await Promise.all([0, 1, 2].map(async () => 0)).then(async () => {
-      const xs: number[] = [];
-      for (let i = 0; i < 3; i++) xs.push(Number(await run('/usr/bin/python3', ['-c', py])));
-      return xs;
-    }));
+    const pyRuns: number[] = [];
+    for (let i = 0; i < 3; i++) pyRuns.push(Number(await run('/usr/bin/python3', ['-c', py])));
+    const pyMs = median(pyRuns);
     ctx.row({ name: 'cold start: import + init + load stories260K + first token (fresh process)', build: cold.build, threads: 1, unit: 'ms',
       value: cold.total, peer: 'PyTorch: import torch + load + first forward', peer_value: pyMs, ratio: pyMs / cold.total,
       target: '≤ 50 ms', init_ms: cold.init, load_ms: cold.load, first_token_ms: cold.first });
 
-    const notes: string[] = [];
     ctx.note('Ratios are ours / PyTorch (higher is better) except cold start (PyTorch / ours). PyTorch rows come from ../shared/bench/torch/bench.py run in this same benchmark run.');
-    for (const n of notes) ctx.note(n);
   },
 };
