@@ -150,4 +150,33 @@ describe('exported graph features (onnxruntime-node)', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('HF rotate-half RoPE: stories260K with wq/wk rows permuted as HF conversion does, in half mode, gives the reference log-probs', async () => {
+    const ck = loadStories260K();
+    const { nLayers, nHeads: H, nKvHeads: Hkv, headDim: hd, dim: C } = ck.config;
+    // HF's convert_llama_weights permutes each head's rows so pair (2j, 2j+1) becomes (j, j + hd/2);
+    // q·k is unchanged because q and k get the same permutation.
+    const permute = (w: Float32Array, heads: number) => {
+      const out = new Float32Array(w.length);
+      for (let h = 0; h < heads; h++) for (let j = 0; j < hd / 2; j++) for (const [src, dst] of [[2 * j, j], [2 * j + 1, j + hd / 2]]) {
+        out.set(w.subarray((h * hd + src!) * C, (h * hd + src! + 1) * C), (h * hd + dst!) * C);
+      }
+      return out;
+    };
+    const tensors = new Map(ck.tensors);
+    for (let l = 0; l < nLayers; l++) {
+      tensors.set(`layers.${l}.wq`, permute(ck.tensors.get(`layers.${l}.wq`)!, H));
+      tensors.set(`layers.${l}.wk`, permute(ck.tensors.get(`layers.${l}.wk`)!, Hkv));
+    }
+    const exp = exportOnnx({ ...ck.config, ropeMode: 'half' }, tensors);
+    const cs = forwardCases('stories260K')[2]!;
+    const ids = cs.tokens;
+    const lp = await withSession(exp.model, async (s) => (await s.run({
+      inputs_embeds: f32(embed(tensors.get('tok_embeddings')!, C, ids), [1, ids.length, C]),
+      attention_mask: i64(ids.map(() => 1), [1, ids.length]),
+      position_ids: i64(ids.map((_, t) => t), [1, ids.length]),
+      target_ids: i64(ids.map((_, t) => ids[t + 1] ?? 0), [1, ids.length]),
+    })).target_logprobs!.data as Float32Array);
+    expect(maxAbsDiff(lp.subarray(0, ids.length - 1), cs.next_token_logprobs.data)).toBeLessThan(1e-4);
+  });
 });
