@@ -74,7 +74,20 @@ describe('promptkiln optimize (CLI)', () => {
     await expect(cmd('optimize').run(['--task', t, '--model', MODEL, '--out', '/tmp/x', '--budget', '0'], io().io)).rejects.toMatchObject({ code: 'BUDGET' });
     await expect(cmd('optimize').run(['--task', t, '--model', MODEL, '--out', '/tmp/x', '--strategy', 'magic'], io().io)).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/unknown strategy "magic"/) });
     await expect(cmd('optimize').run(['--task', t, '--out', '/tmp/x'], io().io)).rejects.toMatchObject({ code: 'ARGUMENT' });
+    await expect(cmd('optimize').run(['--task', t, '--endpoint', 'http://127.0.0.1:9/v1', '--llm-model', 'x', '--strategy', 'rl', '--out', '/tmp/x'], io().io)).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/rl needs a local --model/) });
     await expect(cmd('optimize').run(['--task', '/nonexistent.json', '--model', MODEL, '--out', '/tmp/x'], io().io)).rejects.toMatchObject({ code: 'DATA' });
+  });
+});
+
+describe('promptkiln optimize --strategy rl (CLI)', () => {
+  it('trains the policy on the local model and reports a result', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pk-cli-rl-'));
+    const a = io();
+    expect(await cmd('optimize').run(['--task', path.join(FIXTURES, 'tom-stories.json'), '--model', MODEL, '--strategy', 'rl', '--iterations', '1', '--out', dir, '--json'], a.io)).toBe(0);
+    const j = JSON.parse(a.out[0]);
+    expect(j.score).toBeGreaterThanOrEqual(j.initial_score);
+    const log = (await fs.readFile(path.join(dir, 'run.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.some((e) => e.type === 'candidate' && e.operator === 'rl')).toBe(true);
   });
 });
 

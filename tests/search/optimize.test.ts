@@ -60,7 +60,8 @@ describe('optimize with a scripted function model', () => {
       expect(r.testScore).toBe(1);
       expect(r.best.instruction).toMatch(/uppercase/i);
       expect(r.lineage[0].id).toBe('c0');
-      expect(['max_iterations', 'patience']).toContain(r.stopReason);
+      // the scripted proposer repeats itself, so the run may end for lack of new proposals
+      expect(['max_iterations', 'patience', 'no_proposals']).toContain(r.stopReason);
       const cands = log.entries.filter((e) => e.type === 'candidate');
       expect(cands.length).toBe(r.candidates.length);
       expect(cands.every((e) => 'parent' in e && 'operator' in e && 'score' in e && 'calls' in e)).toBe(true);

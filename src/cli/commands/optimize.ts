@@ -7,18 +7,20 @@ import type { LanguageModel } from '../../llm/types.js';
 import { loadModel } from '../../model/index.js';
 import { optimize, type OptimizeResult, type ProgressEvent } from '../../search/optimize.js';
 import { FileRunLog } from '../../search/run-log.js';
-import { STRATEGY_NAMES, strategyByName } from '../../search/strategies/index.js';
+import { STRATEGY_NAMES, rl, strategyByName } from '../../search/strategies/index.js';
+import type { Strategy } from '../../search/types.js';
 import { numberOpt, parse, type CliIO } from '../command.js';
 import { register } from '../registry.js';
 import { optimizeReport } from '../report-optimize.js';
 
 const usage = `promptkiln optimize --task T (--model M | --endpoint URL --llm-model NAME [--api chat|completions])
-                    --strategy ${STRATEGY_NAMES.join('|')} --out DIR
+                    --strategy ${STRATEGY_NAMES.join('|')}|rl --out DIR
                     [--budget N] [--seed S] [--iterations N] [--candidates N] [--racing halving|ucb|exhaustive]
                     [--resume] [--json]
 
 Searches for a better instruction / demonstrations for the task (JSON task file, see DESIGN.md).
 The target model scores candidates; it also writes the LLM strategies' proposals.
+--strategy rl trains a small policy on the local model's hidden states (needs --model).
 --budget counts model calls. DIR gets run.jsonl (every candidate), cache.jsonl (every model
 result, so --resume repeats nothing), result.json and report.html. --json prints
 {"best", "score", "initial_score", "calls", ...}. The API key for --endpoint comes from
@@ -42,7 +44,8 @@ register({
     if (values.backend !== 'auto' && values.backend !== 'wasm') throw new PromptkilnError('ARGUMENT', `optimize: --backend must be auto or wasm (search generates text, which runs on the WASM kernels), got "${values.backend}"`);
     if (values.racing && !['halving', 'ucb', 'exhaustive'].includes(values.racing)) throw new PromptkilnError('ARGUMENT', `optimize: --racing must be halving, ucb or exhaustive, got "${values.racing}"`);
     if (values.api && values.api !== 'chat' && values.api !== 'completions') throw new PromptkilnError('ARGUMENT', `optimize: --api must be chat or completions, got "${values.api}"`);
-    const strategy = strategyByName(values.strategy!);
+    if (values.strategy === 'rl' && !values.model) throw new PromptkilnError('ARGUMENT', 'optimize: --strategy rl needs a local --model (the policy reads its hidden states)');
+    let strategy: Strategy | null = values.strategy === 'rl' ? null : strategyByName(values.strategy!);
     const budget = numberOpt('optimize', 'budget', values.budget);
     if (budget !== undefined && !(budget >= 1)) throw new PromptkilnError('BUDGET', `optimize: --budget must be at least 1 model call, got ${values.budget}`);
     const seed = numberOpt('optimize', 'seed', values.seed, 0)!;
@@ -57,7 +60,9 @@ register({
       const m = await loadModel(values.model!, { signal: io.signal });
       lm = localModel(m);
       dispose = () => m.dispose();
+      strategy ??= rl({ model: m });
     }
+    if (!strategy) throw new PromptkilnError('ARGUMENT', 'optimize: --strategy rl needs --model');
     const fs = await import('node:fs/promises');
     const path = await import('node:path');
     const out = values.out;

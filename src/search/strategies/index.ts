@@ -9,6 +9,7 @@ import { protegi } from './protegi.js';
 
 export type StrategyName = 'ape' | 'paraphrase' | 'grips' | 'protegi' | 'opro' | 'demos';
 export const STRATEGY_NAMES: StrategyName[] = ['ape', 'paraphrase', 'grips', 'protegi', 'opro', 'demos'];
+// 'rl' trains a policy on the local model's hidden states, so it is built with rl({ model })
 
 // A fresh instance each time: strategies keep per-run state (GrIPS's deleted phrases, the demo pool).
 export function strategyByName(name: string): Strategy {
@@ -25,8 +26,11 @@ export function strategyByName(name: string): Strategy {
       return opro();
     case 'demos':
       return demos();
+    case 'rl':
+      throw new PromptkilnError('ARGUMENT', 'strategy "rl" needs the local model: build it with rl({ model }) (CLI: --strategy rl with --model)');
   }
   throw new PromptkilnError('ARGUMENT', `unknown strategy "${name}": expected one of ${STRATEGY_NAMES.join(', ')}`);
 }
 
 export { ape, paraphrase, demos, grips, opro, protegi };
+export { rl, type RlOptions, type RlModel } from './rl.js';

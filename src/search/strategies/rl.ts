@@ -1,0 +1,180 @@
+// RLPrompt-style search (Deng et al. 2022): a small MLP policy reads the frozen local model's
+// last hidden state and picks the next prompt token from an action set; K picks make a prompt.
+// Reward: the evaluator's score of that prompt on a training minibatch (cached, budgeted).
+// REINFORCE with a moving-average baseline; only the policy's weights train (dW by the kernels,
+// AdamW in WASM); the language model is never updated.
+import { PromptkilnError } from '../../errors.js';
+import type { Kernels, Tensor } from '../../kernels/index.js';
+import { AdamW, type Param } from '../../model/optim.js';
+import type { Proposal, SearchContext, ScoredCandidate, Strategy } from '../types.js';
+
+// What the policy needs from the local model (src/model's Model has it).
+export interface RlModel {
+  readonly kernels: Kernels;
+  readonly config: { dim: number; bosId: number | null; maxSeqLen: number };
+  readonly tokenizer: { encode(text: string, opts?: { bos?: boolean }): number[]; decode(ids: readonly number[]): string } | null;
+  forward(batch: { sequences: (readonly number[])[]; hidden?: boolean; logits?: boolean }): Promise<{ hidden: Float32Array | null; T: number }>;
+}
+
+export interface RlOptions {
+  model: RlModel;
+  promptTokens?: number; // K (default 4)
+  actions?: number[]; // token ids the policy may emit (default: tokens of the task's own text)
+  hidden?: number; // MLP width (default 32)
+  stepsPerIteration?: number; // policy-gradient steps per expand() (default 8)
+  batch?: number; // prompts sampled per step (default 8)
+  rewardExamples?: number; // training examples per reward (default 4)
+  lr?: number; // default 3e-3
+  baselineDecay?: number; // moving-average baseline (default 0.8)
+}
+
+export interface RlStepRecord {
+  step: number;
+  meanReward: number;
+  baseline: number;
+  best: string;
+}
+
+// Default action set: every token of the training outputs, the description and the instruction.
+function defaultActions(ctx: SearchContext, tok: NonNullable<RlModel['tokenizer']>, bos: number | null): number[] {
+  const ids = new Set<number>();
+  for (const t of [...ctx.task.train.map((e) => e.output), ctx.task.description, ctx.task.instruction]) {
+    for (const id of tok.encode(t, { bos: false })) if (id !== bos) ids.add(id);
+  }
+  return [...ids].sort((a, b) => a - b).slice(0, 512);
+}
+
+export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
+  const m = o.model;
+  const k = m.kernels;
+  const C = m.config.dim;
+  const Hd = o.hidden ?? 32;
+  const K = o.promptTokens ?? 4;
+  const steps: RlStepRecord[] = [];
+  let state: { A: number; actions: number[]; params: Param[]; opt: AdamW; baseline: number | null } | null = null;
+
+  const setup = (ctx: SearchContext) => {
+    if (!m.tokenizer) throw new PromptkilnError('TOKENIZER', 'rl: the local model has no tokenizer; prompts are text');
+    const actions = o.actions ?? defaultActions(ctx, m.tokenizer, m.config.bosId);
+    if (actions.length < 2) throw new PromptkilnError('ARGUMENT', `rl: the action set needs at least two tokens, got ${actions.length}`);
+    const A = actions.length;
+    const r = ctx.rng.fork('rl:init');
+    const gauss = () => Math.sqrt(-2 * Math.log(1 - r.next())) * Math.cos(2 * Math.PI * r.next());
+    const param = (name: string, n: number, std: number): Param => {
+      const value = k.alloc(n, `rl ${name}`, false);
+      value.set(Float32Array.from({ length: n }, () => std * gauss()));
+      const grad = k.alloc(n, `rl d${name}`, false);
+      k.zero(grad);
+      return { name, value, grad };
+    };
+    // W1 (Hd, C), b1 (Hd), W2 (A, Hd), b2 (A); W2 starts small so the first policy is near uniform
+    const params = [param('W1', Hd * C, 1 / Math.sqrt(C)), param('b1', Hd, 0), param('W2', A * Hd, 0.01), param('b2', A, 0)];
+    state = { A, actions, params, opt: new AdamW(k, params, { lr: o.lr ?? 3e-3 }), baseline: null };
+    return state;
+  };
+
+  // One REINFORCE step over a batch of sampled prompts; returns them with their rewards.
+  async function step(ctx: SearchContext, s: NonNullable<typeof state>, parent: ScoredCandidate, stepNo: number) {
+    const B = o.batch ?? 8;
+    const { A, actions, params, opt } = s;
+    const [W1, b1, W2, b2] = params;
+    const r = ctx.rng.fork(`rl:${ctx.iteration}:${stepNo}`);
+    const bos = m.config.bosId;
+    const seqs: number[][] = Array.from({ length: B }, () => (bos === null ? [] : [bos]));
+    const mark = k.heap.mark();
+    try {
+      const hs: Tensor[] = [], a1s: Tensor[] = [], zs: Tensor[] = [], probs: Float32Array[] = [];
+      for (let t = 0; t < K; t++) {
+        if (t === 0 && bos === null) throw new PromptkilnError('ARGUMENT', 'rl: the model has no BOS token to start the prompt from');
+        const f = await m.forward({ sequences: seqs, hidden: true, logits: false });
+        const T = f.T;
+        const last = new Float32Array(B * C); // (B, C): hidden state at each prompt's last token
+        for (let b = 0; b < B; b++) last.set(f.hidden!.subarray((b * T + T - 1) * C, (b * T + T) * C), b * C);
+        const h = k.from(last, 'rl h'); // (B, C)
+        const a1 = k.alloc(B * Hd, 'rl a1'); // (B, Hd)
+        const z = k.alloc(B * Hd, 'rl z'); // (B, Hd)
+        const logits = k.alloc(B * A, 'rl logits'); // (B, A)
+        k.matmul(a1, h, W1.value, b1.value, B, C, Hd);
+        k.gelu(z, a1);
+        k.matmul(logits, z, W2.value, b2.value, B, Hd, A);
+        const lg = logits.f32();
+        const p = new Float32Array(B * A); // (B, A) softmax
+        for (let b = 0; b < B; b++) {
+          let mx = -Infinity;
+          for (let j = 0; j < A; j++) mx = Math.max(mx, lg[b * A + j]);
+          let sum = 0;
+          for (let j = 0; j < A; j++) sum += p[b * A + j] = Math.exp(lg[b * A + j] - mx);
+          for (let j = 0; j < A; j++) p[b * A + j] /= sum;
+          // inverse-CDF sample from the run's rng
+          let u = r.next();
+          let pick = A - 1;
+          for (let j = 0; j < A; j++) {
+            u -= p[b * A + j];
+            if (u < 0) {
+              pick = j;
+              break;
+            }
+          }
+          seqs[b].push(actions[pick]);
+        }
+        hs.push(h), a1s.push(a1), zs.push(z), probs.push(p);
+      }
+      // rewards through the evaluator: same cache, same budget as every other candidate
+      const batchEx = r.shuffle(ctx.task.train).slice(0, o.rewardExamples ?? 4);
+      const texts = seqs.map((sq) => m.tokenizer!.decode(sq.slice(bos === null ? 0 : 1)).trim());
+      const rewards: number[] = [];
+      for (const instruction of texts) rewards.push((await ctx.evaluator.evaluate({ instruction, demos: parent.cand.demos }, batchEx)).score ?? -1e3);
+      const mean = rewards.reduce((a, b) => a + b, 0) / B;
+      const sd = Math.sqrt(rewards.reduce((a, x) => a + (x - mean) ** 2, 0) / B) + 1e-6;
+      const baseline = s.baseline ?? mean;
+      // ∂(−Σ_b adv_b Σ_t log π(a_bt)) / ∂logits = −adv_b (onehot − p) / B
+      opt.zeroGrad();
+      for (let t = 0; t < K; t++) {
+        const d = new Float32Array(B * A); // (B, A)
+        for (let b = 0; b < B; b++) {
+          const adv = (rewards[b] - baseline) / sd;
+          const chosen = actions.indexOf(seqs[b][(bos === null ? 0 : 1) + t]);
+          for (let j = 0; j < A; j++) d[b * A + j] = (-adv * ((j === chosen ? 1 : 0) - probs[t][b * A + j])) / B;
+        }
+        const dlogits = k.from(d, 'rl dlogits');
+        const dz = k.alloc(B * Hd, 'rl dz');
+        const da1 = k.alloc(B * Hd, 'rl da1');
+        k.zero(dz);
+        k.zero(da1);
+        k.matmulBackwardWeight(W2.grad, b2.grad, dlogits, zs[t], B, Hd, A);
+        k.matmulBackwardInput(dz, dlogits, W2.value, B, Hd, A);
+        k.geluBackward(da1, a1s[t], dz);
+        k.matmulBackwardWeight(W1.grad, b1.grad, da1, hs[t], B, C, Hd);
+      }
+      opt.clip(1);
+      opt.update();
+      s.baseline = (o.baselineDecay ?? 0.8) * baseline + (1 - (o.baselineDecay ?? 0.8)) * mean;
+      return { texts, rewards, mean, baseline: s.baseline };
+    } finally {
+      k.heap.reset(mark);
+    }
+  }
+
+  return {
+    name: 'rl',
+    racing: 'halving',
+    steps,
+    async expand(ctx: SearchContext, parents: ScoredCandidate[], count: number): Promise<Proposal[]> {
+      const s = state ?? setup(ctx);
+      const parent = parents[0];
+      const seen = new Map<string, number>();
+      for (let i = 0; i < (o.stepsPerIteration ?? 8); i++) {
+        const res = await step(ctx, s, parent, i);
+        res.texts.forEach((t, b) => seen.set(t, Math.max(seen.get(t) ?? -Infinity, res.rewards[b])));
+        const best = res.texts[res.rewards.indexOf(Math.max(...res.rewards))];
+        steps.push({ step: steps.length, meanReward: res.mean, baseline: res.baseline, best });
+      }
+      // the best prompts the policy sampled go on to the validation race
+      return [...seen]
+        .filter(([t]) => t.length > 0)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, count)
+        .map(([instruction]) => ({ instruction, demos: parent.cand.demos, parent: parent.cand.id, operator: 'rl' }));
+    },
+  };
+}
