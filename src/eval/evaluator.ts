@@ -26,6 +26,9 @@ export interface EvaluatorOptions {
   concurrency?: number; // examples in flight at once (default 4)
   generation?: Partial<GenerationParams>;
   signal?: AbortSignal;
+  // loglik on a model with scoreShared: score a candidate's examples in one call that computes
+  // the instruction + demonstrations prefix once (default true)
+  prefixReuse?: boolean;
 }
 
 export interface ExampleResult {
@@ -197,8 +200,53 @@ export class Evaluator {
   }
 
   async evaluate(cand: PromptCandidate, examples: Example[]): Promise<CandidateScore> {
-    const results = await Promise.all(examples.map((ex) => this.example(cand, ex)));
+    const prefix = this.sharedPrefix(cand, examples);
+    const results = prefix === null ? await Promise.all(examples.map((ex) => this.example(cand, ex))) : await this.evaluateShared(cand, examples, prefix);
     return summarize(results);
+  }
+
+  // The text every example's prompt starts with (what comes before {input}), when the shared
+  // path applies; null otherwise.
+  private sharedPrefix(cand: PromptCandidate, examples: Example[]): string | null {
+    if (this.metric.kind !== 'loglik' || !this.model.scoreShared || this.opts.prefixReuse === false || examples.length < 2) return null;
+    const mark = '\u0000';
+    const prefix = render(this.task, cand, mark).split(mark)[0];
+    return prefix.length > 0 ? prefix : null;
+  }
+
+  // Every uncached example goes into one scoreShared call (made lazily, by the first example
+  // that needs it); each example is still its own cache entry and budget charge.
+  private async evaluateShared(cand: PromptCandidate, examples: Example[], prefix: string): Promise<ExampleResult[]> {
+    const keyed = await Promise.all(examples.map((ex) => this.keyOf(cand, ex)));
+    const todo = keyed.map((k, i) => ({ i, ...k })).filter((k) => !this.cache.get(k.key) && !this.inflight.has(k.key));
+    let batch: Promise<Cached[]> | null = null;
+    const runBatch = () =>
+      (batch ??= this.model
+        .scoreShared!(prefix, todo.map((t) => ({ context: t.prompt.slice(prefix.length), target: examples[t.i].output })), { signal: this.opts.signal })
+        .then((ss) =>
+          ss.map((s): Cached => {
+            const mean = s.logprobs.length ? s.total / s.logprobs.length : 0;
+            if (!Number.isFinite(mean)) throw new PromptkilnError('NAN', `model ${this.model.id} returned a non-finite log-likelihood`);
+            return { score: mean, usage: s.usage };
+          }),
+        ));
+    const slot = new Map(todo.map((t, j) => [t.key, j]));
+    return Promise.all(
+      examples.map(async (ex, i) => {
+        const { key, prompt } = keyed[i];
+        const j = slot.get(key);
+        try {
+          const compute = j === undefined ? () => this.call(prompt, ex) : () => runBatch().then((rs) => rs[j]);
+          const { value: r, cached } = await this.memo(key, this.callsPerExample, compute);
+          return { id: ex.id, score: r.score, prediction: r.prediction, cached };
+        } catch (e) {
+          if (isPromptkilnError(e, 'BUDGET') || isPromptkilnError(e, 'ABORTED')) throw e;
+          this.stats.failures++;
+          const msg = isPromptkilnError(e) ? `[${e.code}] ${e.message}` : String((e as Error)?.message ?? e);
+          return { id: ex.id, score: null, error: msg, cached: false };
+        }
+      }),
+    );
   }
 }
 

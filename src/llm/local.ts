@@ -93,6 +93,36 @@ export function localModel(model: LocalModelLike, opts: LocalAdapterOptions = {}
       aborted(o?.signal, `${id}: score`);
       return toScore(await one.run(() => model.score(prompt, target, { conditioning, signal: o?.signal })), prompt);
     },
+    // One scoreMany over the shared prefix with targets "context + target"; each result is cut
+    // back to the target's tokens by character offset (tokens that end inside the target text).
+    // An item whose pieces do not decode back to its text falls back to a plain score().
+    async scoreShared(prefix: string, items: { context: string; target: string }[], o?: ScoreOptions): Promise<Score[]> {
+      aborted(o?.signal, `${id}: scoreShared`);
+      const tok = model.tokenizer;
+      if (!tok) throw new PromptkilnError('TOKENIZER', `${id}: scoring text needs a tokenizer`);
+      const whole = await one.run(() => (model.scoreMany ? model.scoreMany(prefix, items.map((it) => it.context + it.target), { conditioning, signal: o?.signal }) : Promise.all(items.map((it) => model.score(prefix, it.context + it.target, { conditioning })))));
+      const prefixIds = tok.encode(prefix);
+      const out: Score[] = [];
+      for (const [i, r] of whole.entries()) {
+        const it = items[i];
+        let prev: number | null = prefixIds.length ? prefixIds[prefixIds.length - 1] : null;
+        const ends: number[] = [];
+        let text = '';
+        for (const t of r.tokens) {
+          text += tok.decodeToken(t, prev);
+          prev = t;
+          ends.push(text.length);
+        }
+        const start = text.length - it.target.length;
+        if (!text.endsWith(it.context + it.target) || (it.target.length > 0 && start <= 0)) {
+          out.push(toScore(await one.run(() => model.score(prefix + it.context, it.target, { conditioning, signal: o?.signal })), prefix + it.context));
+          continue;
+        }
+        const logprobs = r.logprobs.filter((_, j) => ends[j] > start);
+        out.push({ total: logprobs.reduce((a, b) => a + b, 0), logprobs, usage: { promptTokens: r.tokens.length - logprobs.length, completionTokens: logprobs.length } });
+      }
+      return out;
+    },
     async scoreMany(prompt: string, targets: string[], o?: ScoreOptions): Promise<Score[]> {
       aborted(o?.signal, `${id}: scoreMany`);
       if (model.scoreMany) return (await one.run(() => model.scoreMany!(prompt, targets, { conditioning, signal: o?.signal }))).map((s) => toScore(s, prompt));

@@ -39,6 +39,9 @@ export interface LanguageModel {
   score?(prompt: string, target: string, opts?: ScoreOptions): Promise<Score>;
   // Several targets after one prompt (label choices): backends that can reuse the prompt's KV do.
   scoreMany?(prompt: string, targets: string[], opts?: ScoreOptions): Promise<Score[]>;
+  // log p(target_i | prefix + context_i) for items sharing one prefix (an instruction and its
+  // demonstrations before each example's input): the local model computes the prefix's K/V once.
+  scoreShared?(prefix: string, items: { context: string; target: string }[], opts?: ScoreOptions): Promise<Score[]>;
 }
 
 export const zeroUsage = (): Usage => ({ promptTokens: 0, completionTokens: 0 });

@@ -134,4 +134,19 @@ describe('evaluator (stories260K)', () => {
     const s = await ll.evaluate({ instruction: '', demos: [] }, [t.examples[0]]);
     expect(s.score).toBeCloseTo(direct[0].total / direct[0].logprobs.length, 5);
   });
+
+  it('prompt-KV reuse (scoreShared) gives the per-example scores of plain scoring, in one model call', async () => {
+    const model = await loadModel(path.join(MODELS_DIR, 'stories260K'));
+    const { loadTask } = await import('../../src/eval/task.js');
+    const t = await loadTask(path.join(path.dirname(new URL(import.meta.url).pathname), '../search/fixtures/tom-stories.json'));
+    const cand = { instruction: 'A story about Tom and his friends.', demos: t.train.slice(0, 3) };
+    const shared = new Evaluator(t, localModel(model));
+    const plain = new Evaluator(t, localModel(model), { prefixReuse: false });
+    const a = await shared.evaluate(cand, t.validation);
+    const b = await plain.evaluate(cand, t.validation);
+    expect(a.results.length).toBe(t.validation.length);
+    a.results.forEach((r, i) => expect(r.score!).toBeCloseTo(b.results[i].score!, 4));
+    expect(shared.stats.calls).toBe(plain.stats.calls); // the budget counts examples either way
+  });
 });
+
