@@ -44,7 +44,11 @@ export default {
   name: 'model',
   async run(ctx: any) {
     const peer = await torchPeer(ctx.log);
-    const tp = (m: string, task: string, th: number) => peer.get(`${m}/${task}/${th}`);
+    const tp = (m: string, task: string, th: number) => {
+      const r = peer.get(`${m}/${task}/${th}`);
+      if (!r) throw new Error(`PyTorch peer row ${m}/${task}/${th} missing`);
+      return r;
+    };
 
     // stories260K, overhead-bound: our median vs PyTorch's median
     for (const build of ['relaxed', 'simd'] as const) {
@@ -61,7 +65,7 @@ export default {
     // GPT-2-small shape, GEMM-bound
     const ckpt = gpt2SmallCheckpoint(0);
     for (const [build, threads] of [['relaxed', 1], ['simd', 1], ['threads', 2]] as const) {
-      const k: Kernels = threads > 1 ? await init({ threads }) : await init({ build, maxMemoryBytes: 3.5 * 1024 ** 3 });
+      const k: Kernels = threads > 1 ? await init({ threads }) : await init({ build: build as 'relaxed' | 'simd', maxMemoryBytes: 3.5 * 1024 ** 3 });
       const m = await Model.fromCheckpoint(ckpt, { kernels: k });
       const seqs = randomTokens(B, T, m.config.vocabSize, 0);
       const before = k.heap.peak;

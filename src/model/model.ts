@@ -1,6 +1,7 @@
 import { PromptkilnError, throwIfAborted } from '../errors.js';
 import { init, type Kernels, type Tensor } from '../kernels/index.js';
 import { rng, sample, type SampleOptions } from './sampling.js';
+import { checkIds, requireTokenizer, splitPromptTarget, type Text } from './text.js';
 import { Transformer, type KVCache, type Prefix } from './transformer.js';
 import type { Checkpoint, ModelConfig, Tokenizer } from './types.js';
 import { ropeTables, uploadWeights, type Weights } from './weights.js';
@@ -20,7 +21,7 @@ export interface Conditioning {
   posOffset?: number;
 }
 
-export type Text = string | readonly number[];
+export type { Text } from './text.js';
 
 export interface ScoreOptions {
   conditioning?: Conditioning | null;
@@ -136,19 +137,11 @@ export class Model {
   }
 
   requireTokenizer(what: string): Tokenizer {
-    if (!this.tokenizer) {
-      throw new PromptkilnError('TOKENIZER', `${what} needs a tokenizer, and checkpoint ${this.source} has none: pass token ids instead`);
-    }
-    return this.tokenizer;
+    return requireTokenizer(this.tokenizer, what, this.source);
   }
 
   checkIds(ids: readonly number[], what: string): void {
-    const V = this.config.vocabSize;
-    for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= V) {
-        throw new PromptkilnError('TOKEN', `${what}: token id ${id} is outside the vocabulary of ${V}`);
-      }
-    }
+    checkIds(ids, this.config.vocabSize, what);
   }
 
   // Token embedding rows (n, C) of ids: soft-prompt init from text or vocabulary samples, and
@@ -171,26 +164,9 @@ export class Model {
     return this.requireTokenizer('a text prompt').encode(prompt);
   }
 
-  // Splits prompt + target as lm-evaluation-harness does: encode the concatenation once and cut
-  // where the prompt's own encoding ends (at the longest common prefix when the two disagree).
+  // Encodes prompt + target once and splits where the prompt's own encoding ends (see text.ts).
   splitPromptTarget(prompt: Text, target: Text): { full: number[]; cut: number } {
-    if (typeof prompt !== 'string' || typeof target !== 'string') {
-      if (typeof prompt === 'string' || typeof target === 'string') {
-        const p = this.encodePrompt(prompt);
-        const t = typeof target === 'string' ? this.requireTokenizer('a text target').encode(target, { bos: false }) : [...target];
-        this.checkIds(t, 'target');
-        return { full: [...p, ...t], cut: p.length };
-      }
-      this.checkIds(prompt, 'prompt');
-      this.checkIds(target, 'target');
-      return { full: [...prompt, ...target], cut: prompt.length };
-    }
-    const tok = this.requireTokenizer('text scoring');
-    const p = tok.encode(prompt);
-    const full = tok.encode(prompt + target);
-    let cut = 0;
-    while (cut < p.length && cut < full.length && p[cut] === full[cut]) cut++;
-    return { full, cut };
+    return splitPromptTarget(this.tokenizer, this.config.vocabSize, this.source, prompt, target);
   }
 
   // Writes a batch of sequences into the transformer's input rows and returns their layout.

@@ -1,10 +1,10 @@
-// Prompt/target → token ids, by the same rules as the WASM Model (model/model.ts
-// splitPromptTarget): encode prompt + target once and cut where the prompt's own encoding ends
-// (at the longest common prefix when the two disagree), as lm-evaluation-harness does.
-// Kept as a pure function here so ort/ needs no runtime import of the WASM model.
+// Prompt/target → token ids, shared by both scoring backends (the WASM Model and ort/): encode
+// prompt + target once and cut where the prompt's own encoding ends (at the longest common
+// prefix when the two disagree), as lm-evaluation-harness does: a target tokenized alone gets
+// different ids than in context.
 
 import { PromptkilnError } from '../errors.js';
-import type { Tokenizer } from '../model/types.js';
+import type { Tokenizer } from './types.js';
 
 export type Text = string | readonly number[];
 
@@ -16,7 +16,7 @@ export function checkIds(ids: readonly number[], vocabSize: number, what: string
   }
 }
 
-function requireTokenizer(tok: Tokenizer | null, what: string, source: string): Tokenizer {
+export function requireTokenizer(tok: Tokenizer | null, what: string, source: string): Tokenizer {
   if (!tok) throw new PromptkilnError('TOKENIZER', `${what} needs a tokenizer, and checkpoint ${source} has none: pass token ids instead`);
   return tok;
 }

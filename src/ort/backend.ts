@@ -8,7 +8,7 @@ import type { Conditioning, ScoreOptions, ScoreResult } from '../model/model.js'
 import type { Checkpoint, ModelConfig, Tokenizer } from '../model/types.js';
 import { exportOnnx, type ExportedModel } from './export.js';
 import { importOrtWeb, probeWebGpu, type OrtModule, type RuntimeOptions } from './runtime.js';
-import { splitPromptTarget, type Text } from './text.js';
+import { splitPromptTarget, type Text } from '../model/text.js';
 
 export type OrtEp = 'webgpu' | 'wasm' | 'native';
 
