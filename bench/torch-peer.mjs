@@ -6,7 +6,10 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const script = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/bench/torch/bench.py');
+// bench/ when run directly, bench/.cache/ when bundled into a suite: try both depths
+const script = ['../../shared/bench/torch/bench.py', '../../../shared/bench/torch/bench.py']
+  .map((p) => resolve(dirname(fileURLToPath(import.meta.url)), p)).find((p) => existsSync(p)) ??
+  resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/bench/torch/bench.py');
 const PY = '/usr/bin/python3';
 
 // → Map key `${model}/${task}/${threads}` → { median_s, tokens_per_s, runs_s }
