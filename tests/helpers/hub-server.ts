@@ -43,6 +43,14 @@ export async function startHubServer(repos: Record<string, string> = defaultRepo
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push({ method: req.method ?? 'GET', url: url.pathname, range: req.headers.range ?? null, auth: req.headers.authorization ?? null });
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    // browsers (tests/hosts/remote-model.test.ts) fetch cross-origin from a COEP page
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('cross-origin-resource-policy', 'cross-origin');
+    res.setHeader('access-control-expose-headers', 'content-length, content-range, etag, x-linked-size');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'access-control-allow-headers': 'authorization, range', 'access-control-allow-methods': 'GET, HEAD' });
+      return res.end();
+    }
     try {
       if (parts[0] === 'api' && parts[1] === 'models' && parts[4] === 'tree') {
         const root = repos[`${parts[2]}/${parts[3]}`];

@@ -1,0 +1,127 @@
+// A model that lives in a dedicated Worker, for pages: the main thread of a browser may not block
+// (Atomics.wait throws there) and should not run seconds of kernels, so the heavy, async public
+// APIs run in the worker while the page stays responsive. Same method names and results as Model.
+import { PromptkilnError, type ErrorCode } from '../errors.js';
+import type { BuildName } from '../kernels/index.js';
+import type { ForwardBatch, ForwardResult, GenerateOptions, GenerateResult, ScoreOptions, ScoreResult } from './model.js';
+import type { HubOptions } from './hub.js';
+import type { Text } from './text.js';
+import type { ModelConfig } from './types.js';
+import { cloneable, type RemoteMethod, type Request, type Response } from './worker-protocol.js';
+
+export interface WorkerModelOptions extends Omit<HubOptions, 'fetch' | 'signal'> {
+  workerUrl?: string | URL; // default: worker.js beside this bundle
+  threads?: number; // kernel threads inside the worker (needs cross-origin isolation)
+  build?: BuildName;
+  maxMemoryBytes?: number;
+  files?: string[];
+  signal?: AbortSignal;
+}
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+type Pending = { resolve(v: unknown): void; reject(e: unknown): void; chunk?(c: unknown): void };
+
+export class WorkerModel {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  id = '';
+  config!: ModelConfig;
+  build: BuildName = 'portable';
+  threads = 1;
+  hasTokenizer = false;
+
+  private constructor(private readonly worker: Worker) {
+    worker.addEventListener('message', (e: MessageEvent<Response>) => {
+      const m = e.data;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      if ('chunk' in m) return p.chunk?.(m.chunk);
+      this.pending.delete(m.id);
+      if ('error' in m) p.reject(new PromptkilnError((m.error.code ?? 'BACKEND') as ErrorCode, m.error.message));
+      else p.resolve(m.result);
+    });
+    worker.addEventListener('error', (e) => {
+      const err = new PromptkilnError('BACKEND', `model worker failed: ${e.message || 'script error (is worker.js served beside the bundle?)'}`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+  }
+
+  static async load(source: string | { files: Record<string, Uint8Array>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
+    const url = opts.workerUrl ?? new URL('./worker.js', import.meta.url);
+    const m = new WorkerModel(new Worker(url, { type: 'module' }));
+    const info = (await m.send({ type: 'load', source, opts: cloneable(opts as Record<string, unknown>) }, opts.signal,
+      opts.onProgress as ((c: unknown) => void) | undefined)) as { id: string; config: ModelConfig; build: BuildName; threads: number; hasTokenizer: boolean };
+    Object.assign(m, info);
+    return m;
+  }
+
+  private send(req: DistributiveOmit<Request, 'id'>, signal?: AbortSignal, chunk?: (c: unknown) => void): Promise<unknown> {
+    const id = this.nextId++;
+    if (signal?.aborted) return Promise.reject(new PromptkilnError('ABORTED', 'aborted before it started'));
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, chunk });
+      signal?.addEventListener('abort', () => this.worker.postMessage({ type: 'abort', id }), { once: true });
+      this.worker.postMessage({ ...req, id } as Request);
+    });
+  }
+
+  private call(method: RemoteMethod, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+    return this.send({ type: 'call', method, args }, signal);
+  }
+
+  score(prompt: Text, target: Text, opts: ScoreOptions = {}): Promise<ScoreResult> {
+    return this.call('score', [prompt, target, cloneable(opts as Record<string, unknown>)], opts.signal) as Promise<ScoreResult>;
+  }
+  scoreMany(prompt: Text, targets: Text[], opts: ScoreOptions = {}): Promise<ScoreResult[]> {
+    return this.call('scoreMany', [prompt, targets, cloneable(opts as Record<string, unknown>)], opts.signal) as Promise<ScoreResult[]>;
+  }
+  generate(prompt: Text, opts: GenerateOptions = {}): Promise<GenerateResult> {
+    return this.call('generate', [prompt, cloneable(opts as Record<string, unknown>)], opts.signal) as Promise<GenerateResult>;
+  }
+  forward(batch: ForwardBatch): Promise<ForwardResult> {
+    return this.call('forward', [batch]) as Promise<ForwardResult>;
+  }
+  encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): Promise<number[]> {
+    return this.call('encode', [text, opts]) as Promise<number[]>;
+  }
+  decode(ids: number[]): Promise<string> {
+    return this.call('decode', [ids]) as Promise<string>;
+  }
+
+  // Tokens as they are generated.
+  async *stream(prompt: Text, opts: GenerateOptions = {}): AsyncGenerator<{ token: number; text: string }, GenerateResult> {
+    const queue: { token: number; text: string }[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    let result: GenerateResult | null = null;
+    let error: unknown = null;
+    this.send({ type: 'stream', prompt: prompt as string | number[], opts: cloneable(opts as Record<string, unknown>) }, opts.signal, (c) => {
+      queue.push(c as { token: number; text: string });
+      wake?.();
+    }).then((r) => { result = r as GenerateResult; done = true; wake?.(); }, (e) => { error = e; done = true; wake?.(); });
+    for (;;) {
+      while (queue.length) yield queue.shift()!;
+      if (done) {
+        if (error) throw error;
+        return result!;
+      }
+      await new Promise<void>((r) => (wake = r));
+      wake = null;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    try {
+      await this.send({ type: 'dispose' });
+    } finally {
+      this.worker.terminate();
+    }
+  }
+}
+
+// Load a model into a dedicated Worker (browsers, or any runtime with module Workers).
+export function loadModelInWorker(source: string | { files: Record<string, Uint8Array>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
+  if (typeof Worker === 'undefined') throw new PromptkilnError('ARGUMENT', 'loadModelInWorker needs Web Workers (a browser or worker runtime); in Node use loadModel');
+  return WorkerModel.load(source, opts);
+}
