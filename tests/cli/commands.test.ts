@@ -23,6 +23,16 @@ describe('CLI score / generate / compress on stories260K', () => {
     expect(JSON.parse(ids.stdout).tokens).toEqual([407, 261]);
   });
 
+  it('score --backend ort runs onnxruntime (wasm EP here) and agrees with the WASM kernels within 1e-4', async () => {
+    const args = ['score', '--model', STORIES, '--prompt', 'Once upon a time', '--target', ', there was a big dog', '--json'];
+    const ort = await runCli([...args, '--backend', 'ort']);
+    const wasm = await runCli([...args, '--backend', 'wasm']);
+    expect(ort.code, ort.stderr).toBe(0);
+    const a = JSON.parse(ort.stdout), b = JSON.parse(wasm.stdout);
+    expect(a.tokens).toEqual(b.tokens);
+    a.logprobs.forEach((x: number, i: number) => expect(Math.abs(x - b.logprobs[i])).toBeLessThan(1e-4));
+  });
+
   it('generate --json is greedy by default and matches the reference continuation', async () => {
     const ref = JSON.parse(readFileSync(path.join(REFS_DIR, 'stories260K/forward.json'), 'utf8')).cases[0];
     const r = await runCli(['generate', '--model', STORIES, '--prompt-ids', ref.tokens.join(','), '--max-tokens', '20', '--json']);
