@@ -7,3 +7,10 @@ export type {
   Checkpoint, Conditioning, ForwardBatch, ForwardResult, GenerateOptions, GenerateResult, LoadOptions, ModelConfig,
   ScoreOptions, ScoreResult, Segment, Text, Tokenizer, Arch, Prefix, KVCache, Param, Schedule, WorkerModelOptions,
 } from './model/index.js';
+// hard-prompt search: tasks and evaluation, language-model adapters, the optimize loop
+export { loadTask, parseTask, defineTask, render, registerMetric, resolveMetric, Evaluator, race, MemoryCache, DiskCache } from './eval/index.js';
+export type { Task, TaskSpec, Example, PromptCandidate, Metric, MetricFn, EvaluatorOptions, Budget, EvalCache } from './eval/index.js';
+export { functionModel, localModel, OpenAIModel, openaiModel, serve } from './llm/index.js';
+export type { LanguageModel, Generation, OpenAIOptions, ServeOptions, RunningServer, GenerateOptions as LlmGenerateOptions } from './llm/index.js';
+export { optimize, strategyByName, STRATEGY_NAMES, ape, paraphrase, demos, grips, opro, protegi, rl, DEFAULT_META_PROMPTS, MemoryRunLog, FileRunLog } from './search/index.js';
+export type { OptimizeOptions, OptimizeResult, ProgressEvent as OptimizeProgressEvent, Candidate, Strategy, SearchContext, MetaPrompts, RunLog } from './search/index.js';
