@@ -63,6 +63,8 @@ export interface IterationRecord {
 
 export interface CandidateRecord extends ScoredCandidate {
   pruned: boolean; // stopped early by racing (score over n < all validation examples)
+  failures: number; // examples whose evaluation failed (recorded, scored as 0 / left out)
+  firstError?: string;
 }
 
 export interface OptimizeResult {
@@ -157,7 +159,7 @@ async function run(task: Task, model: LanguageModel, o: OptimizeOptions, log: Ru
     }
     for (const e of entries.slice().sort((a, b) => a.index - b.index)) {
       const cand = cands[e.index];
-      const rec: CandidateRecord = { cand, score: e.score, n: e.n, pruned: e.n < validation.length };
+      const rec: CandidateRecord = { cand, score: e.score, n: e.n, pruned: e.n < validation.length, failures: e.failures, firstError: e.results.find((x) => x.error)?.error };
       const key = candKey(cand);
       if (!all.has(key)) {
         all.set(key, rec);
@@ -200,9 +202,9 @@ async function run(task: Task, model: LanguageModel, o: OptimizeOptions, log: Ru
     if (!isPromptkilnError(e, 'BUDGET') || pool.length === 0) throw e;
     stopReason = 'budget';
   }
-  if (pool.length === 0 || (pool.every((p) => p.score === null))) {
-    const rec = all.get(candKey(initial));
-    throw new PromptkilnError('NETWORK', `optimize: no validation example of the initial prompt could be scored (${ev.stats.failures} failures); first error: ${JSON.stringify((log.entries.find((x) => x.type === 'candidate') as { errors?: string[] } | undefined)?.errors?.[0] ?? rec?.score)}`);
+  const initRec = all.get(candKey(initial));
+  if (pool.length === 0 || !initRec || initRec.failures >= initRec.n) {
+    throw new PromptkilnError('NETWORK', `optimize: no validation example of the initial prompt could be scored (${ev.stats.failures} failures with model ${model.id}); first error: ${initRec?.firstError ?? 'none recorded'}`);
   }
   const initialScore = all.get(candKey(initial))!.score;
   history.push({ iteration: 0, bestScore: pool[0].score, bestId: pool[0].cand.id, proposals: inits.length, calls: ev.stats.calls });

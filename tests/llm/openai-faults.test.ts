@@ -4,6 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenAIModel } from '../../src/llm/openai.js';
+import { defineTask } from '../../src/eval/task.js';
+import { optimize } from '../../src/search/optimize.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number, body: any) => void;
 const servers: http.Server[] = [];
@@ -153,5 +155,18 @@ describe('OpenAI-compatible client under faults', () => {
     const c = new OpenAIModel({ baseURL: s.url, model: 'm', concurrency: 2 });
     await Promise.all(Array.from({ length: 6 }, () => c.generate('x')));
     expect(peak).toBe(2);
+  });
+
+  it('optimize against an endpoint that only answers garbage ends in a typed NETWORK error, not a hang or NaN', async () => {
+    const s = await faulty((_q, res) => {
+      res.writeHead(200);
+      res.end('%%% not json');
+    });
+    const task = await defineTask({ instruction: 'Repeat.', examples: Array.from({ length: 6 }, (_, i) => ({ input: `${i}`, output: `${i}` })), metric: 'exact_match' });
+    const lm = new OpenAIModel({ baseURL: s.url, model: 'm', maxRetries: 1, backoffMs: 1 });
+    // every evaluation is a recorded failure, so there is nothing to optimize from
+    await expect(optimize(task, lm, { strategy: "ape", maxIterations: 1 })).rejects.toMatchObject({ code: 'NETWORK', message: expect.stringMatching(/no validation example of the initial prompt could be scored.*not JSON/) });
+    // a proposer call (instruction induction) that fails surfaces as the client's NETWORK error
+    await expect(optimize({ ...task, instruction: '' }, lm, { strategy: 'ape', maxIterations: 1 })).rejects.toMatchObject({ code: 'NETWORK', message: expect.stringMatching(/failed after 2 attempts: the body is not JSON/) });
   });
 });
