@@ -4,7 +4,9 @@ import { loadTask } from '../../eval/task.js';
 import { localModel } from '../../llm/local.js';
 import { OpenAIModel } from '../../llm/openai.js';
 import type { LanguageModel } from '../../llm/types.js';
-import { loadModel } from '../../model/index.js';
+import { loadModel, type Model } from '../../model/index.js';
+import { savePeft, tune, type Example } from '../../soft/index.js';
+import { Progress } from '../progress.js';
 import { optimize, type OptimizeResult, type ProgressEvent } from '../../search/optimize.js';
 import { FileRunLog } from '../../search/run-log.js';
 import { STRATEGY_NAMES, rl, strategyByName } from '../../search/strategies/index.js';
@@ -16,7 +18,7 @@ import { optimizeReport } from '../report-optimize.js';
 const usage = `promptkiln optimize --task T (--model M | --endpoint URL --llm-model NAME [--api chat|completions])
                     --strategy ${STRATEGY_NAMES.join('|')}|rl --out DIR
                     [--budget N] [--seed S] [--iterations N] [--candidates N] [--racing halving|ucb|exhaustive]
-                    [--resume] [--json]
+                    [--resume] [--json] [--then-tune [--virtual-tokens N] [--tune-steps N]]
 
 Searches for a better instruction / demonstrations for the task (JSON task file, see DESIGN.md).
 The target model scores candidates; it also writes the LLM strategies' proposals.
@@ -24,7 +26,10 @@ The target model scores candidates; it also writes the LLM strategies' proposals
 --budget counts model calls. DIR gets run.jsonl (every candidate), cache.jsonl (every model
 result, so --resume repeats nothing), result.json and report.html. --json prints
 {"best", "score", "initial_score", "calls", ...}. The API key for --endpoint comes from
-OPENAI_API_KEY and is never written to DIR.`;
+OPENAI_API_KEY and is never written to DIR.
+--then-tune (local --model only) hands the winner to prompt tuning: N soft tokens initialized
+from the winning prompt's text (PEFT's TEXT init; default N = its token count, at most 64),
+trained on the task's train pairs (output → target), saved as PEFT files in DIR/tuned/.`;
 
 register({
   name: 'optimize',
@@ -36,8 +41,10 @@ register({
       api: { type: 'string' }, strategy: { type: 'string', default: 'grips' }, budget: { type: 'string' }, seed: { type: 'string' },
       iterations: { type: 'string' }, candidates: { type: 'string' }, racing: { type: 'string' }, out: { type: 'string' },
       resume: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, backend: { type: 'string', default: 'auto' },
-      concurrency: { type: 'string' },
+      concurrency: { type: 'string' }, 'then-tune': { type: 'boolean', default: false },
+      'virtual-tokens': { type: 'string' }, 'tune-steps': { type: 'string' },
     });
+    if (values['then-tune'] && !values.model) throw new PromptkilnError('ARGUMENT', 'optimize: --then-tune needs a local --model (soft prompts train through its weights)');
     if (!values.task) throw new PromptkilnError('ARGUMENT', 'optimize: --task is required (a task JSON file)');
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'optimize: --out DIR is required (run log, cache, report)');
     if (Boolean(values.model) === Boolean(values.endpoint)) throw new PromptkilnError('ARGUMENT', 'optimize: give exactly one of --model M or --endpoint URL (with --llm-model NAME)');
@@ -52,12 +59,14 @@ register({
     const task = await loadTask(values.task);
 
     let lm: LanguageModel;
+    let local: Model | null = null;
     let dispose = () => {};
     if (values.endpoint) {
       if (!values['llm-model']) throw new PromptkilnError('ARGUMENT', 'optimize: --endpoint needs --llm-model NAME');
       lm = new OpenAIModel({ baseURL: values.endpoint, model: values['llm-model'], api: (values.api as 'chat' | 'completions') ?? 'completions', concurrency: numberOpt('optimize', 'concurrency', values.concurrency, 4) });
     } else {
       const m = await loadModel(values.model!, { signal: io.signal });
+      local = m;
       lm = localModel(m);
       dispose = () => m.dispose();
       strategy ??= rl({ model: m });
@@ -74,6 +83,7 @@ register({
     if (values.resume && cache.size) io.err(`resuming: ${cache.size} cached results in ${cacheFile}`);
 
     let result: OptimizeResult;
+    let tuned: Awaited<ReturnType<typeof thenTune>> | null = null;
     try {
       result = await optimize(task, lm, {
         strategy, seed, budget, cache, runLog, signal: io.signal,
@@ -82,6 +92,13 @@ register({
         racing: values.racing as 'halving' | 'ucb' | 'exhaustive' | undefined,
         onProgress: (e) => progress(io, e, budget),
       });
+      if (values['then-tune'] && local) {
+        tuned = await thenTune(local, result, task.validation.map((e) => ({ input: e.input, target: e.output })), {
+          out: path.join(out, 'tuned'), seed, signal: io.signal, io,
+          virtualTokens: numberOpt('optimize', 'virtual-tokens', values['virtual-tokens']),
+          steps: numberOpt('optimize', 'tune-steps', values['tune-steps'], 100)!,
+        });
+      }
     } finally {
       await cache.flush();
       await runLog.flush();
@@ -96,6 +113,7 @@ register({
       initial_test_score: result.initialTestScore,
       demos: result.best.demos.map((d) => d.id),
       stop_reason: result.stopReason,
+      ...(tuned ? { tuned: tuned.summary } : {}),
     };
     await fs.writeFile(path.join(out, 'result.json'), JSON.stringify({ ...summary, result }, null, 2) + '\n');
     await fs.writeFile(path.join(out, 'report.html'), optimizeReport(result, { task: task.name, strategy: strategy.name, seed }));
@@ -104,9 +122,34 @@ register({
       io.out(`best prompt: ${result.best.instruction}`);
       io.out(`validation ${fmt(result.initialScore)} → ${fmt(result.score)}, test ${fmt(result.initialTestScore)} → ${fmt(result.testScore)} (${task.metric}); ${result.calls} model calls; report ${path.join(out, 'report.html')}`);
     }
+    if (tuned && !values.json) {
+      io.out(`then-tune: ${tuned.summary.virtual_tokens} soft tokens from the winner's text; validation loss ${fmt(tuned.summary.valid_loss_before)} → ${fmt(tuned.summary.valid_loss_after)}; PEFT files in ${tuned.summary.dir}`);
+    }
     return 0;
   },
 });
+
+// Hard → soft: the winning prompt's text initializes a prompt-tuning run on the task's pairs.
+async function thenTune(model: Model, result: OptimizeResult, valid: Example[],
+  o: { out: string; seed: number; signal: AbortSignal; io: CliIO; virtualTokens?: number; steps: number }) {
+  const h = result.handoff;
+  const text = h.initText.trim() ? h.initText : ' ';
+  const textTokens = model.tokenizer ? model.tokenizer.encode(text, { bos: false }).length : 8;
+  const n = o.virtualTokens ?? Math.max(1, Math.min(64, textTokens));
+  const bar = new Progress(o.io, 'then-tune', o.steps);
+  const r = await tune(model, h.data, {
+    method: 'prompt', virtualTokens: n, init: { type: 'text', text }, maxSteps: o.steps, seed: o.seed,
+    valid: valid.length ? valid : undefined, signal: o.signal,
+    onProgress: (e) => bar.update(e.step, { loss: e.loss }),
+  });
+  await savePeft(o.out, r.prompt);
+  return {
+    summary: {
+      dir: o.out, virtual_tokens: n, init_text: text, steps: r.metrics.steps,
+      valid_loss_before: r.metrics.before?.loss ?? null, valid_loss_after: r.metrics.after?.loss ?? null,
+    },
+  };
+}
 
 const fmt = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
 
