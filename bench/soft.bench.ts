@@ -61,7 +61,11 @@ export default {
   name: 'soft',
   async run(ctx: any) {
     const peer = await torchPeer(ctx.log);
-    const tp = (m: string, th: number) => peer.get(`${m}/prompt_step/${th}`);
+    const tp = (m: string, th: number) => {
+      const r = peer.get(`${m}/prompt_step/${th}`);
+      if (!r) throw new Error(`PyTorch peer row ${m}/prompt_step/${th} missing`);
+      return r;
+    };
 
     for (const build of ['relaxed', 'simd'] as const) {
       const k = await init({ build });

@@ -14,3 +14,18 @@ export { functionModel, localModel, OpenAIModel, openaiModel, serve } from './ll
 export type { LanguageModel, Generation, OpenAIOptions, ServeOptions, RunningServer, GenerateOptions as LlmGenerateOptions } from './llm/index.js';
 export { optimize, strategyByName, STRATEGY_NAMES, ape, paraphrase, demos, grips, opro, protegi, rl, DEFAULT_META_PROMPTS, MemoryRunLog, FileRunLog } from './search/index.js';
 export type { OptimizeOptions, OptimizeResult, ProgressEvent as OptimizeProgressEvent, Candidate, Strategy, SearchContext, MetaPrompts, RunLog } from './search/index.js';
+
+// soft prompts: prompt / prefix tuning, mixed templates, PEFT files
+export { tune, savePeft, loadPeft, loadAdapter, parseJsonl, readJsonl, parseTemplate, PromptTuning, PrefixTuning } from './soft/index.js';
+export type { TuneOptions, TuneResult, TuneMetrics, Example as TrainingExample, TemplatePart, SoftArtifact, SoftPromptArtifact, PrefixArtifact } from './soft/index.js';
+
+// context compression: distillation into soft tokens, recurrent compressor
+export {
+  compress, distill, measure, RecurrentCompressor, saveCompressed, loadCompressed, loadCompressedConditioning, saveCompressor, loadCompressor,
+  toConditioning as compressedToConditioning,
+} from './compress/index.js';
+export type { CompressOptions, CompressReport, CompressedContext, CompressorSpec, CorpusItem, CompressionMeasures } from './compress/index.js';
+
+// scoring backends: our WASM kernels or onnxruntime-web (WebGPU / wasm EP)
+export { createBackend, parseBackendChoice } from './backend.js';
+export type { BackendChoice, BackendOptions, ScoringBackend, SelectedBackend } from './backend.js';
