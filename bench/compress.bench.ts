@@ -3,13 +3,9 @@
 // every quality row is the no-context baseline (z alone, no BOS) on the same held-out queries.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { compress, RecurrentCompressor } from '../src/compress/index.js';
 import { loadModel } from '../src/model/index.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const SHARED = path.resolve(here, '../../shared');
-const MODELS = process.env.PROMPTKILN_TEST_MODELS ?? path.join(SHARED, 'models');
+import { MODELS, SHARED } from './paths.js';
 
 export default {
   name: 'compress',

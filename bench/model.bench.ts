@@ -2,15 +2,13 @@
 // weights, and the real stories260K) against PyTorch CPU in the same run; cold start; peak memory.
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { init, type Kernels } from '../src/kernels/index.js';
 import { disposeThreads } from '../src/kernels/threads.js';
 import { Model, loadModel } from '../src/model/index.js';
 import { gpt2SmallCheckpoint, randomTokens } from './gpt2-small.js';
 import { torchPeer } from './torch-peer.mjs';
+import { MODELS, REPO, SHARED } from './paths.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const MODELS = process.env.PROMPTKILN_TEST_MODELS ?? path.resolve(here, '../../shared/models');
 const B = 8, T = 128;
 
 // forward + log-softmax + gather of the 127 next-token log-probs per sequence, as bench.py does
@@ -87,7 +85,7 @@ export default {
     // cold start in a fresh process: compile + instantiate the kernels, load stories260K, first token
     const script = `
       const t0 = performance.now();
-      const { init, loadModel } = await import(${JSON.stringify(path.resolve(here, '../dist/index.js'))});
+      const { init, loadModel } = await import(${JSON.stringify(path.join(REPO, 'dist/index.js'))});
       const k = await init();
       const t1 = performance.now();
       const m = await loadModel(${JSON.stringify(path.join(MODELS, 'stories260K'))}, { kernels: k });
@@ -99,7 +97,7 @@ export default {
     for (let i = 0; i < 5; i++) colds.push(JSON.parse(await run(process.execPath, ['--input-type=module', '-e', script])));
     const cold = colds.sort((a, b) => a.total - b.total)[2];
     const py = `import time; t0=time.perf_counter()
-import sys, torch; sys.path.insert(0, ${JSON.stringify(path.resolve(here, '../../shared/bench/torch'))})
+import sys, torch; sys.path.insert(0, ${JSON.stringify(path.join(SHARED, 'bench/torch'))})
 from refmodels import Llama, read_llama2c
 cfg, W = read_llama2c(${JSON.stringify(path.join(MODELS, 'stories260K/stories260K.bin'))}); m = Llama(cfg, W)
 with torch.no_grad(): m.forward(m.embed(torch.tensor([[1]])))

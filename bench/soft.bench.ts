@@ -3,9 +3,7 @@
 // the same 148-row batch (ratio ≤ 2.2x) and against PyTorch CPU's `prompt_step`
 // (../shared/bench/torch/bench.py, same run) at one and two threads; peak WASM heap of the
 // GPT-2-small step (≤ 1.5 GB); stories260K step vs PyTorch's median (≥ 2x).
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { init, type Kernels } from '../src/kernels/index.js';
 import { disposeThreads } from '../src/kernels/threads.js';
 import { AdamW } from '../src/model/optim.js';
@@ -15,11 +13,9 @@ import { layoutExample, type LaidExample } from '../src/soft/mixed.js';
 import { PromptTuning } from '../src/soft/prompt-tuning.js';
 import { gpt2SmallCheckpoint, randomTokens } from './gpt2-small.js';
 import { torchPeer } from './torch-peer.mjs';
+import { MODELS } from './paths.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 // bench/ when run directly, bench/.cache/ when bundled by run.mjs
-const MODELS = process.env.PROMPTKILN_TEST_MODELS ??
-  ['../../shared/models', '../../../shared/models'].map((p) => path.resolve(here, p)).find((p) => existsSync(p)) ?? path.resolve(here, '../../shared/models');
 const B = 8, T = 128, P = 20;
 
 // bench.py's step: loss = mean NLL of tokens[1..127] read from rows P..P+126, Adam lr 1e-2
