@@ -346,13 +346,22 @@ export function attention_fwd(out: usize, att: usize, q: usize, k: usize, v: usi
 export function attention_bwd(dq: usize, dk: usize, dv: usize, dpk: usize, dpv: usize, dout: usize,
   att: usize, q: usize, k: usize, v: usize, pk: usize, pv: usize,
   B: i32, Tq: i32, Tk: i32, P: i32, H: i32, Hkv: i32, hd: i32): void {
+  attention_bwd_range(dq, dk, dv, dpk, dpv, dout, att, q, k, v, pk, pv, B, Tq, Tk, P, H, Hkv, hd, 0, B);
+}
+
+// attention_bwd restricted to the sequences b0 ≤ b < b1. Different sequences write disjoint rows
+// of dq/dk/dv, so threads may run disjoint ranges at once — but dpk/dpv sum over the batch: a
+// threaded caller passes 0 for them (or runs the whole batch on one thread).
+export function attention_bwd_range(dq: usize, dk: usize, dv: usize, dpk: usize, dpv: usize, dout: usize,
+  att: usize, q: usize, k: usize, v: usize, pk: usize, pv: usize,
+  B: i32, Tq: i32, Tk: i32, P: i32, H: i32, Hkv: i32, hd: i32, b0: i32, b1: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
   const grp = H / Hkv;
   const L = P + Tk;
   const off = Tk - Tq;
   const hdB = <usize>hd << 2;
   const stride = <usize>Hkv * hdB;
-  for (let b = 0; b < B; b++) {
+  for (let b = b0; b < b1; b++) {
     for (let h = 0; h < H; h++) {
       const kh = h / grp;
       const seqOff = (<usize>b * <usize>Tk * <usize>Hkv + <usize>kh) * hdB;

@@ -25,7 +25,7 @@ export { rmsnorm_fwd, rmsnorm_bwd, layernorm_fwd, layernorm_bwd } from './norm';
 export { gelu_fwd, gelu_bwd, silu_fwd, silu_bwd, swiglu_fwd, swiglu_bwd, tanh_fwd, tanh_bwd } from './activation';
 export { rope } from './rope';
 export { embed_fwd, add_pos } from './embed';
-export { attention_fwd, attention_bwd } from './attention';
+export { attention_fwd, attention_bwd, attention_bwd_range } from './attention';
 export { logsumexp, softmax, log_softmax, target_logprobs, nll_bwd, kl_fwd, kl_bwd, argmax } from './loss';
 export { adamw_step, sgd_step } from './optim';
 

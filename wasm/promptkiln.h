@@ -209,6 +209,15 @@ void promptkiln_attention_bwd(uint32_t dq, uint32_t dk, uint32_t dv, uint32_t dp
                               uint32_t pk, uint32_t pv, int32_t B, int32_t Tq, int32_t Tk, int32_t P,
                               int32_t H, int32_t Hkv, int32_t hd);
 
+/* attention_bwd for the sequences b0 <= b < b1 only. Different sequences write disjoint rows of
+ * dq/dk/dv, so threads may run disjoint ranges at once; dpk/dpv sum over the batch, so a threaded
+ * caller passes 0 for them. */
+void promptkiln_attention_bwd_range(uint32_t dq, uint32_t dk, uint32_t dv, uint32_t dpk, uint32_t dpv,
+                                    uint32_t dout, uint32_t att, uint32_t q, uint32_t k, uint32_t v,
+                                    uint32_t pk, uint32_t pv, int32_t B, int32_t Tq, int32_t Tk,
+                                    int32_t P, int32_t H, int32_t Hkv, int32_t hd, int32_t b0,
+                                    int32_t b1);
+
 /* ---- softmax family and losses over logits (N, V), natural log (loss.ts) ------------------ */
 
 /* log Σ exp over one row x (V) */

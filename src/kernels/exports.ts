@@ -41,6 +41,8 @@ export interface KernelExports {
     B: I, Tq: I, Tk: I, Pn: I, H: I, Hkv: I, hd: I, bh0: I, bh1: I): void;
   attention_bwd(dq: P, dk: P, dv: P, dpk: P, dpv: P, dout: P, att: P, q: P, k: P, v: P, pk: P, pv: P,
     B: I, Tq: I, Tk: I, Pn: I, H: I, Hkv: I, hd: I): void;
+  attention_bwd_range(dq: P, dk: P, dv: P, dpk: P, dpv: P, dout: P, att: P, q: P, k: P, v: P, pk: P, pv: P,
+    B: I, Tq: I, Tk: I, Pn: I, H: I, Hkv: I, hd: I, b0: I, b1: I): void;
   logsumexp(x: P, V: I): number;
   softmax(out: P, inp: P, N: I, V: I): void;
   log_softmax(out: P, inp: P, N: I, V: I): void;

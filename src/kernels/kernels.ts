@@ -12,6 +12,8 @@ export interface Parallel {
   matmulBackwardInput(dinp: Tensor, dout: Tensor, w: Tensor, M: number, K: number, N: number): void;
   attention(out: Tensor, att: Tensor, q: Tensor, k: Tensor, v: Tensor, pk: Opt, pv: Opt, mask: Opt,
     B: number, Tq: number, Tk: number, P: number, H: number, Hkv: number, hd: number): void;
+  attentionBackward(dq: Opt, dk: Opt, dv: Opt, dout: Tensor, att: Tensor, q: Tensor, k: Tensor, v: Tensor, pk: Opt, pv: Opt,
+    B: number, Tq: number, Tk: number, P: number, H: number, Hkv: number, hd: number): void;
 }
 
 function need(t: Opt, count: number, name: string, kernel: string): number {
@@ -220,6 +222,9 @@ export class Kernels {
     need(dpk, dpk ? np : 0, 'dpk', k); need(dpv, dpv ? np : 0, 'dpv', k);
     need(dout, nq, 'dout', k); need(att, B * H * Tq * (P + Tk), 'att', k); need(q, nq, 'q', k);
     need(kk, nk, 'k', k); need(v, nk, 'v', k); need(pk, np, 'pk', k); need(pv, np, 'pv', k);
+    if (this.parallel && B > 1 && !dpk && !dpv) {
+      return this.parallel.attentionBackward(dq, dk, dv, dout, att, q, kk, v, pk, pv, B, Tq, Tk, P, H, Hkv, hd);
+    }
     this.raw.attention_bwd(ptr(dq), ptr(dk), ptr(dv), ptr(dpk), ptr(dpv), dout.ptr, att.ptr, q.ptr, kk.ptr, v.ptr,
       ptr(pk), ptr(pv), B, Tq, Tk, P, H, Hkv, hd);
   }

@@ -19,7 +19,7 @@ import type { Tensor } from './memory.js';
 import { compileFile, instantiate, type InitOptions } from './module.js';
 import { warmUp } from './warmup.js';
 import {
-  ALIGN, ARGS, CTL_INTS, DONE, FLAGS, NEXT, OP, OP_ATTENTION, OP_MATMUL, OP_MATMUL_DX, SEQ, TOTAL, WORKER_SOURCE, chunkRange,
+  ALIGN, ARGS, CTL_INTS, DONE, FLAGS, NEXT, OP, OP_ATTENTION, OP_ATTENTION_BWD, OP_MATMUL, OP_MATMUL_DX, SEQ, TOTAL, WORKER_SOURCE, chunkRange,
 } from './thread-worker.js';
 
 export const THREADS_FILE = 'promptkiln.threads.wasm';
@@ -99,6 +99,14 @@ export class ThreadPool implements Parallel {
   }
 
   // Stops the workers. Idempotent; a pool is also safe to drop without it (workers are unref'd).
+  // Split over sequences; the caller guarantees no prefix gradients (they sum over the batch).
+  attentionBackward(dq: Opt, dk: Opt, dv: Opt, dout: Tensor, att: Tensor, q: Tensor, k: Tensor, v: Tensor, pk: Opt, pv: Opt,
+    B: number, Tq: number, Tk: number, P: number, H: number, Hkv: number, hd: number): void {
+    const args = [ptr(dq), ptr(dk), ptr(dv), 0, 0, dout.ptr, att.ptr, q.ptr, k.ptr, v.ptr, ptr(pk), ptr(pv), B, Tq, Tk, P, H, Hkv, hd];
+    this.run(OP_ATTENTION_BWD, B, 1, args, (lo, hi) => this.raw.attention_bwd_range(ptr(dq), ptr(dk), ptr(dv), 0, 0, dout.ptr,
+      att.ptr, q.ptr, k.ptr, v.ptr, ptr(pk), ptr(pv), B, Tq, Tk, P, H, Hkv, hd, lo, hi));
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

@@ -230,6 +230,32 @@ describe('GEMM and attention on 2 and 3 threads', () => {
     for (let i = 0; i < one.length; i++) expect(Math.abs(many[i] - one[i])).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(one[i])));
   });
 
+  it('threaded attention backward (split over sequences) gives the single-thread gradients', async () => {
+    const single = await kernels('simd');
+    const k = await threaded(2);
+    const r = rng(11);
+    const [B, T, P, H, Hkv, hd] = [5, 20, 2, 4, 2, 8];
+    const q = randn(r, B * T * H * hd), kk = randn(r, B * T * Hkv * hd), v = randn(r, B * T * Hkv * hd), dout = randn(r, B * T * H * hd);
+    const pk = randn(r, P * Hkv * hd), pv = randn(r, P * Hkv * hd);
+    const run = (K: Kernels, prefixGrads: boolean) => K.heap.scope(() => {
+      const out = K.alloc(B * T * H * hd), att = K.alloc(B * H * T * (P + T));
+      const Q = K.from(q), KK = K.from(kk), V = K.from(v), PK = K.from(pk), PV = K.from(pv);
+      K.attention(out, att, Q, KK, V, PK, PV, null, B, T, T, P, H, Hkv, hd);
+      const dq = K.alloc(q.length), dk = K.alloc(kk.length), dv = K.alloc(v.length), dpk = K.alloc(pk.length), dpv = K.alloc(pv.length);
+      for (const t of [dq, dk, dv, dpk, dpv]) K.zero(t);
+      // with prefix gradients the batch sum stays on one thread; without, sequences split across threads
+      K.attentionBackward(dq, dk, dv, prefixGrads ? dpk : null, prefixGrads ? dpv : null, K.from(dout), att, Q, KK, V, PK, PV, B, T, T, P, H, Hkv, hd);
+      return [dq, dk, dv, dpk, dpv].map((t) => t.f32().slice());
+    });
+    for (const prefixGrads of [false, true]) {
+      const one = run(single, prefixGrads), many = run(k, prefixGrads);
+      one.forEach((a, j) => {
+        if (j < 3 || prefixGrads) expect(a.some((x) => x !== 0)).toBe(true);
+        for (let i = 0; i < a.length; i++) expect(Math.abs(many[j][i] - a[i])).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(a[i])));
+      });
+    }
+  });
+
   it('threads: 1 is a plain single-thread Kernels; bad counts are ARGUMENT errors', async () => {
     const k = await init({ threads: 1 });
     expect(k.parallel).toBeNull();
