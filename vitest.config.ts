@@ -8,5 +8,6 @@ export default defineConfig({
     pool: 'forks',
     // two cores: more workers only thrash
     maxWorkers: 2,
+    reporters: ['default', './tests/helpers/summary-reporter.ts'],
   },
 });
