@@ -1,4 +1,5 @@
-import { madd, hsum, hsum4, hmax, vexp } from './simd';
+import { madd, hsum, hsum4, vexp } from './simd';
+import { rowmax, scaleRow } from './util';
 
 // Causal multi-head attention with grouped-query heads and an optional block of P shared
 // "prefix" keys/values that every query sees (prefix tuning, or a prompt's cached K/V reused
@@ -272,25 +273,11 @@ export function attention_fwd(out: usize, att: usize, q: usize, k: usize, v: usi
         continue;
       }
       const inv: f32 = 1.0 / expRow(arow, mx, nvis);
-      scaleRow(arow, inv, nvis);
+      scaleRow(arow, arow, inv, nvis);
       if (P) wsum(oi, arow, pv + preOff, stride, P, hd);
       wsum(oi, aseq, v + seqOff, stride, nseq, hd);
     }
   }
-}
-
-// max over a (n)
-// @ts-ignore: decorator
-@inline function rowmax(a: usize, n: i32): f32 {
-  let m: f32 = -Infinity;
-  let j = 0;
-  if (ASC_FEATURE_SIMD) {
-    let vm = f32x4.splat(-Infinity);
-    for (; j + 4 <= n; j += 4) vm = f32x4.max(vm, v128.load(a + (<usize>j << 2)));
-    m = hmax(vm);
-  }
-  for (; j < n; j++) m = max(m, load<f32>(a + (<usize>j << 2)));
-  return m;
 }
 
 // a (n) = 0. Rows here are short (tens to hundreds of floats): an inline loop avoids memory.fill's
@@ -328,17 +315,6 @@ export function attention_fwd(out: usize, att: usize, q: usize, k: usize, v: usi
     s += e;
   }
   return s;
-}
-
-// a (n) *= k
-// @ts-ignore: decorator
-@inline function scaleRow(a: usize, k: f32, n: i32): void {
-  let j = 0;
-  if (ASC_FEATURE_SIMD) {
-    const vk = f32x4.splat(k);
-    for (; j + 4 <= n; j += 4) v128.store(a + (<usize>j << 2), f32x4.mul(v128.load(a + (<usize>j << 2)), vk));
-  }
-  for (; j < n; j++) store<f32>(a + (<usize>j << 2), load<f32>(a + (<usize>j << 2)) * k);
 }
 
 // Accumulates dq (B, Tq, H, hd), dk, dv (B, Tk, Hkv, hd) and, when non-null, dpk, dpv (P, Hkv, hd)

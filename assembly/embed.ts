@@ -1,3 +1,5 @@
+import { add } from './util';
+
 // Embedding gather. Soft rows (prompt tuning, compression) are written by the host into the
 // rows whose id is negative: those rows are left untouched here.
 
@@ -16,17 +18,6 @@ export function add_pos(out: usize, pos: usize, table: usize, N: i32, C: i32): v
   for (let r = 0; r < N; r++) {
     const p = load<i32>(pos + (<usize>r << 2));
     const y = out + (<usize>r * <usize>C << 2);
-    const t = table + (<usize>p * <usize>C << 2);
-    let i = 0;
-    if (ASC_FEATURE_SIMD) {
-      for (; i + 4 <= C; i += 4) {
-        const o = <usize>i << 2;
-        v128.store(y + o, f32x4.add(v128.load(y + o), v128.load(t + o)));
-      }
-    }
-    for (; i < C; i++) {
-      const o = <usize>i << 2;
-      store<f32>(y + o, load<f32>(y + o) + load<f32>(t + o));
-    }
+    add(y, y, table + (<usize>p * <usize>C << 2), C);
   }
 }

@@ -1,4 +1,5 @@
-import { madd } from './simd';
+import { madd, hsum4 } from './simd';
+import { add } from './util';
 
 // Linear layers. Weights are kept in one internal layout, W (N, K) row-major ("out, in"),
 // the PyTorch nn.Linear layout; GPT-2's Conv1D (in, out) is transposed once at load.
@@ -53,15 +54,6 @@ export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, 
       for (; n < ne; n++) fwd_1x1(y0, x0, w + <usize>n * rowK, bias, n, K);
     }
   }
-}
-
-// [Σ a0, Σ a1, Σ a2, Σ a3]: four horizontal sums at once, by a 4x4 transpose folded into adds.
-// @ts-ignore: decorator
-@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  // [a0.0+a0.2, a1.0+a1.2, a0.1+a0.3, a1.1+a1.3]
-  const s01 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
-  const s23 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
-  return f32x4.add(i32x4.shuffle(s01, s23, 0, 1, 4, 5), i32x4.shuffle(s01, s23, 2, 3, 6, 7));
 }
 
 // Σ_{k ≥ K4} x[k]·w[k]: the tail a K that is not a multiple of 4 leaves after the vector loop.
@@ -346,20 +338,7 @@ export function matmul_bwd_dw(dw: usize, db: usize, dout: usize, inp: usize, M: 
   const rowK = <usize>K << 2;
   const rowN = <usize>N << 2;
   if (db) {
-    for (let m = 0; m < M; m++) {
-      const dy = dout + <usize>m * rowN;
-      let n = 0;
-      if (ASC_FEATURE_SIMD) {
-        for (; n + 4 <= N; n += 4) {
-          const o = <usize>n << 2;
-          v128.store(db + o, f32x4.add(v128.load(db + o), v128.load(dy + o)));
-        }
-      }
-      for (; n < N; n++) {
-        const o = <usize>n << 2;
-        store<f32>(db + o, load<f32>(db + o) + load<f32>(dy + o));
-      }
-    }
+    for (let m = 0; m < M; m++) add(db, db, dout + <usize>m * rowN, N);
   }
   if (!ASC_FEATURE_SIMD) {
     for (let m = 0; m < M; m++) {

@@ -1,21 +1,7 @@
-import { vexp, hsum, hmax } from './simd';
+import { vexp, hsum } from './simd';
+import { rowmax, scaleRow } from './util';
 
 // Row-wise softmax family over logits (N, V), natural log. The max is subtracted first.
-
-// @ts-ignore: decorator
-@inline function rowmax(x: usize, V: i32): f32 {
-  let m: f32 = -Infinity;
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    if (V >= 4) {
-      let vm = f32x4.splat(-Infinity);
-      for (; i + 4 <= V; i += 4) vm = f32x4.max(vm, v128.load(x + (<usize>i << 2)));
-      m = hmax(vm);
-    }
-  }
-  for (; i < V; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
-  return m;
-}
 
 // f32x4 partial sums are folded into an f64 total every FLUSH elements: a 50257-wide row summed
 // in one f32 accumulator was off by ~6e-5 relative (measured against f64 in the tests), enough to
@@ -57,17 +43,6 @@ const FLUSH = 1024;
     s += <f64>e;
   }
   return s;
-}
-
-// y (V) = x (V) · k; y may alias x
-// @ts-ignore: decorator
-@inline function scaleRow(y: usize, x: usize, k: f32, V: i32): void {
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const vk = f32x4.splat(k);
-    for (; i + 4 <= V; i += 4) v128.store(y + (<usize>i << 2), f32x4.mul(v128.load(x + (<usize>i << 2)), vk));
-  }
-  for (; i < V; i++) store<f32>(y + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * k);
 }
 
 // log Σ exp over one row (V)

@@ -1,4 +1,4 @@
-import { hsum } from './simd';
+import { hsum, hmax } from './simd';
 
 // Elementwise helpers the model uses between the big kernels. Sizes are element counts.
 
@@ -29,18 +29,38 @@ export function add(out: usize, a: usize, b: usize, n: i32): void {
 
 // x (n) *= s
 export function scale(x: usize, n: i32, s: f32): void {
+  scaleRow(x, x, s, n);
+}
+
+// y (n) = x (n) · k; y may alias x. Inlined into the softmax and attention row loops.
+// @ts-ignore: decorator
+@inline export function scaleRow(y: usize, x: usize, k: f32, n: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const vs = f32x4.splat(s);
+    const vk = f32x4.splat(k);
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
-      v128.store(x + o, f32x4.mul(v128.load(x + o), vs));
+      v128.store(y + o, f32x4.mul(v128.load(x + o), vk));
     }
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(x + o, load<f32>(x + o) * s);
+    store<f32>(y + o, load<f32>(x + o) * k);
   }
+}
+
+// max over x (n); −∞ when n == 0
+// @ts-ignore: decorator
+@inline export function rowmax(x: usize, n: i32): f32 {
+  let m: f32 = -Infinity;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    let vm = f32x4.splat(-Infinity);
+    for (; i + 4 <= n; i += 4) vm = f32x4.max(vm, v128.load(x + (<usize>i << 2)));
+    m = hmax(vm);
+  }
+  for (; i < n; i++) m = max(m, load<f32>(x + (<usize>i << 2)));
+  return m;
 }
 
 // y (n) += a · x (n)

@@ -33,7 +33,8 @@ function dims(kernel: string, d: Record<string, number>): void {
     }
   }
 }
-const ptr = (t: Opt) => (t ? t.ptr : 0);
+// the ABI's null pointer for an absent optional tensor
+export const ptr = (t: Opt) => (t ? t.ptr : 0);
 
 // The checked TypeScript face of the kernel module. Kernels themselves trust their arguments (it
 // is an ABI); every method here validates sizes against the tensors it is given, so a wrong shape
@@ -166,6 +167,7 @@ export class Kernels {
     if (hd % 2) throw new PromptkilnError('SHAPE', `rope: head_dim must be even, got ${hd}`);
     need(x, N * nh * hd, 'x', k); need(pos, N, 'pos', k);
     const maxPos = Math.floor(cos.n / (hd / 2));
+    need(sin, maxPos * (hd / 2), 'sin', k);
     const p = pos.i32();
     for (let i = 0; i < N; i++) {
       if (p[i] < 0 || p[i] >= maxPos) {
@@ -267,6 +269,9 @@ export class Kernels {
     this.raw.kl_bwd(dslogits.ptr, tlogp.ptr, slogits.ptr, scale, N, V);
   }
   argmax(x: Tensor, V: number): number {
+    dims('argmax', { V });
+    // the kernel reads x[0] before comparing: an empty row has no answer
+    if (V === 0) throw new PromptkilnError('SHAPE', 'argmax: V must be at least 1, got 0');
     return this.raw.argmax(need(x, V, 'x', 'argmax'), V);
   }
 

@@ -48,6 +48,7 @@ export class Heap {
   private readonly freeList: { start: number; size: number }[] = [];
   private readonly live = new Map<number, number>();
   private readonly order: number[] = [];
+  private used = 0; // Σ live block sizes, kept current so alloc's peak update is O(1)
   private peakBytes = 0;
 
   constructor(readonly memory: WebAssembly.Memory, base: number, readonly maxBytes = 4 * 1024 ** 3 - PAGE) {
@@ -55,9 +56,7 @@ export class Heap {
   }
 
   get usedBytes(): number {
-    let s = 0;
-    for (const v of this.live.values()) s += v;
-    return s;
+    return this.used;
   }
   get peak(): number {
     return this.peakBytes;
@@ -88,8 +87,8 @@ export class Heap {
     }
     this.live.set(ptr, bytes);
     if (scoped) this.order.push(ptr);
-    const used = this.usedBytes;
-    if (used > this.peakBytes) this.peakBytes = used;
+    this.used += bytes;
+    if (this.used > this.peakBytes) this.peakBytes = this.used;
     return new Tensor(this, ptr, n);
   }
 
@@ -105,6 +104,7 @@ export class Heap {
     const bytes = this.live.get(ptr);
     if (bytes === undefined) return; // already freed (dispose is idempotent)
     this.live.delete(ptr);
+    this.used -= bytes;
     const k = this.order.lastIndexOf(ptr);
     if (k >= 0) this.order.splice(k, 1);
     if (ptr + bytes === this.top) {

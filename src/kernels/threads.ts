@@ -2,10 +2,11 @@
 //
 // The threads build (simd + threads, imports a shared `env.memory`) is instantiated once on the
 // calling thread and once in each worker over the same memory. A call cuts its output columns
-// (GEMM) or its (batch, head) pairs (attention) into a few chunks per thread; the caller and the
-// workers claim chunks from a shared counter until none is left (see thread-worker.ts), so a
-// worker the OS is slow to schedule costs at most the chunk it holds. Every chunk is the same
-// kernel code over a column range, and no accumulation order depends on the cut, so results are
+// (GEMM), its (batch, head) pairs (attention forward) or its sequences (attention backward) into
+// a few chunks per thread; the caller and the workers claim chunks from a shared counter until
+// none is left (see thread-worker.ts), so a worker the OS is slow to schedule costs at most the
+// chunk it holds. Every chunk is the same kernel code over a range of independent outputs, and
+// no accumulation order depends on the cut, so results are
 // those of one thread (bit-identical in fact; the tests allow float tolerance).
 //
 // Node: worker_threads. Browsers: Web Workers, only when SharedArrayBuffer exists and the page is
@@ -14,7 +15,7 @@
 import { PromptkilnError } from '../errors.js';
 import type { KernelExports } from './exports.js';
 import { hasSharedMemory, hasSimd, isNode } from './features.js';
-import { Kernels, type Opt, type Parallel } from './kernels.js';
+import { Kernels, ptr, type Opt, type Parallel } from './kernels.js';
 import type { Tensor } from './memory.js';
 import { compileFile, instantiate, type InitOptions } from './module.js';
 import { warmUp } from './warmup.js';
@@ -32,8 +33,6 @@ const DEFAULT_SPIN_MICROS = 200;
 interface WorkerHandle {
   terminate(): unknown;
 }
-
-const ptr = (t: Opt) => (t ? t.ptr : 0);
 
 // Chunks per thread: enough that a late or descheduled worker delays the call by little, few
 // enough that each chunk still fills the micro-kernels' cache blocks.
@@ -98,7 +97,6 @@ export class ThreadPool implements Parallel {
       ptr(pk), ptr(pv), ptr(mask), B, Tq, Tk, P, H, Hkv, hd, lo, hi));
   }
 
-  // Stops the workers. Idempotent; a pool is also safe to drop without it (workers are unref'd).
   // Split over sequences; the caller guarantees no prefix gradients (they sum over the batch).
   attentionBackward(dq: Opt, dk: Opt, dv: Opt, dout: Tensor, att: Tensor, q: Tensor, k: Tensor, v: Tensor, pk: Opt, pv: Opt,
     B: number, Tq: number, Tk: number, P: number, H: number, Hkv: number, hd: number): void {
@@ -107,6 +105,7 @@ export class ThreadPool implements Parallel {
       att.ptr, q.ptr, k.ptr, v.ptr, ptr(pk), ptr(pv), B, Tq, Tk, P, H, Hkv, hd, lo, hi));
   }
 
+  // Stops the workers. Idempotent; a pool is also safe to drop without it (workers are unref'd).
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
@@ -147,11 +146,11 @@ export class ThreadPool implements Parallel {
       if (d >= chunks) break;
       if (this.canBlock && ++spins > 4096) Atomics.wait(ctl, DONE, d, 5);
     }
+    // clear the worker-failure bit even when the caller's own chunk failed too, or the next job
+    // would report this one's failure
+    const workerFailed = Atomics.and(ctl, FLAGS, ~2) & 2;
     if (failure) throw failure;
-    if (Atomics.load(ctl, FLAGS) & 2) {
-      Atomics.and(ctl, FLAGS, ~2);
-      throw new PromptkilnError('BUILD', `a kernel failed in a worker thread (op ${op})`);
-    }
+    if (workerFailed) throw new PromptkilnError('BUILD', `a kernel failed in a worker thread (op ${op})`);
   }
 }
 

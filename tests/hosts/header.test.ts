@@ -15,8 +15,8 @@ import { hasRelaxedSimd } from '../../src/kernels/features.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILDS = ['simd', 'relaxed', 'portable', 'threads'] as const;
 const wasmFile = (b: string) => path.join(ROOT, 'wasm', `promptkiln.${b}.wasm`);
-const header = parseHeader(readFileSync(path.join(ROOT, 'wasm/promptkiln.h'), 'utf8'));
 const headerText = readFileSync(path.join(ROOT, 'wasm/promptkiln.h'), 'utf8');
+const header = parseHeader(headerText);
 
 // AssemblyScript type → the C type the header must use for it
 const AS_TO_C: Record<string, string> = { usize: 'uint32_t', u32: 'uint32_t', i32: 'int32_t', f32: 'float', void: 'void' };

@@ -152,6 +152,7 @@ describe.each(BUILDS)('softmax family (%s build)', (build) => {
       expect(() => k.softmax(k.alloc(9), x, 2, 5)).toThrow(expect.objectContaining({ code: 'SHAPE' }));
       expect(() => k.kl(k.alloc(1), x, x, 2, 5)).toThrow(/kl holds 1 elements, the shape needs 2/);
       expect(() => k.argmax(k.alloc(3), 4)).toThrow(expect.objectContaining({ code: 'SHAPE' }));
+      expect(() => k.argmax(k.alloc(3), 0)).toThrow(/argmax: V must be at least 1/);
     });
   });
 });

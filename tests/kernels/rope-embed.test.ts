@@ -51,6 +51,8 @@ describe.each(BUILDS)('rope (%s build)', (build) => {
       expect(() => k.rope(k.alloc(5), k.ids([0]), C, S, 1, 1, 5, 'half')).toThrow(expect.objectContaining({ code: 'SHAPE' }));
       expect(() => k.rope(k.alloc(4), k.ids([4]), C, S, 1, 1, 4, 'half')).toThrow(expect.objectContaining({ code: 'CONTEXT' }));
       expect(() => k.rope(k.alloc(7), k.ids([0, 1]), C, S, 2, 1, 4, 'half')).toThrow(/x holds 7/);
+      // cos sets the table length; a shorter sin would be read past its end
+      expect(() => k.rope(k.alloc(4), k.ids([0]), C, k.from(sin.subarray(0, 6)), 1, 1, 4, 'half')).toThrow(/sin holds 6 elements, the shape needs 8/);
     });
   });
 });

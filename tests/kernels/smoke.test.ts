@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { init } from '../../src/kernels/index.js';
+import { BUILDS } from './harness.js';
 
 describe('kernel module', () => {
-  for (const build of ['portable', 'simd', 'relaxed'] as const) {
+  for (const build of BUILDS) {
     it(`${build} build instantiates and passes its self-test`, async () => {
       const k = await init({ build });
       expect(k.raw.self_test()).toBe(0);
