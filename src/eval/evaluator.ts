@@ -3,10 +3,10 @@
 // stop early (racing.ts); runs examples concurrently up to a limit.
 import { PromptkilnError, isPromptkilnError, throwIfAborted } from '../errors.js';
 import { Limit } from '../llm/limit.js';
-import type { LanguageModel, Usage } from '../llm/types.js';
+import type { LanguageModel, Score, Usage } from '../llm/types.js';
 import { contentKey, MemoryCache, type EvalCache } from './cache.js';
 import { applyMetric, resolveMetric, type Metric } from './metrics.js';
-import { render, type Example, type PromptCandidate, type Task } from './task.js';
+import { promptPrefix, render, type Example, type PromptCandidate, type Task } from './task.js';
 
 export interface GenerationParams {
   maxTokens: number;
@@ -139,12 +139,7 @@ export class Evaluator {
       // a throwing metric surfaces as METRIC and is recorded by example()
       return { score: await applyMetric(m, prediction, ex), prediction, usage: g.usage };
     }
-    if (m.kind === 'loglik') {
-      const s = await this.model.score!(prompt, ex.output, { signal });
-      const mean = s.logprobs.length ? s.total / s.logprobs.length : 0;
-      if (!Number.isFinite(mean)) throw new PromptkilnError('NAN', `model ${this.model.id} returned a non-finite log-likelihood for example ${ex.id}`);
-      return { score: mean, usage: s.usage };
-    }
+    if (m.kind === 'loglik') return this.loglik(await this.model.score!(prompt, ex.output, { signal }), ex);
     const scores = this.model.scoreMany
       ? await this.model.scoreMany(prompt, m.labels, { signal })
       : await Promise.all(m.labels.map((l) => this.model.score!(prompt, l, { signal })));
@@ -154,6 +149,21 @@ export class Evaluator {
     for (let i = 1; i < means.length; i++) if (means[i] > means[best]) best = i;
     const usage = scores.reduce((u, s) => ({ promptTokens: u.promptTokens + s.usage.promptTokens, completionTokens: u.completionTokens + s.usage.completionTokens }), { promptTokens: 0, completionTokens: 0 });
     return { score: norm(m.labels[best]) === norm(ex.output) ? 1 : 0, prediction: m.labels[best], usage };
+  }
+
+  // A loglik example's score: the target's mean token log-likelihood.
+  private loglik(s: Score, ex: Example): Cached {
+    const mean = s.logprobs.length ? s.total / s.logprobs.length : 0;
+    if (!Number.isFinite(mean)) throw new PromptkilnError('NAN', `model ${this.model.id} returned a non-finite log-likelihood for example ${ex.id}`);
+    return { score: mean, usage: s.usage };
+  }
+
+  // Budget and abort end the run; anything else is this example's recorded failure.
+  private failed(ex: Example, e: unknown, score: number | null): ExampleResult {
+    if (isPromptkilnError(e, 'BUDGET') || isPromptkilnError(e, 'ABORTED')) throw e;
+    this.stats.failures++;
+    const error = isPromptkilnError(e) ? `[${e.code}] ${e.message}` : String((e as Error)?.message ?? e);
+    return { id: ex.id, score, error, cached: false };
   }
 
   // The one path to the model: cache lookup, budget charge, de-duplication of identical calls in
@@ -191,11 +201,7 @@ export class Evaluator {
       const { value: r, cached } = await this.memo(key, this.callsPerExample, () => this.call(prompt, ex));
       return { id: ex.id, score: r.score, prediction: r.prediction, cached };
     } catch (e) {
-      // budget and abort end the run; anything else is this example's recorded failure
-      if (isPromptkilnError(e, 'BUDGET') || isPromptkilnError(e, 'ABORTED')) throw e;
-      this.stats.failures++;
-      const msg = isPromptkilnError(e) ? `[${e.code}] ${e.message}` : String((e as Error)?.message ?? e);
-      return { id: ex.id, score: this.metric.kind === 'loglik' ? null : 0, error: msg, cached: false };
+      return this.failed(ex, e, this.metric.kind === 'loglik' ? null : 0);
     }
   }
 
@@ -209,8 +215,7 @@ export class Evaluator {
   // path applies; null otherwise.
   private sharedPrefix(cand: PromptCandidate, examples: Example[]): string | null {
     if (this.metric.kind !== 'loglik' || !this.model.scoreShared || this.opts.prefixReuse === false || examples.length < 2) return null;
-    const mark = '\u0000';
-    const prefix = render(this.task, cand, mark).split(mark)[0];
+    const prefix = promptPrefix(this.task, cand);
     return prefix.length > 0 ? prefix : null;
   }
 
@@ -223,13 +228,7 @@ export class Evaluator {
     const runBatch = () =>
       (batch ??= this.model
         .scoreShared!(prefix, todo.map((t) => ({ context: t.prompt.slice(prefix.length), target: examples[t.i].output })), { signal: this.opts.signal })
-        .then((ss) =>
-          ss.map((s): Cached => {
-            const mean = s.logprobs.length ? s.total / s.logprobs.length : 0;
-            if (!Number.isFinite(mean)) throw new PromptkilnError('NAN', `model ${this.model.id} returned a non-finite log-likelihood`);
-            return { score: mean, usage: s.usage };
-          }),
-        ));
+        .then((ss) => ss.map((s, j) => this.loglik(s, examples[todo[j].i]))));
     const slot = new Map(todo.map((t, j) => [t.key, j]));
     return Promise.all(
       examples.map(async (ex, i) => {
@@ -240,10 +239,7 @@ export class Evaluator {
           const { value: r, cached } = await this.memo(key, this.callsPerExample, compute);
           return { id: ex.id, score: r.score, prediction: r.prediction, cached };
         } catch (e) {
-          if (isPromptkilnError(e, 'BUDGET') || isPromptkilnError(e, 'ABORTED')) throw e;
-          this.stats.failures++;
-          const msg = isPromptkilnError(e) ? `[${e.code}] ${e.message}` : String((e as Error)?.message ?? e);
-          return { id: ex.id, score: null, error: msg, cached: false };
+          return this.failed(ex, e, null);
         }
       }),
     );

@@ -5,7 +5,7 @@
 //    bound on its next batch of examples, within a total number of example evaluations.
 // The evaluator's cache makes the cumulative prefixes free: an example is run once per candidate.
 import { PromptkilnError } from '../errors.js';
-import { byScoreDesc, summarize, type Evaluator, type ExampleResult } from './evaluator.js';
+import { byScoreDesc, type Evaluator, type ExampleResult } from './evaluator.js';
 import type { Example, PromptCandidate } from './task.js';
 
 export interface RaceEntry {
@@ -87,5 +87,3 @@ export async function race(ev: Evaluator, cands: PromptCandidate[], examples: Ex
   const rank = (xs: RaceEntry[]) => xs.sort((a, b) => byScoreDesc(a.score, b.score) || a.index - b.index);
   return [...rank(trusted), ...rank(rest)];
 }
-
-export { summarize };

@@ -68,6 +68,12 @@ export function render(task: Pick<Task, 'template' | 'demoTemplate'>, cand: Prom
   );
 }
 
+// The text every rendered prompt of this candidate starts with: what comes before {input}.
+export function promptPrefix(task: Pick<Task, 'template' | 'demoTemplate'>, cand: PromptCandidate): string {
+  const mark = '\u0000';
+  return render(task, cand, mark).split(mark)[0];
+}
+
 export function initialCandidate(task: Task): PromptCandidate {
   return { instruction: task.instruction, demos: task.demos };
 }
@@ -104,7 +110,8 @@ export function splitExamples(examples: Example[], s: SplitSpec): Pick<Task, 'tr
     nTest = Math.min(nTest, Math.floor(n / 2));
     nVal = Math.min(nVal, n - nTest);
   }
-  const nTrain = s.train > 0 ? n - nVal - nTest : Math.min(count(s.train), n - nVal - nTest);
+  // a positive train fraction takes every example left over, so rounding never drops one
+  const nTrain = s.train > 0 ? n - nVal - nTest : 0;
   return { train: xs.slice(0, nTrain), validation: xs.slice(nTrain, nTrain + nVal), test: xs.slice(nTrain + nVal, nTrain + nVal + nTest) };
 }
 

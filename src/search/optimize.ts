@@ -9,7 +9,7 @@ import { Evaluator, byScoreDesc, type Budget, type GenerationParams } from '../e
 import { resolveMetric, type Metric } from '../eval/metrics.js';
 import { race } from '../eval/racing.js';
 import { rng } from '../eval/rng.js';
-import { render, type Example, type Task } from '../eval/task.js';
+import { promptPrefix, type Example, type Task } from '../eval/task.js';
 import type { LanguageModel } from '../llm/types.js';
 import { DEFAULT_META_PROMPTS, fill, pairsText, type MetaPrompts } from './meta-prompts.js';
 import { MemoryRunLog, type RunLog } from './run-log.js';
@@ -206,7 +206,7 @@ async function run(task: Task, model: LanguageModel, o: OptimizeOptions, log: Ru
   if (pool.length === 0 || !initRec || initRec.failures >= initRec.n) {
     throw new PromptkilnError('NETWORK', `optimize: no validation example of the initial prompt could be scored (${ev.stats.failures} failures with model ${model.id}); first error: ${initRec?.firstError ?? 'none recorded'}`);
   }
-  const initialScore = all.get(candKey(initial))!.score;
+  const initialScore = initRec.score;
   history.push({ iteration: 0, bestScore: pool[0].score, bestId: pool[0].cand.id, proposals: inits.length, calls: ev.stats.calls });
   log.write({ type: 'iteration', iteration: 0, best: pool[0].cand.id, score: pool[0].score, calls: ev.stats.calls });
   emit({ type: 'iteration', iteration: 0, best: pool[0].score, bestId: pool[0].cand.id, calls: ev.stats.calls, pool: pool.length });
@@ -246,8 +246,8 @@ async function run(task: Task, model: LanguageModel, o: OptimizeOptions, log: Ru
       stopReason = 'patience';
       break;
     }
-    if (o.targetScore !== undefined && (pool[0].score ?? -Infinity) >= o.targetScore) stopReason = 'target';
   }
+  // reached in the last iteration (earlier ones stop at the next iteration's check)
   if (stopReason === 'max_iterations' && o.targetScore !== undefined && (pool[0].score ?? -Infinity) >= o.targetScore) stopReason = 'target';
 
   const best = pool[0];
@@ -282,14 +282,12 @@ async function run(task: Task, model: LanguageModel, o: OptimizeOptions, log: Ru
     metric: metric.name,
     modelId: model.id,
     handoff: {
-      initText: render(task, best.cand, '\u0000').split('\u0000')[0],
+      initText: promptPrefix(task, best.cand),
       template: task.template,
       data: task.train.map((e) => ({ input: e.input, target: e.output })),
     },
   };
   log.write({ type: 'result', best: best.cand.id, instruction: best.cand.instruction, demos: best.cand.demos.map((d) => d.id), score: best.score, initialScore, testScore, initialTestScore, calls: result.calls, stopReason });
-  await log.flush();
-  await ev.cache.flush();
   emit({ type: 'done', stopReason, best: best.score, calls: result.calls });
   return result;
 }

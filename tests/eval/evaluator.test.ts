@@ -140,9 +140,14 @@ describe('evaluator (stories260K)', () => {
     const { loadTask } = await import('../../src/eval/task.js');
     const t = await loadTask(path.join(path.dirname(new URL(import.meta.url).pathname), '../search/fixtures/tom-stories.json'));
     const cand = { instruction: 'A story about Tom and his friends.', demos: t.train.slice(0, 3) };
-    const shared = new Evaluator(t, localModel(model));
+    const lm = localModel(model);
+    let sharedCalls = 0;
+    const scoreShared = lm.scoreShared!;
+    lm.scoreShared = (...args) => (sharedCalls++, scoreShared(...args));
+    const shared = new Evaluator(t, lm);
     const plain = new Evaluator(t, localModel(model), { prefixReuse: false });
     const a = await shared.evaluate(cand, t.validation);
+    expect(sharedCalls).toBe(1);
     const b = await plain.evaluate(cand, t.validation);
     expect(a.results.length).toBe(t.validation.length);
     a.results.forEach((r, i) => expect(r.score!).toBeCloseTo(b.results[i].score!, 4));

@@ -41,10 +41,10 @@ export function demos(o: DemosOptions = {}): Strategy {
           out.push({ instruction: best.cand.instruction, demos: [...best.cand.demos, d], parent: best.cand.id, operator: 'demos:greedy' });
         }
       }
-      // random search: fresh sets of k
+      // random search: fresh sets of k (a pool no larger than k has one set: draw it once)
       while (out.length < count && k > 0) {
         out.push({ instruction: best.cand.instruction, demos: r.shuffle(pool).slice(0, k), parent: best.cand.id, operator: 'demos:random' });
-        if (pool.length <= k && out.some((p) => p.operator === 'demos:random')) break;
+        if (pool.length <= k) break;
       }
       return out;
     },

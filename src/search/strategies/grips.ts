@@ -86,7 +86,7 @@ export function grips(o: GripsOptions = {}): Strategy {
       const r = ctx.rng.fork(`grips:${ctx.iteration}`);
       const out: Proposal[] = [];
       // greedy: the best parent gets half the edits, the others share the rest
-      for (let k = 0, tries = 0; out.length < count && tries < count * 4; tries++, k++) {
+      for (let k = 0; out.length < count && k < count * 4; k++) {
         const parent = k % 2 === 0 || parents.length === 1 ? parents[0] : parents[1 + (k % (parents.length - 1))];
         let text = parent.cand.instruction;
         const applied: string[] = [];

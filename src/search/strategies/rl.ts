@@ -51,11 +51,15 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
   const Hd = o.hidden ?? 32;
   const K = o.promptTokens ?? 4;
   const steps: RlStepRecord[] = [];
-  let state: { A: number; actions: number[]; params: Param[]; opt: AdamW; baseline: number | null } | null = null;
+  const decay = o.baselineDecay ?? 0.8;
+  let state: { A: number; actions: number[]; bos: number; params: Param[]; opt: AdamW; baseline: number | null } | null = null;
 
+  // checks come before the policy's weights are allocated
   const setup = (ctx: SearchContext) => {
     if (!m.tokenizer) throw new PromptkilnError('TOKENIZER', 'rl: the local model has no tokenizer; prompts are text');
-    const actions = o.actions ?? defaultActions(ctx, m.tokenizer, m.config.bosId);
+    const bos = m.config.bosId;
+    if (bos === null) throw new PromptkilnError('ARGUMENT', 'rl: the model has no BOS token to start the prompt from');
+    const actions = o.actions ?? defaultActions(ctx, m.tokenizer, bos);
     if (actions.length < 2) throw new PromptkilnError('ARGUMENT', `rl: the action set needs at least two tokens, got ${actions.length}`);
     const A = actions.length;
     const r = ctx.rng.fork('rl:init');
@@ -69,23 +73,22 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
     };
     // W1 (Hd, C), b1 (Hd), W2 (A, Hd), b2 (A); W2 starts small so the first policy is near uniform
     const params = [param('W1', Hd * C, 1 / Math.sqrt(C)), param('b1', Hd, 0), param('W2', A * Hd, 0.01), param('b2', A, 0)];
-    state = { A, actions, params, opt: new AdamW(k, params, { lr: o.lr ?? 3e-3 }), baseline: null };
+    state = { A, actions, bos, params, opt: new AdamW(k, params, { lr: o.lr ?? 3e-3 }), baseline: null };
     return state;
   };
 
   // One REINFORCE step over a batch of sampled prompts; returns them with their rewards.
   async function step(ctx: SearchContext, s: NonNullable<typeof state>, parent: ScoredCandidate, stepNo: number) {
     const B = o.batch ?? 8;
-    const { A, actions, params, opt } = s;
+    const { A, actions, bos, params, opt } = s;
     const [W1, b1, W2, b2] = params;
     const r = ctx.rng.fork(`rl:${ctx.iteration}:${stepNo}`);
-    const bos = m.config.bosId;
-    const seqs: number[][] = Array.from({ length: B }, () => (bos === null ? [] : [bos]));
+    const seqs: number[][] = Array.from({ length: B }, () => [bos]);
     const mark = k.heap.mark();
     try {
       const hs: Tensor[] = [], a1s: Tensor[] = [], zs: Tensor[] = [], probs: Float32Array[] = [];
+      const picks: number[][] = []; // (K, B): action index of each sampled token
       for (let t = 0; t < K; t++) {
-        if (t === 0 && bos === null) throw new PromptkilnError('ARGUMENT', 'rl: the model has no BOS token to start the prompt from');
         const f = await m.forward({ sequences: seqs, hidden: true, logits: false });
         const T = f.T;
         const last = new Float32Array(B * C); // (B, C): hidden state at each prompt's last token
@@ -97,14 +100,11 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
         k.matmul(a1, h, W1.value, b1.value, B, C, Hd);
         k.gelu(z, a1);
         k.matmul(logits, z, W2.value, b2.value, B, Hd, A);
-        const lg = logits.f32();
-        const p = new Float32Array(B * A); // (B, A) softmax
+        const pt = k.alloc(B * A, 'rl probs'); // (B, A)
+        k.softmax(pt, logits, B, A);
+        const p = pt.f32().slice(); // a copy: the views go stale when memory grows
+        const rowPicks: number[] = [];
         for (let b = 0; b < B; b++) {
-          let mx = -Infinity;
-          for (let j = 0; j < A; j++) mx = Math.max(mx, lg[b * A + j]);
-          let sum = 0;
-          for (let j = 0; j < A; j++) sum += p[b * A + j] = Math.exp(lg[b * A + j] - mx);
-          for (let j = 0; j < A; j++) p[b * A + j] /= sum;
           // inverse-CDF sample from the run's rng
           let u = r.next();
           let pick = A - 1;
@@ -116,12 +116,13 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
             }
           }
           seqs[b].push(actions[pick]);
+          rowPicks.push(pick);
         }
-        hs.push(h), a1s.push(a1), zs.push(z), probs.push(p);
+        hs.push(h), a1s.push(a1), zs.push(z), probs.push(p), picks.push(rowPicks);
       }
       // rewards through the evaluator: same cache, same budget as every other candidate
       const batchEx = r.shuffle(ctx.task.train).slice(0, o.rewardExamples ?? 4);
-      const texts = seqs.map((sq) => m.tokenizer!.decode(sq.slice(bos === null ? 0 : 1)).trim());
+      const texts = seqs.map((sq) => m.tokenizer!.decode(sq.slice(1)).trim());
       const rewards: number[] = [];
       for (const instruction of texts) rewards.push((await ctx.evaluator.evaluate({ instruction, demos: parent.cand.demos }, batchEx)).score ?? -1e3);
       const mean = rewards.reduce((a, b) => a + b, 0) / B;
@@ -133,7 +134,7 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
         const d = new Float32Array(B * A); // (B, A)
         for (let b = 0; b < B; b++) {
           const adv = (rewards[b] - baseline) / sd;
-          const chosen = actions.indexOf(seqs[b][(bos === null ? 0 : 1) + t]);
+          const chosen = picks[t][b];
           for (let j = 0; j < A; j++) d[b * A + j] = (-adv * ((j === chosen ? 1 : 0) - probs[t][b * A + j])) / B;
         }
         const dlogits = k.from(d, 'rl dlogits');
@@ -148,7 +149,7 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
       }
       opt.clip(1);
       opt.update();
-      s.baseline = (o.baselineDecay ?? 0.8) * baseline + (1 - (o.baselineDecay ?? 0.8)) * mean;
+      s.baseline = decay * baseline + (1 - decay) * mean;
       return { texts, rewards, mean, baseline: s.baseline };
     } finally {
       k.heap.reset(mark);
