@@ -1,6 +1,6 @@
 // The local in-process Model (src/model) as a LanguageModel. Only the shape below is needed, so
 // this file does not import the runtime; anything with these methods (the real Model) fits.
-import { PromptkilnError } from '../errors.js';
+import { PromptkilnError, throwIfAborted } from '../errors.js';
 import { Limit } from './limit.js';
 import type { GenerateOptions, Generation, LanguageModel, Score, ScoreOptions } from './types.js';
 
@@ -50,20 +50,16 @@ export interface LocalAdapterOptions {
   maxTokens?: number;
 }
 
-function aborted(signal: AbortSignal | undefined, what: string) {
-  if (signal?.aborted) throw new PromptkilnError('ABORTED', `${what} was aborted`, undefined, { cause: signal.reason });
-}
-
 export function localModel(model: LocalModelLike, opts: LocalAdapterOptions = {}): LanguageModel {
   const conditioning = opts.conditioning;
   const id = `local:${model.id}${conditioning ? `+cond:${conditioning.id}` : ''}`;
   // The runtime's workspace is shared by every call on a Model: one call at a time.
   const one = new Limit(1);
   const promptTokens = (p: string) => model.tokenizer?.encode(p).length ?? 0;
-  const toScore = (s: LocalScore, prompt: string): Score => ({
+  const toScore = (s: LocalScore, promptTokens: number): Score => ({
     total: s.total,
     logprobs: s.logprobs,
-    usage: { promptTokens: promptTokens(prompt), completionTokens: s.tokens.length },
+    usage: { promptTokens, completionTokens: s.tokens.length },
   });
   return {
     id,
@@ -72,7 +68,7 @@ export function localModel(model: LocalModelLike, opts: LocalAdapterOptions = {}
       const texts: string[] = [];
       let completionTokens = 0;
       for (let i = 0; i < n; i++) {
-        aborted(o.signal, `${id}: generate`);
+        throwIfAborted(o.signal, `${id}: generate`);
         // n samples = n seeds; greedy decoding gives n equal texts, as an API would.
         const r = await one.run(() => model.generate(prompt, {
           maxTokens: o.maxTokens ?? opts.maxTokens ?? 64,
@@ -90,17 +86,23 @@ export function localModel(model: LocalModelLike, opts: LocalAdapterOptions = {}
       return { texts, usage: { promptTokens: promptTokens(prompt) * n, completionTokens } };
     },
     async score(prompt: string, target: string, o?: ScoreOptions): Promise<Score> {
-      aborted(o?.signal, `${id}: score`);
-      return toScore(await one.run(() => model.score(prompt, target, { conditioning, signal: o?.signal })), prompt);
+      throwIfAborted(o?.signal, `${id}: score`);
+      return toScore(await one.run(() => model.score(prompt, target, { conditioning, signal: o?.signal })), promptTokens(prompt));
     },
     // One scoreMany over the shared prefix with targets "context + target"; each result is cut
     // back to the target's tokens by character offset (tokens that end inside the target text).
     // An item whose pieces do not decode back to its text falls back to a plain score().
     async scoreShared(prefix: string, items: { context: string; target: string }[], o?: ScoreOptions): Promise<Score[]> {
-      aborted(o?.signal, `${id}: scoreShared`);
+      throwIfAborted(o?.signal, `${id}: scoreShared`);
       const tok = model.tokenizer;
       if (!tok) throw new PromptkilnError('TOKENIZER', `${id}: scoring text needs a tokenizer`);
-      const whole = await one.run(() => (model.scoreMany ? model.scoreMany(prefix, items.map((it) => it.context + it.target), { conditioning, signal: o?.signal }) : Promise.all(items.map((it) => model.score(prefix, it.context + it.target, { conditioning })))));
+      const whole = await one.run(async () => {
+        if (model.scoreMany) return model.scoreMany(prefix, items.map((it) => it.context + it.target), { conditioning, signal: o?.signal });
+        // one call at a time: the runtime's workspace is shared
+        const rs: LocalScore[] = [];
+        for (const it of items) rs.push(await model.score(prefix, it.context + it.target, { conditioning, signal: o?.signal }));
+        return rs;
+      });
       const prefixIds = tok.encode(prefix);
       const out: Score[] = [];
       for (const [i, r] of whole.entries()) {
@@ -115,7 +117,7 @@ export function localModel(model: LocalModelLike, opts: LocalAdapterOptions = {}
         }
         const start = text.length - it.target.length;
         if (!text.endsWith(it.context + it.target) || (it.target.length > 0 && start <= 0)) {
-          out.push(toScore(await one.run(() => model.score(prefix + it.context, it.target, { conditioning, signal: o?.signal })), prefix + it.context));
+          out.push(toScore(await one.run(() => model.score(prefix + it.context, it.target, { conditioning, signal: o?.signal })), promptTokens(prefix + it.context)));
           continue;
         }
         const logprobs = r.logprobs.filter((_, j) => ends[j] > start);
@@ -124,10 +126,11 @@ export function localModel(model: LocalModelLike, opts: LocalAdapterOptions = {}
       return out;
     },
     async scoreMany(prompt: string, targets: string[], o?: ScoreOptions): Promise<Score[]> {
-      aborted(o?.signal, `${id}: scoreMany`);
-      if (model.scoreMany) return (await one.run(() => model.scoreMany!(prompt, targets, { conditioning, signal: o?.signal }))).map((s) => toScore(s, prompt));
+      throwIfAborted(o?.signal, `${id}: scoreMany`);
+      const n = promptTokens(prompt); // encoded once, not once per target
+      if (model.scoreMany) return (await one.run(() => model.scoreMany!(prompt, targets, { conditioning, signal: o?.signal }))).map((s) => toScore(s, n));
       const out: Score[] = [];
-      for (const t of targets) out.push(toScore(await one.run(() => model.score(prompt, t, { conditioning, signal: o?.signal })), prompt));
+      for (const t of targets) out.push(toScore(await one.run(() => model.score(prompt, t, { conditioning, signal: o?.signal })), n));
       return out;
     },
   };

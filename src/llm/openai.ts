@@ -3,7 +3,7 @@
 // + max_tokens 0; retries with backoff on 429 / 5xx / timeouts / dropped connections,
 // honouring Retry-After; a concurrency limit; AbortSignal. The API key is sent only in the
 // Authorization header: it never appears in ids, errors, logs or reports.
-import { PromptkilnError } from '../errors.js';
+import { PromptkilnError, throwIfAborted } from '../errors.js';
 import { Limit } from './limit.js';
 import type { GenerateOptions, Generation, LanguageModel, Score, ScoreOptions, Usage } from './types.js';
 
@@ -160,13 +160,14 @@ export class OpenAIModel implements LanguageModel {
     const maxRetries = this.opts.maxRetries ?? 4;
     const base = this.opts.backoffMs ?? 500;
     const cap = this.opts.maxBackoffMs ?? 30_000;
+    const what = `request to ${url}`;
     let last = '';
     for (let attempt = 0; ; attempt++) {
-      if (signal?.aborted) throw new PromptkilnError('ABORTED', `request to ${url} was aborted`, undefined, { cause: signal.reason });
+      throwIfAborted(signal, what);
       try {
         return await this.once(url, body, signal);
       } catch (e) {
-        if (signal?.aborted) throw new PromptkilnError('ABORTED', `request to ${url} was aborted`, undefined, { cause: signal.reason });
+        throwIfAborted(signal, what);
         if (!(e instanceof Retryable)) throw e;
         last = e.message;
         if (attempt >= maxRetries) break;
@@ -174,7 +175,7 @@ export class OpenAIModel implements LanguageModel {
         try {
           await sleep(Math.min(cap, backoff), signal);
         } catch {
-          throw new PromptkilnError('ABORTED', `request to ${url} was aborted`, undefined, { cause: signal?.reason });
+          throw new PromptkilnError('ABORTED', `${what} was aborted`, undefined, { cause: signal?.reason });
         }
       }
     }

@@ -53,6 +53,13 @@ function num(body: Json, k: string, dflt: number, lo: number, hi: number, int = 
   return v;
 }
 
+// /v1/completions takes a string, or an array of exactly one string (what batching clients send).
+function promptOf(body: Json): string {
+  const p = Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
+  if (typeof p !== 'string') throw new BadRequest('"prompt" must be a string (or an array of one string)');
+  return p;
+}
+
 function stops(body: Json): string[] | undefined {
   const s = body.stop;
   if (s === undefined || s === null) return undefined;
@@ -106,9 +113,7 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
   }
 
   async function completions(body: Json, signal: AbortSignal): Promise<Json> {
-    let prompt = body.prompt;
-    if (Array.isArray(prompt) && prompt.length === 1) prompt = prompt[0];
-    if (typeof prompt !== 'string') throw new BadRequest('"prompt" must be a string (or an array of one string)');
+    const prompt = promptOf(body);
     const echo = body.echo === true;
     const lpN = body.logprobs === undefined || body.logprobs === null ? null : num(body, 'logprobs', 0, 0, 5, true);
     const maxTokens = num(body, 'max_tokens', 16, 0, cap, true);
@@ -177,7 +182,7 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
 
   // Server-sent events: one chunk per token, then [DONE].
   async function streamOut(res: import('node:http').ServerResponse, kind: 'chat' | 'text', body: Json, signal: AbortSignal) {
-    const prompt = kind === 'chat' ? chatPrompt(body) : typeof body.prompt === 'string' ? body.prompt : (() => { throw new BadRequest('"prompt" must be a string'); })();
+    const prompt = kind === 'chat' ? chatPrompt(body) : promptOf(body);
     const maxTokens = num(body, 'max_tokens', 16, 1, cap, true);
     const temperature = num(body, 'temperature', 1, 0, 2);
     const seed = num(body, 'seed', 0, 0, 2 ** 31, true);

@@ -31,11 +31,6 @@ export interface OrtBackendOptions extends RuntimeOptions {
   onWarning?: (message: string) => void;
 }
 
-interface SessionVariant {
-  prefix: boolean;
-  session: Promise<any>; // InferenceSession
-}
-
 // The bytes a software WASM heap can address, less room for activations: wasm32 is 4 GiB.
 const WASM_WEIGHT_LIMIT = 3 * 2 ** 30;
 
@@ -46,7 +41,7 @@ export class OrtBackend {
   readonly source: string;
   readonly ep: OrtEp;
   private readonly tok: Float32Array; // (V, C) token embeddings: the graph takes inputs_embeds
-  private readonly sessions = new Map<string, SessionVariant>();
+  private readonly sessions = new Map<'plain' | 'prefix', Promise<any>>(); // InferenceSession per graph variant
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
@@ -89,10 +84,10 @@ export class OrtBackend {
       ort = await importOrtWeb(want, opts);
       if (want === 'webgpu') (ort.env as any).webgpu.adapter = adapter;
     }
-    checkFits(ckpt.config, ckpt, ep, opts.adapter ?? (ort.env as any).webgpu?.adapter);
+    checkFits(ckpt, ep, opts.adapter ?? (ort.env as any).webgpu?.adapter);
     const b = new OrtBackend(ort, ckpt, ep, opts);
     try {
-      await b.variant(false).session;
+      await b.session(false);
       return b;
     } catch (e) {
       if (ep === 'webgpu' && (opts.ep ?? 'auto') === 'auto') {
@@ -104,16 +99,15 @@ export class OrtBackend {
     }
   }
 
-  private variant(prefix: boolean): SessionVariant {
+  private session(prefix: boolean): Promise<any> {
     const key = prefix ? 'prefix' : 'plain';
-    let v = this.sessions.get(key);
-    if (!v) {
-      const session = this.createSession(prefix);
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = this.createSession(prefix);
       session.catch(() => this.sessions.delete(key)); // a later call may retry
-      v = { prefix, session };
-      this.sessions.set(key, v);
+      this.sessions.set(key, session);
     }
-    return v;
+    return session;
   }
 
   private async createSession(prefix: boolean): Promise<any> {
@@ -149,8 +143,8 @@ export class OrtBackend {
     if (this.disposed) return;
     this.disposed = true;
     await this.queue.catch(() => undefined);
-    for (const v of this.sessions.values()) {
-      try { await (await v.session).release(); } catch { /* a failed session holds nothing */ }
+    for (const session of this.sessions.values()) {
+      try { await (await session).release(); } catch { /* a failed session holds nothing */ }
     }
     this.sessions.clear();
   }
@@ -185,8 +179,7 @@ export class OrtBackend {
     });
 
     return this.exclusive(async () => {
-      const v = this.variant(prefix !== null);
-      const session = await v.session;
+      const session = await this.session(prefix !== null);
       const results: ScoreResult[] = seqs.map((s) => ({ total: 0, tokens: s.body.slice(s.first), logprobs: [] }));
       const maxRows = Math.max(1, Math.floor((this.opts.maxLogitsBytes ?? 2 ** 28) / (c.vocabSize * 4)));
       let i = 0;
@@ -291,7 +284,7 @@ function checkPrefix(cond: Conditioning | null, c: ModelConfig): Conditioning['p
 
 // "Model too large for the device": every initializer must fit one WebGPU storage buffer, and all
 // of them the wasm32 heap for the wasm EP. Checked before export so the failure is immediate.
-function checkFits(c: ModelConfig, ckpt: Checkpoint, ep: OrtEp, adapter: any): void {
+function checkFits(ckpt: Checkpoint, ep: OrtEp, adapter: any): void {
   let total = 0, largest = 0, largestName = '';
   for (const [name, t] of ckpt.tensors) {
     total += t.byteLength;
@@ -307,5 +300,4 @@ function checkFits(c: ModelConfig, ckpt: Checkpoint, ep: OrtEp, adapter: any): v
   if (ep === 'wasm' && total > WASM_WEIGHT_LIMIT) {
     throw new PromptkilnError('BACKEND', `model too large for the onnxruntime wasm EP: ${mib(total)} of weights, the wasm32 heap holds at most ${mib(WASM_WEIGHT_LIMIT)} of them`, { ep });
   }
-  void c;
 }

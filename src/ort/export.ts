@@ -17,6 +17,7 @@
 
 import { PromptkilnError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../model/types.js';
+import { ropeTables as modelRopeTables } from '../model/weights.js';
 import { DT, GraphBuilder } from './graph-builder.js';
 import { encodeModel, type EncodedModel } from './onnx.js';
 
@@ -98,10 +99,10 @@ export function exportOnnx(config: ModelConfig, tensors: TensorMap, opts: Export
     const wpe = g.weight('pos_embeddings', [c.maxSeqLen, C], get('pos_embeddings', [c.maxSeqLen, C]));
     x = g.add(x, g.gather(wpe, posIds)); // (B, T, C)
   } else {
-    const { cosT, sinT } = ropeTables(c.maxSeqLen, hd, c.ropeTheta);
+    const t = modelRopeTables(c); // (maxSeqLen, hd/2) each
     const half = hd / 2;
-    const cosRows = g.gather(g.weight('rope_cos', [c.maxSeqLen, half], cosT), posIds); // (B, T, hd/2)
-    const sinRows = g.gather(g.weight('rope_sin', [c.maxSeqLen, half], sinT), posIds);
+    const cosRows = g.gather(g.weight('rope_cos', [c.maxSeqLen, half], t.cos), posIds); // (B, T, hd/2)
+    const sinRows = g.gather(g.weight('rope_sin', [c.maxSeqLen, half], t.sin), posIds);
     const axes = c.ropeMode === 'interleaved' ? [2, 4] : [2];
     cos = g.unsqueeze(cosRows, axes);
     sin = g.unsqueeze(sinRows, axes);
@@ -221,20 +222,9 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   return out;
 }
 
-// cos/sin of pos·θ^(−2j/hd), j = 0..hd/2−1, rounded like llama2.c's float32 math (powf, then the
-// angle pos·freq in f32, then cosf/sinf); HF Llama computes inv_freq and the angle in f32 too.
+// cos/sin of pos·θ^(−2j/hd), (maxSeqLen, hd/2): the WASM model's own tables (model/weights.ts,
+// rounded like llama2.c's float32 math), so both backends rotate by bit-identical angles.
 export function ropeTables(maxSeqLen: number, hd: number, theta: number): { cosT: Float32Array; sinT: Float32Array } {
-  const half = hd / 2;
-  const cosT = new Float32Array(maxSeqLen * half); // (maxSeqLen, hd/2)
-  const sinT = new Float32Array(maxSeqLen * half);
-  const f = Math.fround;
-  for (let j = 0; j < half; j++) {
-    const freq = f(1 / f(Math.pow(theta, f((2 * j) / hd))));
-    for (let pos = 0; pos < maxSeqLen; pos++) {
-      const ang = f(pos * freq);
-      cosT[pos * half + j] = Math.cos(ang);
-      sinT[pos * half + j] = Math.sin(ang);
-    }
-  }
-  return { cosT, sinT };
+  const { cos, sin } = modelRopeTables({ maxSeqLen, headDim: hd, ropeTheta: theta } as ModelConfig);
+  return { cosT: cos, sinT: sin };
 }

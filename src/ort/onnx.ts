@@ -84,11 +84,6 @@ export function int64Tensor(name: string, dims: readonly number[], values: reado
   return { name, dataType: DT.INT64, dims, data: new Uint8Array(a.buffer) };
 }
 
-export function boolTensor(name: string, dims: readonly number[], values: readonly boolean[]): TensorDef {
-  checkCount(name, dims, values.length);
-  return { name, dataType: DT.BOOL, dims, data: Uint8Array.from(values, (v) => (v ? 1 : 0)) };
-}
-
 function checkCount(name: string, dims: readonly number[], n: number): void {
   const want = dims.reduce((a, b) => a * b, 1);
   if (want !== n) {
