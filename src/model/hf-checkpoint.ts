@@ -5,7 +5,6 @@
 // to the internal (out, in); c_attn [C, 3C] is split into wq/wk/wv (and bq/bk/bv).
 // Names are accepted with or without the `model.` / `transformer.` prefix; tensors we do not use
 // (GPT-2's attn.bias / attn.masked_bias mask buffers, rotary inv_freq tables) are ignored.
-// Canonical names beyond types.ts: a Llama with mlp_bias gets b1 (gate), b3 (up), b2 (down).
 
 import { PromptkilnError } from '../errors.js';
 import type { SafetensorsTensor } from './safetensors.js';

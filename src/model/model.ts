@@ -297,16 +297,18 @@ export class Model {
     const c = this.config, k = this.kernels;
     if (targets.length === 0) return [];
     const splits = targets.map((t) => this.splitPromptTarget(prompt, t));
-    // shared prompt part: the shortest cut (all splits share the prompt's encoding up to there)
+    // shared prompt part: the longest prefix every split keeps on its prompt side of the cut
     let shared = Math.min(...splits.map((s) => s.cut));
-    const p0 = splits[0].full.slice(0, shared);
-    for (const s of splits) while (shared > 0 && s.full.slice(0, shared).some((x, i) => x !== p0[i])) shared--;
-    const promptIds = splits[0].full.slice(0, shared);
+    const p0 = splits[0].full;
+    for (const s of splits) for (let j = 0; j < shared; j++) if (s.full[j] !== p0[j]) shared = j;
+    const promptIds = p0.slice(0, shared);
     const cond = opts.conditioning ?? null;
-    const condPrefix = this.prefixTensors(cond);
-    let prefix: Prefix | null = condPrefix;
+    // every scoped tensor below (conditioning prefix, prompt K/V prefix) is released by reset(mark)
     const mark = k.heap.mark();
+    let cache: KVCache | null = null;
     try {
+      const condPrefix = this.prefixTensors(cond);
+      let prefix: Prefix | null = condPrefix;
       const promptSegs = this.condSegments(cond, promptIds);
       const Tp = Model.segLength(promptSegs);
       const posOffset = cond?.posOffset ?? 0;
@@ -315,17 +317,16 @@ export class Model {
       // prompt pass: K/V into a cache, and the last row's log-probs (they predict each target's first token)
       let lastLogp: Float32Array | null = null;
       if (Tp > 0) {
-        const cache = this.stack.newCache(Tp);
+        cache = this.stack.newCache(Tp);
         const st = this.run([promptSegs], { posOffset, prefix: condPrefix, cache });
         const V = c.vocabSize;
+        const lp = k.alloc(V, 'prompt logp'); // (V)
         st.eachHeadChunk([Tp - 1], (lg) => {
-          const lp = k.alloc(V, 'prompt logp');
           k.logSoftmax(lp, lg, 1, V);
-          lastLogp = lp.f32().slice();
-          lp.free();
           return false;
         });
-        // shared prefix for the targets = [conditioning prefix ; prompt K/V]
+        lastLogp = lp.f32().slice();
+        // shared prefix for the targets = [conditioning prefix ; prompt K/V], per layer (P0 + Tp, Hkv, hd)
         const kk: Tensor[] = [], vv: Tensor[] = [];
         for (let l = 0; l < c.nLayers; l++) {
           const kt = k.alloc((P0 + Tp) * kvd, 'prompt prefix k');
@@ -340,22 +341,22 @@ export class Model {
           vv.push(vt);
         }
         this.stack.freeCache(cache);
+        cache = null;
         prefix = { P: P0 + Tp, k: kk, v: vv };
       }
       const results: ScoreResult[] = splits.map((s) => ({ total: 0, tokens: s.full.slice(s.cut), logprobs: [] as number[] }));
       // target passes, batched by rows
-      const order = splits.map((_, i) => i);
       let i = 0;
-      while (i < order.length) {
+      while (i < splits.length) {
         throwIfAborted(opts.signal, 'scoring');
         const batch: number[] = [];
         let T = 0;
-        while (i < order.length) {
-          const len = splits[order[i]].full.length - shared;
+        while (i < splits.length) {
+          const len = splits[i].full.length - shared;
           const t2 = Math.max(T, len);
           if (batch.length && t2 * (batch.length + 1) > MAX_BATCH_ROWS) break;
           T = t2;
-          batch.push(order[i++]);
+          batch.push(i++);
         }
         const rows: number[] = [], tg: number[] = [], owner: number[] = [];
         batch.forEach((idx, b) => {
@@ -366,36 +367,27 @@ export class Model {
             owner.push(idx);
           }
         });
-        if (T > 0 && rows.length > 0) {
-          const seqs: Segment[][] = batch.map((idx) => {
-            const ids = splits[idx].full.slice(shared);
-            return ids.length ? [{ ids }] : [];
-          });
-          // sequences with no rows still need one row for the batch layout
-          const padded = seqs.map((s) => (s.length ? s : [{ ids: [0] }]));
-          const st = this.run(padded, { posOffset: posOffset + Tp, prefix });
+        if (rows.length > 0) {
+          // a sequence with no rows still needs one row for the batch layout
+          const seqs: Segment[][] = batch.map((idx) => [{ ids: splits[idx].full.length > shared ? splits[idx].full.slice(shared) : [0] }]);
+          const st = this.run(seqs, { posOffset: posOffset + Tp, prefix });
           const { logprobs } = st.nll(rows, tg, 1, false);
-          const perTarget = new Map<number, number[]>();
-          owner.forEach((o, r) => {
-            if (!perTarget.has(o)) perTarget.set(o, []);
-            perTarget.get(o)!.push(logprobs[r]);
-          });
-          for (const [o, lps] of perTarget) results[o].logprobs.push(...lps);
+          // rows are in target order, so each target's log-probs arrive in sequence
+          owner.forEach((o, r) => results[o].logprobs.push(logprobs[r]));
         }
       }
       // first target token of each split that starts right after the shared prompt
       splits.forEach((s, idx) => {
         const r = results[idx];
         if (s.cut === shared && s.full.length > shared) {
-          if (lastLogp) r.logprobs.unshift((lastLogp as Float32Array)[s.full[shared]]);
+          if (lastLogp) r.logprobs.unshift(lastLogp[s.full[shared]]);
           else r.tokens.shift(); // nothing precedes the first token: it is context, not scored
         }
         r.total = r.logprobs.reduce((a, b) => a + b, 0);
       });
       return results;
     } finally {
-      if (prefix && prefix !== condPrefix) { prefix.k.forEach((t) => t.free()); prefix.v.forEach((t) => t.free()); }
-      if (condPrefix) { condPrefix.k.forEach((t) => t.free()); condPrefix.v.forEach((t) => t.free()); }
+      if (cache) this.stack.freeCache(cache);
       k.heap.reset(mark);
     }
   }
@@ -420,17 +412,19 @@ export class Model {
     let prev: number | null = ids.length ? ids[ids.length - 1] : null;
     let finish: GenerateResult['finishReason'] = 'length';
     const stopAtEos = opts.stopAtEos ?? true;
-    const k = this.kernels;
     // The model is held for the whole generation; other calls wait.
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const prevBusy = this.busy;
     this.busy = prevBusy.then(() => held);
     await prevBusy.catch(() => undefined);
-    const prefix = this.prefixTensors(cond);
-    const cache = this.stack.newCache(Math.max(cap, 1));
-    const logits = new Float32Array(c.vocabSize);
+    let prefix: Prefix | null = null;
+    let cache: KVCache | null = null;
+    const logits = new Float32Array(c.vocabSize); // (V) of the last row
     try {
+      // inside the try: a refused prefix (or OOM) must still release the model
+      prefix = this.prefixTensors(cond);
+      cache = this.stack.newCache(Math.max(cap, 1));
       let step: Segment[] = segs;
       let lastYield = Date.now();
       for (let n = 0; n < maxTokens; n++) {
@@ -469,10 +463,9 @@ export class Model {
         }
       }
     } finally {
-      this.stack.freeCache(cache);
+      if (cache) this.stack.freeCache(cache);
       if (prefix) { prefix.k.forEach((t) => t.free()); prefix.v.forEach((t) => t.free()); }
       release();
-      void k;
     }
     return { text: tok ? text : null, tokens: out, finishReason: finish };
   }

@@ -49,21 +49,28 @@ export class WorkerModel {
 
   static async load(source: string | { files: Record<string, Uint8Array>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
     const url = opts.workerUrl ?? new URL('./worker.js', import.meta.url);
-    const m = new WorkerModel(new Worker(url, { type: 'module' }));
-    const info = (await m.send({ type: 'load', source, opts: cloneable(opts as Record<string, unknown>) }, opts.signal,
-      opts.onProgress as ((c: unknown) => void) | undefined)) as { id: string; config: ModelConfig; build: BuildName; threads: number; hasTokenizer: boolean };
-    Object.assign(m, info);
-    return m;
+    const worker = new Worker(url, { type: 'module' });
+    const m = new WorkerModel(worker);
+    try {
+      const info = (await m.send({ type: 'load', source, opts: cloneable(opts as Record<string, unknown>) }, opts.signal,
+        opts.onProgress as ((c: unknown) => void) | undefined)) as { id: string; config: ModelConfig; build: BuildName; threads: number; hasTokenizer: boolean };
+      Object.assign(m, info);
+      return m;
+    } catch (e) {
+      worker.terminate(); // nobody holds a WorkerModel that failed to load
+      throw e;
+    }
   }
 
   private send(req: DistributiveOmit<Request, 'id'>, signal?: AbortSignal, chunk?: (c: unknown) => void): Promise<unknown> {
     const id = this.nextId++;
     if (signal?.aborted) return Promise.reject(new PromptkilnError('ABORTED', 'aborted before it started'));
+    const onAbort = () => this.worker.postMessage({ type: 'abort', id });
+    signal?.addEventListener('abort', onAbort, { once: true });
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, chunk });
-      signal?.addEventListener('abort', () => this.worker.postMessage({ type: 'abort', id }), { once: true });
       this.worker.postMessage({ ...req, id } as Request);
-    });
+    }).finally(() => signal?.removeEventListener('abort', onAbort)); // a long-lived signal must not collect listeners
   }
 
   private call(method: RemoteMethod, args: unknown[], signal?: AbortSignal): Promise<unknown> {
@@ -96,18 +103,29 @@ export class WorkerModel {
     let done = false;
     let result: GenerateResult | null = null;
     let error: unknown = null;
-    this.send({ type: 'stream', prompt: prompt as string | number[], opts: cloneable(opts as Record<string, unknown>) }, opts.signal, (c) => {
+    // the caller's signal, or our own abort when the caller stops iterating early (the worker
+    // would otherwise generate to maxTokens with the model held)
+    const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    if (opts.signal?.aborted) ac.abort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    this.send({ type: 'stream', prompt: prompt as string | number[], opts: cloneable(opts as Record<string, unknown>) }, ac.signal, (c) => {
       queue.push(c as { token: number; text: string });
       wake?.();
     }).then((r) => { result = r as GenerateResult; done = true; wake?.(); }, (e) => { error = e; done = true; wake?.(); });
-    for (;;) {
-      while (queue.length) yield queue.shift()!;
-      if (done) {
-        if (error) throw error;
-        return result!;
+    try {
+      for (;;) {
+        while (queue.length) yield queue.shift()!;
+        if (done) {
+          if (error) throw error;
+          return result!;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
       }
-      await new Promise<void>((r) => (wake = r));
-      wake = null;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (!done) ac.abort();
     }
   }
 

@@ -12,6 +12,7 @@
 // `opts.files` replaces the listing. A checkpoint without a tokenizer loads with tokenizer: null.
 
 import { PromptkilnError } from '../errors.js';
+import { nodeFs } from '../util/files.js';
 import { hfConfig, hfTensors } from './hf-checkpoint.js';
 import { formatHubId, hubFileIfExists, hubListFiles, looksLikeHubId, parseHubId, type HubOptions } from './hub.js';
 import { parseLlama2c, probeLlama2c } from './llama2c.js';
@@ -47,15 +48,17 @@ interface FileSet {
 const TEXT = new TextDecoder();
 
 async function localFileSet(dir: string): Promise<FileSet> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
+  const { fs, path } = await nodeFs();
   return {
     label: dir,
     folderName: path.basename(path.resolve(dir)),
     async list() {
       const out: FileEntry[] = [];
       for (const d of await fs.readdir(dir, { withFileTypes: true })) {
-        if (d.isFile()) out.push({ name: d.name, size: (await fs.stat(path.join(dir, d.name))).size });
+        // symlinks count when they point at a file: Hugging Face's cache snapshots are all links
+        if (!d.isFile() && !d.isSymbolicLink()) continue;
+        const st = await fs.stat(path.join(dir, d.name)).catch(() => null);
+        if (st?.isFile()) out.push({ name: d.name, size: st.size });
       }
       return out;
     },
@@ -220,7 +223,7 @@ async function fromFileSet(fs: FileSet, opts: LoadCheckpointOptions, fixedBin: s
     const r = await loadHf(fs, names, opts);
     return { config: r.config, tensors: r.tensors, tokenizer: r.tokenizer, chatTemplate: r.chatTemplate, id: `${fs.folderName}:${r.bytes}` };
   }
-  if (fixedBin && !opts.files && fs.list) entries = await fs.list();
+  if (fixedBin && !opts.files) entries = await fs.list();
   const r = await loadLlama2c(fs, entries, fixedBin, opts);
   return { config: r.config, tensors: r.tensors, tokenizer: r.tokenizer, chatTemplate: null, id: `${r.name}:${r.size}` };
 }
@@ -234,8 +237,7 @@ export async function loadCheckpoint(source: CheckpointSource, opts: LoadCheckpo
   }
   const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
   if (isNode) {
-    const fsp = await import('node:fs/promises');
-    const path = await import('node:path');
+    const { fs: fsp, path } = await nodeFs();
     const st = await fsp.stat(source).catch(() => null);
     if (st?.isDirectory()) return { ...(await fromFileSet(await localFileSet(source), opts, null)), source };
     if (st?.isFile()) {

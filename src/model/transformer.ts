@@ -176,7 +176,7 @@ export class Transformer {
       k.gelu(act, h1);
     } else {
       const h3 = this.saved('h3', l, N * F);
-      k.matmul(h3, ln, lw.w3!, null, N, C, F);
+      k.matmul(h3, ln, lw.w3!, lw.b3, N, C, F);
       k.swiglu(act, h1, h3);
     }
     k.matmul(proj, act, lw.w2, lw.b2, N, F, C);
@@ -246,7 +246,8 @@ export class Transformer {
 
   // Adds a gradient on the last hidden states hf (B·T, C) (e.g. compression summary slots).
   addHiddenGrad(dh: Tensor): void {
-    this.k.add(this.ws.get('dhf', this.rows * this.c.dim), this.ws.get('dhf', this.rows * this.c.dim), dh);
+    const dhf = this.ws.get('dhf', this.rows * this.c.dim);
+    this.k.add(dhf, dhf, dh);
   }
 
   // Backpropagates dhf to the inputs. Returns d(input rows) (B·T, C); prefix gradients

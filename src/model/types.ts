@@ -18,7 +18,7 @@ export interface ModelConfig {
   ropeMode: 'interleaved' | 'half';
   tiedEmbeddings: boolean; // lm_head = tok_embeddings
   attnBias: boolean; // bq/bk/bv/bo present (GPT-2: true)
-  mlpBias: boolean; // b1/b2 present (GPT-2: true)
+  mlpBias: boolean; // b1/b2 present, and llama's b3 (GPT-2: true)
   bosId: number | null;
   eosId: number | null;
 }
@@ -32,6 +32,7 @@ export interface ModelConfig {
 //   layers.{i}.wo (C, H·hd)      layers.{i}.bo (C)
 //   layers.{i}.mlp_norm (C)      layers.{i}.mlp_norm_bias (C)    [gpt2]
 //   llama: layers.{i}.w1 (hidden, C) gate, layers.{i}.w3 (hidden, C) up, layers.{i}.w2 (C, hidden) down
+//          [mlp_bias: b1 (hidden), b3 (hidden), b2 (C)]
 //   gpt2:  layers.{i}.w1 (hidden, C) c_fc, b1 (hidden), layers.{i}.w2 (C, hidden) c_proj, b2 (C)
 //   final_norm (C)               final_norm_bias (C)             [gpt2]
 //   lm_head (V, C)               [only when not tied]

@@ -16,6 +16,7 @@ export interface LayerWeights {
   w1: Tensor; // (hidden, C): llama gate, gpt2 c_fc
   b1: Tensor | null;
   w3: Tensor | null; // (hidden, C): llama up
+  b3: Tensor | null; // (hidden): llama up bias (mlp_bias)
   w2: Tensor; // (C, hidden): down / c_proj
   b2: Tensor | null;
 }
@@ -48,7 +49,7 @@ export function expectedShapes(c: ModelConfig): Map<string, number[]> {
     if (gpt2) m.set(p + 'mlp_norm_bias', [C]);
     m.set(p + 'w1', [F, C]); m.set(p + 'w2', [C, F]);
     if (!gpt2) m.set(p + 'w3', [F, C]);
-    if (c.mlpBias) { m.set(p + 'b1', [F]); m.set(p + 'b2', [C]); }
+    if (c.mlpBias) { m.set(p + 'b1', [F]); m.set(p + 'b2', [C]); if (!gpt2) m.set(p + 'b3', [F]); }
   }
   m.set('final_norm', [C]);
   if (gpt2) m.set('final_norm_bias', [C]);
@@ -101,7 +102,7 @@ export function uploadWeights(k: Kernels, c: ModelConfig, tensors: TensorMap, so
       wq: g(p + 'wq'), wk: g(p + 'wk'), wv: g(p + 'wv'), bq: o(p + 'bq'), bk: o(p + 'bk'), bv: o(p + 'bv'),
       wo: g(p + 'wo'), bo: o(p + 'bo'),
       mlpNorm: g(p + 'mlp_norm'), mlpNormBias: o(p + 'mlp_norm_bias'),
-      w1: g(p + 'w1'), b1: o(p + 'b1'), w3: o(p + 'w3'), w2: g(p + 'w2'), b2: o(p + 'b2'),
+      w1: g(p + 'w1'), b1: o(p + 'b1'), w3: o(p + 'w3'), b3: o(p + 'b3'), w2: g(p + 'w2'), b2: o(p + 'b2'),
     });
   }
   const tok = g('tok_embeddings');

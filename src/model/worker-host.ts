@@ -2,8 +2,7 @@
 // from the page (model/remote.ts). Blocking waits (Atomics.wait in the thread pool) are allowed
 // here, unlike on a browser's main thread, so the heavy work can use every kernel thread.
 import { PromptkilnError } from '../errors.js';
-import { init } from '../kernels/index.js';
-import type { BuildName } from '../kernels/index.js';
+import { init, type BuildName } from '../kernels/index.js';
 import { Model } from './model.js';
 import { loadCheckpoint } from './source.js';
 import type { Request, Response } from './worker-protocol.js';
@@ -29,11 +28,15 @@ export function serveModel(port: Port): void {
       switch (m.type) {
         case 'load': {
           const o = m.opts as { threads?: number; build?: BuildName; maxMemoryBytes?: number };
+          const ac = new AbortController(); // the page's abort stops a download in progress
+          aborts.set(m.id, ac);
           const kernels = await init({ threads: o.threads, build: o.build, maxMemoryBytes: o.maxMemoryBytes });
           const ckpt = await loadCheckpoint(m.source, {
             ...(m.opts as object),
+            signal: ac.signal,
             onProgress: (p: { file: string; loaded: number; total: number | null }) => port.postMessage({ id: m.id, chunk: p }),
           });
+          aborts.delete(m.id);
           model?.dispose();
           model = await Model.fromCheckpoint(ckpt, { kernels });
           port.postMessage({ id: m.id, result: { id: model.id, config: model.config, build: kernels.build, threads: kernels.parallel?.threads ?? 1, hasTokenizer: model.tokenizer !== null } });

@@ -65,9 +65,10 @@ for (const name of ['stories260K', 'gpt2-tiny-random']) {
       expect(r.T).toBe(a.length);
       const one = await model.forward({ sequences: [b.slice(0, 7)] });
       expect(maxAbs(r.logits!.subarray(r.T * V, r.T * V + 7 * V), one.logits!)).toBeLessThan(1e-5);
-      // a left-padded batch with an attention mask matches too
-      const masked = await model.forward({ sequences: [a.slice(0, 7), b.slice(0, 7)], mask: true, hidden: true });
-      expect(masked.hidden!.length).toBe(2 * 7 * model.config.dim);
+      // with a padding mask too, and the hidden states come back (B, T, C)
+      const masked = await model.forward({ sequences: [a, b.slice(0, 7)], mask: true, hidden: true });
+      expect(maxAbs(masked.logits!.subarray(r.T * V, r.T * V + 7 * V), one.logits!)).toBeLessThan(1e-5);
+      expect(masked.hidden!.length).toBe(2 * r.T * model.config.dim);
     });
   });
 }

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isPromptkilnError } from '../../src/errors.js';
-import { loadModel, type Model } from '../../src/model/index.js';
+import { loadModel, Model } from '../../src/model/index.js';
+import { loadCheckpoint } from '../../src/model/source.js';
 import { MODELS_DIR } from '../helpers/paths.js';
 
 const code = (c: string) => (e: unknown) => isPromptkilnError(e) && e.code === c;
@@ -81,6 +82,44 @@ describe('model runtime on stories260K', () => {
     // after errors, the model still scores correctly
     const r = await model.score([1], [403]);
     expect(Number.isFinite(r.total)).toBe(true);
+  });
+
+  it('failures release the model and its memory: a refused prefix in generate, a prompt past the context', async () => {
+    const bad = { id: 'bad', prefix: { P: 1, k: [new Float32Array(32)], v: [new Float32Array(32)] } }; // 1 layer, the model has 5
+    await expect(model.generate([1], { conditioning: bad, maxTokens: 2 })).rejects.toSatisfy(code('ADAPTER'));
+    // the generation lock was released: the next call runs (it used to wait forever)
+    expect((await model.generate([1], { maxTokens: 2 })).tokens.length).toBe(2);
+    const used = model.kernels.heap.usedBytes;
+    await expect(model.score(Array.from({ length: 600 }, () => 300), [3])).rejects.toSatisfy(code('CONTEXT'));
+    await expect(model.score([1], [3], { conditioning: bad })).rejects.toSatisfy(code('ADAPTER'));
+    expect(model.kernels.heap.usedBytes).toBe(used); // no KV cache or prefix left behind
+  });
+
+  it('a Llama with mlp_bias applies the up-projection bias b3', async () => {
+    const ck = await loadCheckpoint(path.join(MODELS_DIR, 'stories260K'));
+    const { nLayers: L, hiddenDim: F, dim: C } = ck.config;
+    const withBias = (b3: number) => {
+      const tensors = new Map(ck.tensors);
+      for (let i = 0; i < L; i++) {
+        tensors.set(`layers.${i}.b1`, new Float32Array(F));
+        tensors.set(`layers.${i}.b3`, new Float32Array(F).fill(b3));
+        tensors.set(`layers.${i}.b2`, new Float32Array(C));
+      }
+      return Model.fromCheckpoint({ ...ck, config: { ...ck.config, mlpBias: true }, tensors }, { kernels: model.kernels });
+    };
+    const ids = [1, 403, 407, 261, 378];
+    const plain = (await model.forward({ sequences: [ids] })).logits!;
+    const zero = await withBias(0);
+    expect(Array.from((await zero.forward({ sequences: [ids] })).logits!)).toEqual(Array.from(plain));
+    zero.dispose();
+    const biased = await withBias(0.5);
+    const lg = (await biased.forward({ sequences: [ids] })).logits!;
+    expect(lg.some((x, i) => Math.abs(x - plain[i]) > 1e-3)).toBe(true);
+    biased.dispose();
+    const noB3 = new Map(ck.tensors);
+    for (let i = 0; i < L; i++) { noB3.set(`layers.${i}.b1`, new Float32Array(F)); noB3.set(`layers.${i}.b2`, new Float32Array(C)); }
+    await expect(Model.fromCheckpoint({ ...ck, config: { ...ck.config, mlpBias: true }, tensors: noB3 }, { kernels: model.kernels }))
+      .rejects.toSatisfy((e: unknown) => code('CHECKPOINT')(e) && /layers\.0\.b3/.test((e as Error).message));
   });
 
   it('a memory cap fails early with OOM naming bytes; dispose frees and later calls fail clearly', async () => {

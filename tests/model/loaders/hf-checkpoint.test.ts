@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, copyFileSync, readFileSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -157,6 +157,16 @@ describe('llama2.c folders and files through loadCheckpoint', () => {
     copyFileSync(TOK512, path.join(dir, 'tokenizer.bin'));
     ck = await loadCheckpoint(dir);
     expect(ck.tokenizer!.decode([1, 403, 407])).toBe('Once upon');
+  });
+
+  test('a folder of symlinks (a Hugging Face cache snapshot) loads like the files', async () => {
+    const dir = tmp();
+    symlinkSync(STORIES_BIN, path.join(dir, 'stories260K.bin'));
+    symlinkSync(TOK512, path.join(dir, 'tok512.bin'));
+    symlinkSync(path.join(dir, 'gone.bin'), path.join(dir, 'dangling.bin'));
+    const ck = await loadCheckpoint(dir);
+    expect(ck.id).toBe('stories260K.bin:1056540');
+    expect(ck.tokenizer!.encode('Once upon a time')).toEqual([1, 403, 407, 261, 378]);
   });
 
   test('bad inputs → typed errors', async () => {
