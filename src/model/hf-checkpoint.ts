@@ -131,7 +131,8 @@ function gpt2Config(c: Json, file: string): ModelConfig {
 }
 
 // (rows, cols) → (cols, rows)
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+// a (rows, cols) → (cols, rows); GPT-2 Conv1D (in, out) → the kernels' (out, in), and back for ONNX
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(a.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
   return out;

@@ -15,6 +15,7 @@
 //   logits (B, T, V)         f32    [option `logits`]
 // Computing the log-softmax and the gather inside the graph keeps B×T×V on the device.
 
+import { transpose } from '../model/hf-checkpoint.js';
 import { PromptkilnError } from '../errors.js';
 import type { ModelConfig, TensorMap } from '../model/types.js';
 import { ropeTables as modelRopeTables } from '../model/weights.js';
@@ -210,16 +211,6 @@ function geluTanh(g: GraphBuilder, x: string): string {
   const x3 = g.mul(g.mul(x, x), x);
   const inner = g.mul(g.add(x, g.mul(x3, g.f32(0.044715))), g.f32(Math.sqrt(2 / Math.PI)));
   return g.mul(g.mul(x, g.f32(0.5)), g.add(g.op('Tanh', [inner]), g.f32(1)));
-}
-
-// (rows, cols) → (cols, rows)
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) {
-    const src = r * cols;
-    for (let k = 0; k < cols; k++) out[k * rows + r] = a[src + k]!;
-  }
-  return out;
 }
 
 // cos/sin of pos·θ^(−2j/hd), (maxSeqLen, hd/2): the WASM model's own tables (model/weights.ts,
