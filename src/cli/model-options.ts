@@ -24,11 +24,14 @@ export function backendOpt(cmd: string, v: string | undefined): Backend {
   return b;
 }
 
-export async function openModel(cmd: string, source: string | undefined, io: CliIO): Promise<Model> {
+function requireSource(cmd: string, source: string | undefined): string {
   if (!source) throw new PromptkilnError('ARGUMENT', `${cmd}: --model is required (a folder, a .bin file, or a hub id like karpathy/tinyllamas/stories260K)`);
-  return loadModel(source, { signal: io.signal, onProgress: downloadProgress(io) });
+  return source;
 }
 
+export async function openModel(cmd: string, source: string | undefined, io: CliIO): Promise<Model> {
+  return loadModel(requireSource(cmd, source), { signal: io.signal, onProgress: downloadProgress(io) });
+}
 
 // --adapter (a PEFT folder) / --compressed (a compressed-context folder) → Conditioning.
 export async function openConditioning(cmd: string, values: { adapter?: string; compressed?: string }, model: ModelInfo): Promise<Conditioning | null> {
@@ -42,8 +45,7 @@ export async function openConditioning(cmd: string, values: { adapter?: string; 
 
 // --backend for scoring: the WASM model, or onnxruntime (webgpu / wasm EP) behind the same API.
 export async function openScorer(cmd: string, source: string | undefined, backend: Backend, io: CliIO): Promise<SelectedBackend> {
-  if (!source) throw new PromptkilnError('ARGUMENT', `${cmd}: --model is required (a folder, a .bin file, or a hub id like karpathy/tinyllamas/stories260K)`);
-  const ckpt = await loadCheckpoint(source, { signal: io.signal, onProgress: downloadProgress(io) });
+  const ckpt = await loadCheckpoint(requireSource(cmd, source), { signal: io.signal, onProgress: downloadProgress(io) });
   return createBackend(ckpt, { backend, onWarning: (m) => io.err(`promptkiln: ${m}`) });
 }
 

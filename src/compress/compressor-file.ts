@@ -1,7 +1,7 @@
 import { PromptkilnError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';
-import { nodeFs, readFileBytes, writeFileAtomic } from '../util/files.js';
+import { readFileBytes, writeFileAtomic } from '../util/files.js';
 import { checkModel, identity, type ModelIdentity } from './artifact.js';
 import { RecurrentCompressor, type CompressorSpec } from './recurrent.js';
 
@@ -19,7 +19,6 @@ export async function saveCompressor(file: string, rc: RecurrentCompressor): Pro
 }
 
 export async function loadCompressor(file: string, model: Model): Promise<RecurrentCompressor> {
-  await nodeFs();
   const st = parseSafetensors(await readFileBytes(file), file);
   let info: { kind: string; spec: CompressorSpec; model: ModelIdentity };
   try {

@@ -2,7 +2,7 @@ import { PromptkilnError, throwIfAborted } from '../errors.js';
 import type { Tensor } from '../kernels/index.js';
 import { AdamW, learningRate, type Model, type Schedule } from '../model/index.js';
 import { measure, type CompressionMeasures } from './measures.js';
-import { expandTeacher, studentSegments, teacherFor, type TeacherRows } from './teacher.js';
+import { argmaxRow, studentSegments, studentTargets, teacherFor, type TeacherRows } from './teacher.js';
 
 export interface DistillOptions {
   tokens: number; // K soft tokens
@@ -40,7 +40,7 @@ export interface DistillResult {
 // ../shared/refs/README.md). The model stays frozen; only σ trains.
 export function distill(model: Model, context: readonly number[], queries: readonly (readonly number[])[], o: DistillOptions): DistillResult {
   const { config: c, kernels: k } = model;
-  const K = o.tokens, C = c.dim, V = c.vocabSize;
+  const K = o.tokens, C = c.dim;
   checkShapes(model, context, queries, K);
   const steps = o.steps ?? 300;
   const batch = Math.min(o.batch ?? 8, queries.length);
@@ -84,15 +84,8 @@ export function studentStep(model: Model, sigma: Tensor, K: number, zs: readonly
   const C = c.dim, V = c.vocabSize;
   const st = model.run(zs.map((z) => studentSegments(sigma, K, z)), { train: true });
   const T = st.rows / zs.length;
-  const rows: number[] = [];
-  zs.forEach((z, b) => { for (let j = 0; j < z.length; j++) rows.push(b * T + K + j); });
+  const { rows, t } = studentTargets(zs, teacher, K, T, V);
   const n = rows.length;
-  const t = new Float32Array(n * V);
-  let off = 0;
-  zs.forEach((z, b) => {
-    expandTeacher(teacher[b], V, t.subarray(off * V, (off + z.length) * V));
-    off += z.length;
-  });
   const mark = k.heap.mark();
   try {
     let loss: number;
@@ -100,11 +93,7 @@ export function studentStep(model: Model, sigma: Tensor, K: number, zs: readonly
       const tT = k.from(t, 'teacher batch');
       loss = st.kl(rows, tT, 1 / n, true).sum / n;
     } else {
-      const targets = Array.from({ length: n }, (_, r) => {
-        let best = 0;
-        for (let i = 1; i < V; i++) if (t[r * V + i] > t[r * V + best]) best = i;
-        return best;
-      });
+      const targets = Array.from({ length: n }, (_, r) => argmaxRow(t, r * V, V));
       loss = st.nll(rows, targets, 1 / n, true).sum / n;
     }
     const dx = st.backward();

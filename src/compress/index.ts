@@ -48,10 +48,10 @@ export function encodeContext(model: Model, context: Text, queries: Text[]): { c
 }
 
 // The model's own continuations of the context: what σ must reproduce by default.
-export async function sampleContinuations(model: Model, ctx: number[], n: number, len: number, seed: number): Promise<number[][]> {
+export async function sampleContinuations(model: Model, ctx: number[], n: number, len: number, seed: number, signal?: AbortSignal): Promise<number[][]> {
   const out: number[][] = [];
   for (let i = 0; i < n; i++) {
-    const r = await model.generate(ctx, { temperature: 1, seed: seed + i, maxTokens: len, stopAtEos: false });
+    const r = await model.generate(ctx, { temperature: 1, seed: seed + i, maxTokens: len, stopAtEos: false, signal });
     if (r.tokens.length) out.push(r.tokens);
   }
   return out;
@@ -68,8 +68,8 @@ export async function compress(model: Model, context: Text, o: CompressOptions =
   if (ctx.length + qLen > model.config.maxSeqLen) {
     throw new PromptkilnError('CONTEXT', `compress: the context has ${ctx.length} tokens; with ${qLen}-token queries it exceeds the model's context of ${model.config.maxSeqLen}`);
   }
-  const zs = o.queries ? encodeContext(model, context, o.queries).zs : await sampleContinuations(model, ctx, o.numQueries ?? 32, qLen, seed);
-  const held = o.heldOut ? encodeContext(model, context, o.heldOut).zs : await sampleContinuations(model, ctx, o.numHeldOut ?? 5, qLen, seed + 100_000);
+  const zs = o.queries ? encodeContext(model, context, o.queries).zs : await sampleContinuations(model, ctx, o.numQueries ?? 32, qLen, seed, o.signal);
+  const held = o.heldOut ? encodeContext(model, context, o.heldOut).zs : await sampleContinuations(model, ctx, o.numHeldOut ?? 5, qLen, seed + 100_000, o.signal);
   let sigma: Float32Array;
   let history: CompressReport['history'] = [];
   if (method === 'distill') {

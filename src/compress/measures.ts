@@ -15,17 +15,18 @@ export function measure(model: Model, sigma: Tensor | Float32Array | null, K: nu
   const V = model.config.vocabSize;
   const k = model.kernels;
   let kl = 0, agree = 0, rows = 0, nll = 0, nllRows = 0;
+  const Kx = sigma ? K : 0; // rows before z
   const mark = k.heap.mark();
   try {
+    // per head chunk of rows (64 = HEAD_CHUNK in model/transformer.ts)
+    const klRow = k.alloc(64, 'kl rows');
+    const tg = k.alloc(64, 'targets');
+    const lp = k.alloc(64, 'logp');
     queries.forEach((z, qi) => {
-      const Kx = sigma ? K : 0;
       const st = model.run([studentSegments(sigma, K, z)], {});
-      const t = new Float32Array(z.length * V);
+      const t = new Float32Array(z.length * V); // (Lz, V) teacher log-probs
       expandTeacher(teacher[qi], V, t);
       const tT = k.from(t, 'teacher rows');
-      const klRow = k.alloc(64, 'kl rows');
-      const tg = k.alloc(64, 'targets');
-      const lp = k.alloc(64, 'logp');
       const rowsIdx = Array.from({ length: z.length }, (_, j) => Kx + j);
       st.eachHeadChunk(rowsIdx, (lg, s, n) => {
         kl += k.kl(klRow.at(0, n), tT.at(s * V, n * V), lg, n, V);
@@ -39,7 +40,7 @@ export function measure(model: Model, sigma: Tensor | Float32Array | null, K: nu
         return false;
       });
       rows += z.length;
-      tT.free(); klRow.free(); tg.free(); lp.free();
+      tT.free();
     });
   } finally {
     k.heap.reset(mark);

@@ -2,7 +2,7 @@ import { PromptkilnError, throwIfAborted } from '../errors.js';
 import type { Kernels, Tensor } from '../kernels/index.js';
 import { AdamW, learningRate, type Model, type Segment } from '../model/index.js';
 import { measure, type CompressionMeasures } from './measures.js';
-import { expandTeacher, studentSegments, teacherFor, type TeacherRows } from './teacher.js';
+import { studentSegments, studentTargets, teacherFor, type TeacherRows } from './teacher.js';
 
 // Segment-wise recurrent compression (AutoCompressor-style, frozen base model).
 // The context is split into S segments c_1..c_S. Step i reads [σ^{<i} ; c_i ; m summary slots];
@@ -153,11 +153,7 @@ export class RecurrentCompressor {
       // student pass
       const st = model.run(zs.map((z) => studentSegments(sigma, K, z)), { train: true });
       const T = st.rows / zs.length;
-      const rows: number[] = [];
-      zs.forEach((z, b) => { for (let j = 0; j < z.length; j++) rows.push(b * T + K + j); });
-      const t = new Float32Array(rows.length * V);
-      let off = 0;
-      zs.forEach((z, b) => { expandTeacher(teacher[b], V, t.subarray(off * V, (off + z.length) * V)); off += z.length; });
+      const { rows, t } = studentTargets(zs, teacher, K, T, V);
       const tT = k.from(t, 'teacher');
       const loss = st.kl(rows, tT, 1 / rows.length, true).sum / rows.length;
       const dx = st.backward();

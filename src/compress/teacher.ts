@@ -14,7 +14,7 @@ export function teacherFor(model: Model, context: readonly number[], queries: re
   const V = model.config.vocabSize;
   const k = model.kernels;
   const out: TeacherRows[] = [];
-  const lp = k.alloc(64 * V, 'teacher logp');
+  const lp = k.alloc(64 * V, 'teacher logp'); // (64, V): 64 = the LM head's row chunk (HEAD_CHUNK in model/transformer.ts)
   try {
     for (const z of queries) {
       const Lc = context.length, Lz = z.length;
@@ -67,6 +67,20 @@ export function argmaxRow(x: Float32Array, off: number, V: number): number {
   let b = 0;
   for (let i = 1; i < V; i++) if (x[off + i] > x[off + b]) b = i;
   return b;
+}
+
+// A padded student batch (row stride T, σ in the first K rows of each sequence): the rows of the
+// queries' z tokens, and the teacher log-probs of those rows (rows, V) in the same order.
+export function studentTargets(zs: readonly (readonly number[])[], teacher: TeacherRows[], K: number, T: number, V: number): { rows: number[]; t: Float32Array } {
+  const rows: number[] = [];
+  zs.forEach((z, b) => { for (let j = 0; j < z.length; j++) rows.push(b * T + K + j); });
+  const t = new Float32Array(rows.length * V); // (rows, V)
+  let off = 0;
+  zs.forEach((z, b) => {
+    expandTeacher(teacher[b], V, t.subarray(off * V, (off + z.length) * V));
+    off += z.length;
+  });
+  return { rows, t };
 }
 
 // Student sequence: σ (K rows, no BOS — it replaces the whole context) then the query tokens.

@@ -8,7 +8,9 @@ import type { SoftArtifact, TemplatePart } from './types.js';
 
 let seq = 0;
 function artifactId(a: SoftArtifact): string {
-  // content-derived id so caches keyed on it never confuse two prompts
+  // caches are keyed on the id, so two different prompts must never share one: the counter
+  // guarantees that (the hash only makes ids readable in logs); converting the same artifact
+  // twice gives two ids, which costs at most a cache miss
   const d = a.kind === 'prompt' ? a.data : a.k[0];
   let h = 2166136261 >>> 0;
   const u = new Uint32Array(d.buffer, d.byteOffset, d.length);
@@ -16,7 +18,8 @@ function artifactId(a: SoftArtifact): string {
   return `${a.kind}:${a.model.id}:${a.kind === 'prompt' ? a.rows : a.P}:${h.toString(16)}:${seq++}`;
 }
 
-function isPlain(t: readonly TemplatePart[], kind: 'prompt' | 'prefix'): boolean {
+// Whether the template is the plain layout a Conditioning can express (see toConditioning).
+export function isPlainTemplate(t: readonly TemplatePart[], kind: 'prompt' | 'prefix'): boolean {
   if (kind === 'prompt') return t.length === 2 && 'soft' in t[0] && 'input' in t[1];
   return t.length === 1 && 'input' in t[0];
 }
@@ -25,7 +28,7 @@ function isPlain(t: readonly TemplatePart[], kind: 'prompt' | 'prefix'): boolean
 // plain layouts map onto it: soft rows before the prompt (PEFT prompt tuning), or a prefix with
 // positions from P. A mixed template has text around the input; render it with the template.
 export function toConditioning(a: SoftArtifact): Conditioning {
-  if (!isPlain(a.template, a.kind)) {
+  if (!isPlainTemplate(a.template, a.kind)) {
     throw new PromptkilnError('ADAPTER', `this ${a.kind} artifact uses a mixed template (${a.template.length} parts); score it with the template, not as a plain conditioning`);
   }
   if (a.kind === 'prompt') return { id: artifactId(a), soft: { rows: a.rows, data: a.data } };

@@ -1,5 +1,6 @@
 import { throwIfAborted } from '../errors.js';
 import type { Model, Transformer } from '../model/index.js';
+import { argmaxOf } from '../model/sampling.js';
 import { batchTargets } from './method.js';
 import { layoutExample, type LaidExample } from './mixed.js';
 import type { Example, TemplatePart } from './types.js';
@@ -31,11 +32,7 @@ function argmaxRows(st: Transformer, rows: number[], V: number): Int32Array {
   const out = new Int32Array(rows.length);
   st.eachHeadChunk(rows, (lg, s, n) => {
     const a = lg.f32();
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let v = 1; v < V; v++) if (a[i * V + v] > a[i * V + best]) best = v;
-      out[s + i] = best;
-    }
+    for (let i = 0; i < n; i++) out[s + i] = argmaxOf(a.subarray(i * V, (i + 1) * V));
     return false;
   });
   return out;

@@ -4,7 +4,7 @@ import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { nodeFs } from '../util/files.js';
 import { toConditioning } from './conditioning.js';
 import { keyLayout, modelIdentity, type ModelRef } from './identity.js';
-import { checkTemplate } from './mixed.js';
+import { checkTemplate, softRows } from './mixed.js';
 import { CONVENTIONS, type KeyLayout, type ModelIdentity, type PrefixArtifact, type SoftArtifact, type SoftPromptArtifact, type TemplatePart } from './types.js';
 
 // Hugging Face PEFT files, both directions: adapter_config.json + adapter_model.safetensors
@@ -173,8 +173,7 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
     expectDim(cfgWhere, 'token_dim', c.dim, tokenDim, `hidden size of ${model.id}`);
     expectDim(wWhere, 'prompt_embeddings dim 1 (hidden)', c.dim, t.shape[1], `hidden size of ${model.id}`);
     const tpl = template ?? [{ soft: N }, { input: true }];
-    const rows = tpl.reduce((a, p) => a + ('soft' in p ? p.soft : 0), 0);
-    expectDim(cfgWhere, 'soft rows of promptkiln.template', N, rows, 'num_virtual_tokens');
+    expectDim(cfgWhere, 'soft rows of promptkiln.template', N, softRows(tpl), 'num_virtual_tokens');
     return { kind: 'prompt', rows: N, data: t.data.slice(), template: tpl, init, model: here };
   }
 
@@ -189,7 +188,7 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
   }
   const width = L * 2 * kvd;
   expectDim(wWhere, 'prompt_embeddings dim 1 (num_layers·2·token_dim)', width, t.shape[1], `${L}·2·${kvd}`);
-  const layout: KeyLayout = pk?.key_head_layout ?? (c.arch === 'llama' ? 'rotate_half' : 'none');
+  const layout: KeyLayout = pk?.key_head_layout ?? fileKeyLayout(here); // no record: written by PEFT, HF layout
   if (!['interleaved', 'rotate_half', 'none'].includes(layout)) throw adapterError(cfgWhere, `promptkiln.key_head_layout "${layout}" is unknown`);
   const perm = keyPermutation(hd, layout, keyLayout(model));
   const k: Float32Array[] = [], v: Float32Array[] = [];

@@ -48,7 +48,6 @@ export class PrefixTuning implements TuningMethod {
     this.posOffset = P;
     this.kvd = c.nKvHeads * c.headDim;
     const L = c.nLayers, n = P * this.kvd;
-    const init = initial ? packPrefix(initial, L, n) : this.initialPrefix();
     const mk = (t: Tensor) => ({
       k: Array.from({ length: L }, (_, l) => t.at(2 * l * n, n)),
       v: Array.from({ length: L }, (_, l) => t.at((2 * l + 1) * n, n)),
@@ -82,7 +81,7 @@ export class PrefixTuning implements TuningMethod {
       this.materialize();
     } else {
       this.mlp = null;
-      const p = paramOf(model, 'prefix', init);
+      const p = paramOf(model, 'prefix', initial ? packPrefix(initial, L, n) : this.initialPrefix());
       this.pref = p.value;
       this.dpref = null;
       this.params = [p];
@@ -98,7 +97,7 @@ export class PrefixTuning implements TuningMethod {
     const { model, o } = this;
     const c = model.config, L = c.nLayers, n = o.P * this.kvd;
     const out = new Float32Array(L * 2 * n);
-    const ids = this.o.reparameterize ? null : initTokenIds(model, o.P, o.init, o.seed);
+    const ids = initTokenIds(model, o.P, o.init, o.seed);
     if (!ids) {
       const z = normal(rng(o.seed));
       const std = o.init.type === 'random' && o.init.std !== undefined ? o.init.std : 1;
@@ -148,7 +147,7 @@ export class PrefixTuning implements TuningMethod {
     const P = this.P, C = c.dim, H = m.hidden, kvd = this.kvd, L = c.nLayers, out = L * 2 * kvd;
     k.zero(this.dpref!);
     st.backward(this.dprefix);
-    return this.model.kernels.heap.scope(() => {
+    return k.heap.scope(() => {
       const dout = k.alloc(P * out, 'prefix mlp dout'); // (P, L·2·kvd)
       for (let p = 0; p < P; p++) {
         for (let j = 0; j < 2 * L; j++) k.copy(dout.at(p * out + j * kvd, kvd), this.dpref!.at((j * P + p) * kvd, kvd));

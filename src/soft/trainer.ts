@@ -163,7 +163,7 @@ export async function tune(model: Model, data: Example[], o: TuneOptions = {}): 
       step, params: method.snapshot(), adam: opt.state(), best, badEvals, history: history.slice(), signature: sig,
     });
     const before = step === 0 ? evaluate() : null;
-    if (before && step === 0) {
+    if (before) {
       history.push({ step: 0, epoch: 0, validLoss: before.loss, exactMatch: before.exactMatch, labelAccuracy: before.labelAccuracy });
       best = { loss: before.loss, step: 0, params: method.snapshot() }; // training may never beat the start
     }

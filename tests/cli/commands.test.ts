@@ -71,6 +71,13 @@ describe('CLI score / generate / compress on stories260K', () => {
     expect(missing.stderr).toMatch(/error \[[A-Z]+\]/);
     const unknown = await runCli(['frobnicate']);
     expect(unknown.code).toBe(2);
+    const dir = mkdtempSync(path.join(tmpdir(), 'pk-cli-bad-'));
+    writeFileSync(path.join(dir, 'story.txt'), 'Once upon a time, there was a cat.');
+    writeFileSync(path.join(dir, 'corpus.jsonl'), '{"context": "Once upon a time"}\nnull\n');
+    const badCorpus = await runCli(['compress', '--model', STORIES, '--context', path.join(dir, 'story.txt'), '--method', 'recurrent',
+      '--compressor', path.join(dir, 'c.safetensors'), '--train-corpus', path.join(dir, 'corpus.jsonl'), '--out', path.join(dir, 'o')]);
+    expect(badCorpus.code, badCorpus.stderr).toBe(1);
+    expect(badCorpus.stderr).toMatch(/\[DATA\].*corpus.jsonl:2: expected an object/);
     const badIds = await runCli(['score', '--model', STORIES, '--prompt-ids', '1,x', '--target-ids', '2', '--backend', 'wasm']);
     expect(badIds.stderr).toMatch(/prompt-ids expects comma-separated/);
   });

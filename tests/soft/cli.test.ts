@@ -76,6 +76,16 @@ describe('promptkiln tune (CLI)', () => {
     expect(JSON.parse(f.out[0]).total).toBeGreaterThan(JSON.parse(e.out[0]).total);
   }, 120_000);
 
+  it('a template with the soft rows after the input trains, saves and reports (no greedy samples: not a plain prompt)', async () => {
+    const dir = await files();
+    const out = path.join(dir, 'mixed');
+    const a = io();
+    expect(await cmd('tune').run(['--model', MODEL, '--data', path.join(dir, 'train.jsonl'), '--template', '{input}[soft:2]',
+      '--epochs', '1', '--batch', '16', '--out', out, '--json'], a.io)).toBe(0);
+    expect(JSON.parse(a.out[0]).steps).toBe(3);
+    expect(await fs.readFile(path.join(out, 'report.html'), 'utf8')).toContain('no text samples');
+  });
+
   it('bad input: malformed JSONL, missing options, ort backend', async () => {
     const dir = await files();
     await fs.writeFile(path.join(dir, 'bad.jsonl'), '{"input": "a", "target": "b"}\n{"input": "a", "target": 5}\n');

@@ -48,7 +48,7 @@ register({
     if (values.init && values.init !== 'chunks' && values.init !== 'random') {
       throw new PromptkilnError('ARGUMENT', `compress: --init must be chunks or random, got "${values.init}"`);
     }
-    const { fs, path } = await nodeFs();
+    const { path } = await nodeFs();
     const context = await readText(values.context);
     if (!context.trim()) throw new PromptkilnError('ARGUMENT', `compress: the context file ${values.context} is empty`);
     const queries = values.queries ? await readLines(values.queries) : undefined;
@@ -56,8 +56,8 @@ register({
     const steps = numberOpt('compress', 'steps', values.steps, method === 'distill' ? 300 : 200)!;
     const seed = numberOpt('compress', 'seed', values.seed, 0)!;
     const model = await openModel('compress', values.model, io);
+    let compressor: RecurrentCompressor | undefined;
     try {
-      let compressor: RecurrentCompressor | undefined;
       if (method === 'recurrent') {
         if (!values.compressor) throw new PromptkilnError('ARGUMENT', 'compress: --method recurrent needs --compressor FILE');
         if (values['train-corpus']) {
@@ -82,7 +82,6 @@ register({
         signal: io.signal,
         onProgress: (e) => bar.update(e.step, { loss: e.loss, lr: e.lr }),
       });
-      await fs.mkdir(values.out, { recursive: true });
       await saveCompressed(values.out, r.compressed);
       await writeFileAtomic(path.join(values.out, 'report.html'), report(r, values.context, model));
       const summary = {
@@ -96,9 +95,9 @@ register({
         io.out(`  top-1 agreement: ${(100 * r.before.top1).toFixed(1)}% → ${(100 * r.after.top1).toFixed(1)}%`);
         io.out(`  per query: ${r.tokensSavedPerQuery} fewer tokens, ${r.msPerQuery.context.toFixed(2)} ms → ${r.msPerQuery.sigma.toFixed(2)} ms`);
       }
-      compressor?.dispose();
       return 0;
     } finally {
+      compressor?.dispose();
       model.dispose();
     }
   },
@@ -115,18 +114,26 @@ async function trainCompressor(model: Model, corpusFile: string, o: { slots: num
     } catch (e) {
       throw new PromptkilnError('DATA', `${corpusFile}:${i + 1}: not valid JSON (${(e as Error).message})`);
     }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+      throw new PromptkilnError('DATA', `${corpusFile}:${i + 1}: expected an object {"context", "queries"}, found ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)}`);
+    }
     if (typeof obj.context !== 'string' || !obj.context) throw new PromptkilnError('DATA', `${corpusFile}:${i + 1}: field "context" must be a non-empty string`);
     if (obj.queries !== undefined && (!Array.isArray(obj.queries) || obj.queries.some((q) => typeof q !== 'string'))) {
       throw new PromptkilnError('DATA', `${corpusFile}:${i + 1}: field "queries" must be an array of strings`);
     }
     const qs = (obj.queries as string[] | undefined) ?? [];
     const { ctx, zs } = encodeContext(model, obj.context, qs);
-    corpus.push({ context: ctx, queries: zs.length ? zs : await sampleContinuations(model, ctx, 4, 12, o.seed + i) });
+    corpus.push({ context: ctx, queries: zs.length ? zs : await sampleContinuations(model, ctx, 4, 12, o.seed + i, io.signal) });
   }
   if (corpus.length === 0) throw new PromptkilnError('DATA', `${corpusFile}: no contexts`);
   const rc = RecurrentCompressor.init(model, { slots: o.slots, segments: o.segments, mode: 'accumulate' }, corpus[0].context, o.seed);
   const bar = new Progress(io, 'train compressor', o.steps);
-  rc.train(corpus, { steps: o.steps, lr: o.lr, seed: o.seed, onProgress: (e) => bar.update(e.step, { loss: e.loss }) });
+  try {
+    rc.train(corpus, { steps: o.steps, lr: o.lr, seed: o.seed, signal: io.signal, onProgress: (e) => bar.update(e.step, { loss: e.loss }) });
+  } catch (e) {
+    rc.dispose();
+    throw e;
+  }
   return rc;
 }
 

@@ -5,6 +5,7 @@ import { localModel } from '../../llm/local.js';
 import { OpenAIModel } from '../../llm/openai.js';
 import type { LanguageModel } from '../../llm/types.js';
 import { loadModel, type Model } from '../../model/index.js';
+import { nodeFs, writeFileAtomic } from '../../util/files.js';
 import { savePeft, tune, type Example } from '../../soft/index.js';
 import { Progress } from '../progress.js';
 import { optimize, type OptimizeResult, type ProgressEvent } from '../../search/optimize.js';
@@ -72,8 +73,7 @@ register({
       strategy ??= rl({ model: m });
     }
     if (!strategy) throw new PromptkilnError('ARGUMENT', 'optimize: --strategy rl needs --model');
-    const fs = await import('node:fs/promises');
-    const path = await import('node:path');
+    const { fs, path } = await nodeFs();
     const out = values.out;
     await fs.mkdir(out, { recursive: true });
     const cacheFile = path.join(out, 'cache.jsonl');
@@ -115,8 +115,8 @@ register({
       stop_reason: result.stopReason,
       ...(tuned ? { tuned: tuned.summary } : {}),
     };
-    await fs.writeFile(path.join(out, 'result.json'), JSON.stringify({ ...summary, result }, null, 2) + '\n');
-    await fs.writeFile(path.join(out, 'report.html'), optimizeReport(result, { task: task.name, strategy: strategy.name, seed }));
+    await writeFileAtomic(path.join(out, 'result.json'), JSON.stringify({ ...summary, result }, null, 2) + '\n');
+    await writeFileAtomic(path.join(out, 'report.html'), optimizeReport(result, { task: task.name, strategy: strategy.name, seed }));
     if (values.json) io.out(JSON.stringify(summary));
     else {
       io.out(`best prompt: ${result.best.instruction}`);

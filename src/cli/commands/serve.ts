@@ -26,14 +26,17 @@ register({
     const port = numberOpt('serve', 'port', values.port, 8080)!;
     if (!(Number.isInteger(port) && port >= 0 && port < 65536)) throw new PromptkilnError('ARGUMENT', `serve: --port must be an integer in [0, 65535], got ${values.port}`);
     const model = await loadModel(values.model, { signal: io.signal });
-    const srv = await serve(model, { port, host: values.host, name: values.name, log: (l) => io.err(l) });
-    io.err(`serving ${values.name ?? model.id} at ${srv.url} (Ctrl-C stops)`);
-    await new Promise<void>((resolve) => {
-      if (io.signal.aborted) return resolve();
-      io.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-    await srv.close();
-    model.dispose();
-    return 0;
+    try {
+      const srv = await serve(model, { port, host: values.host, name: values.name, log: (l) => io.err(l) });
+      io.err(`serving ${values.name ?? model.id} at ${srv.url} (Ctrl-C stops)`);
+      await new Promise<void>((resolve) => {
+        if (io.signal.aborted) return resolve();
+        io.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await srv.close();
+      return 0;
+    } finally {
+      model.dispose();
+    }
   },
 });

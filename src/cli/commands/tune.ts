@@ -2,7 +2,7 @@ import { PromptkilnError } from '../../errors.js';
 import type { Model } from '../../model/index.js';
 import { nodeFs, writeFileAtomic } from '../../util/files.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../../soft/checkpoint.js';
-import { toConditioning } from '../../soft/conditioning.js';
+import { isPlainTemplate, toConditioning } from '../../soft/conditioning.js';
 import { readJsonl } from '../../soft/data.js';
 import { parseInit } from '../../soft/init.js';
 import { parseTemplate } from '../../soft/mixed.js';
@@ -39,8 +39,7 @@ function intOpt(name: string, v: string | undefined, dflt?: number): number | un
 // Greedy continuations of a few inputs, without and with the trained prompt.
 async function samples(model: Model, examples: Example[], prompt: SoftArtifact, signal: AbortSignal): Promise<string[][]> {
   if (!model.tokenizer) return [];
-  const plain = prompt.template.length === (prompt.kind === 'prompt' ? 2 : 1);
-  if (!plain) return [];
+  if (!isPlainTemplate(prompt.template, prompt.kind)) return [];
   const cond = toConditioning(prompt);
   const rows: string[][] = [];
   for (const e of examples.filter((x) => typeof x.input === 'string').slice(0, 4)) {
@@ -126,40 +125,44 @@ register({
     const statePath = path.join(values.out, STATE_FILE);
     const resume = values.resume ? await loadCheckpointFile(statePath) : null;
     const model = await openModel('tune', values.model, io);
-    let bar: Progress | null = null;
-    const res = await tune(model, train, {
-      ...opts, valid, resume,
-      checkpointEvery: intOpt('checkpoint-every', values['checkpoint-every'], Math.ceil(train.length / (opts.batchSize ?? 8))),
-      onCheckpoint: (c) => saveCheckpointFile(statePath, c),
-      onProgress: (e) => {
-        bar ??= new Progress(io, 'tune', e.totalSteps);
-        const info: Record<string, number> = { loss: e.loss, lr: e.lr, 'tok/s': Math.round(e.tokensPerSec) };
-        if (e.valid) info['valid loss'] = e.valid.loss;
-        bar.update(e.step, info);
-      },
-    });
-    await savePeft(values.out, res.prompt);
-    const settings = {
-      model: model.id, data: values.data, valid: values.valid ?? null, method, template: res.prompt.template,
-      virtual_tokens: opts.virtualTokens, init: values.init ?? 'random', reparameterize: hidden ?? null, epochs: opts.epochs,
-      lr: opts.lr, batch: opts.batchSize, seed: opts.seed, warmup: opts.warmup, schedule, weight_decay: opts.weightDecay,
-      clip: opts.clip, labels: opts.labels, resumed_from_step: resume?.step ?? null,
-    };
-    const sampleRows = await samples(model, valid ?? train, res.prompt, io.signal);
-    await writeFileAtomic(path.join(values.out, 'report.html'), report(res, settings, sampleRows));
-    const m = res.metrics;
-    const summary = {
-      out: values.out, method, steps: m.steps, trainLoss: m.trainLoss, seconds: m.seconds, bestStep: m.bestStep, stoppedEarly: m.stoppedEarly,
-      validLossBefore: m.before?.loss ?? null, validLoss: m.after?.loss ?? null,
-      exactMatchBefore: m.before?.exactMatch ?? null, exactMatch: m.after?.exactMatch ?? null,
-      labelAccuracyBefore: m.before?.labelAccuracy ?? null, labelAccuracy: m.after?.labelAccuracy ?? null,
-    };
-    if (values.json) io.out(JSON.stringify(summary));
-    else {
-      io.out(`tuned ${method} (${opts.virtualTokens} virtual tokens) in ${m.steps} steps, ${m.seconds.toFixed(1)} s; train loss ${m.trainLoss.toFixed(4)}`);
-      if (m.before && m.after) io.out(`validation loss ${m.before.loss.toFixed(4)} → ${m.after.loss.toFixed(4)}, exact match ${m.before.exactMatch} → ${m.after.exactMatch}`);
-      io.out(`wrote ${values.out}/adapter_config.json, adapter_model.safetensors, report.html`);
+    try {
+      let bar: Progress | null = null;
+      const res = await tune(model, train, {
+        ...opts, valid, resume,
+        checkpointEvery: intOpt('checkpoint-every', values['checkpoint-every'], Math.ceil(train.length / (opts.batchSize ?? 8))),
+        onCheckpoint: (c) => saveCheckpointFile(statePath, c),
+        onProgress: (e) => {
+          bar ??= new Progress(io, 'tune', e.totalSteps);
+          const info: Record<string, number> = { loss: e.loss, lr: e.lr, 'tok/s': Math.round(e.tokensPerSec) };
+          if (e.valid) info['valid loss'] = e.valid.loss;
+          bar.update(e.step, info);
+        },
+      });
+      await savePeft(values.out, res.prompt);
+      const settings = {
+        model: model.id, data: values.data, valid: values.valid ?? null, method, template: res.prompt.template,
+        virtual_tokens: opts.virtualTokens, init: values.init ?? 'random', reparameterize: hidden ?? null, epochs: opts.epochs,
+        lr: opts.lr, batch: opts.batchSize, seed: opts.seed, warmup: opts.warmup, schedule, weight_decay: opts.weightDecay,
+        clip: opts.clip, labels: opts.labels, resumed_from_step: resume?.step ?? null,
+      };
+      const sampleRows = await samples(model, valid ?? train, res.prompt, io.signal);
+      await writeFileAtomic(path.join(values.out, 'report.html'), report(res, settings, sampleRows));
+      const m = res.metrics;
+      const summary = {
+        out: values.out, method, steps: m.steps, trainLoss: m.trainLoss, seconds: m.seconds, bestStep: m.bestStep, stoppedEarly: m.stoppedEarly,
+        validLossBefore: m.before?.loss ?? null, validLoss: m.after?.loss ?? null,
+        exactMatchBefore: m.before?.exactMatch ?? null, exactMatch: m.after?.exactMatch ?? null,
+        labelAccuracyBefore: m.before?.labelAccuracy ?? null, labelAccuracy: m.after?.labelAccuracy ?? null,
+      };
+      if (values.json) io.out(JSON.stringify(summary));
+      else {
+        io.out(`tuned ${method} (${opts.virtualTokens} virtual tokens) in ${m.steps} steps, ${m.seconds.toFixed(1)} s; train loss ${m.trainLoss.toFixed(4)}`);
+        if (m.before && m.after) io.out(`validation loss ${m.before.loss.toFixed(4)} → ${m.after.loss.toFixed(4)}, exact match ${m.before.exactMatch} → ${m.after.exactMatch}`);
+        io.out(`wrote ${values.out}/adapter_config.json, adapter_model.safetensors, report.html`);
+      }
+      return 0;
+    } finally {
+      model.dispose();
     }
-    return 0;
   },
 });
