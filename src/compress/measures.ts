@@ -1,5 +1,5 @@
 import type { Tensor } from '../kernels/index.js';
-import type { Model } from '../model/index.js';
+import { HEAD_CHUNK, type Model } from '../model/index.js';
 import { argmaxRow, expandTeacher, studentSegments, type TeacherRows } from './teacher.js';
 
 export interface CompressionMeasures {
@@ -18,10 +18,10 @@ export function measure(model: Model, sigma: Tensor | Float32Array | null, K: nu
   const Kx = sigma ? K : 0; // rows before z
   const mark = k.heap.mark();
   try {
-    // per head chunk of rows (64 = HEAD_CHUNK in model/transformer.ts)
-    const klRow = k.alloc(64, 'kl rows');
-    const tg = k.alloc(64, 'targets');
-    const lp = k.alloc(64, 'logp');
+    // per LM-head chunk of rows
+    const klRow = k.alloc(HEAD_CHUNK, 'kl rows');
+    const tg = k.alloc(HEAD_CHUNK, 'targets');
+    const lp = k.alloc(HEAD_CHUNK, 'logp');
     queries.forEach((z, qi) => {
       const st = model.run([studentSegments(sigma, K, z)], {});
       const t = new Float32Array(z.length * V); // (Lz, V) teacher log-probs

@@ -1,4 +1,4 @@
-import type { Model, Segment } from '../model/index.js';
+import { HEAD_CHUNK, type Model, type Segment } from '../model/index.js';
 import type { Tensor } from '../kernels/index.js';
 
 // The full-context teacher: P(· | c, z) at the rows of the z tokens (row Lc + j predicts the token
@@ -14,7 +14,7 @@ export function teacherFor(model: Model, context: readonly number[], queries: re
   const V = model.config.vocabSize;
   const k = model.kernels;
   const out: TeacherRows[] = [];
-  const lp = k.alloc(64 * V, 'teacher logp'); // (64, V): 64 = the LM head's row chunk (HEAD_CHUNK in model/transformer.ts)
+  const lp = k.alloc(HEAD_CHUNK * V, 'teacher logp'); // (HEAD_CHUNK, V): one LM-head chunk of rows
   try {
     for (const z of queries) {
       const Lc = context.length, Lz = z.length;

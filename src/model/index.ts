@@ -7,7 +7,7 @@ export type {
   Segment, Text,
 } from './model.js';
 export type { Checkpoint, ModelConfig, Tokenizer, Arch } from './types.js';
-export { Transformer, type Prefix, type KVCache } from './transformer.js';
+export { Transformer, HEAD_CHUNK, type Prefix, type KVCache } from './transformer.js';
 export { AdamW, learningRate, type Param, type Schedule } from './optim.js';
 export { loadModelInWorker, WorkerModel, type WorkerModelOptions } from './remote.js';
 

@@ -31,7 +31,7 @@ export interface RunSpec {
   train?: boolean; // keep activations for backward()
 }
 
-const HEAD_CHUNK = 64; // LM-head rows per GEMM: bounds the (rows, V) logits buffer
+export const HEAD_CHUNK = 64; // LM-head rows per GEMM: bounds the (rows, V) logits buffer
 
 // The frozen transformer stack: forward, LM head, and backward to the inputs only (frozen linear
 // layers give dX = dY·W; no weight gradients). One code path serves scoring, generation with a KV
