@@ -20,7 +20,7 @@ export function build_kind(): i32 {
 
 export { zero, copy, add, scale, axpy, sumsq, nonfinite } from './util';
 export { matmul_fwd, matmul_bwd_dx, matmul_bwd_dw } from './gemm';
-export { matmul_fwd_range, matmul_bwd_dx_range } from './gemm';
+export { matmul_fwd_range, matmul_bwd_dx_range, matmul_bwd_dx_packed, dx_scratch_floats } from './gemm';
 export { rmsnorm_fwd, rmsnorm_bwd, layernorm_fwd, layernorm_bwd } from './norm';
 export { gelu_fwd, gelu_bwd, silu_fwd, silu_bwd, swiglu_fwd, swiglu_bwd, tanh_fwd, tanh_bwd } from './activation';
 export { rope } from './rope';

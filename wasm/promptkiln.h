@@ -112,6 +112,15 @@ void promptkiln_matmul_fwd_range(uint32_t out, uint32_t inp, uint32_t w, uint32_
 void promptkiln_matmul_bwd_dx_range(uint32_t dinp, uint32_t dout, uint32_t w,
                                     int32_t M, int32_t K, int32_t N, int32_t k0, int32_t k1);
 
+/* Floats of scratch that matmul_bwd_dx_packed wants (one W block). */
+int32_t promptkiln_dx_scratch_floats(void);
+
+/* matmul_bwd_dx_range with a caller's scratch (dx_scratch_floats() floats, 0 = none; one per
+ * concurrent caller): W blocks are packed into 16-column panels first. Without it, dX runs at half
+ * speed when K·4 is a multiple of 4 KiB (K = 1024, 2048, 3072, 4096: W rows alias in L1). */
+void promptkiln_matmul_bwd_dx_packed(uint32_t dinp, uint32_t dout, uint32_t w, uint32_t scratch,
+                                     int32_t M, int32_t K, int32_t N, int32_t k0, int32_t k1);
+
 /* dw (N, K) += dout (M, N)ᵀ · inp (M, K); db (N) += Σ_m dout (M, N) (db == 0: none).
  * For trainable MLPs only. */
 void promptkiln_matmul_bwd_dw(uint32_t dw, uint32_t db, uint32_t dout, uint32_t inp,

@@ -22,6 +22,8 @@ export interface KernelExports {
   // columns [n0, n1) of matmul_fwd / [k0, k1) of matmul_bwd_dx: one thread's share
   matmul_fwd_range(out: P, inp: P, w: P, bias: P, M: I, K: I, N: I, n0: I, n1: I): void;
   matmul_bwd_dx_range(dinp: P, dout: P, w: P, M: I, K: I, N: I, k0: I, k1: I): void;
+  matmul_bwd_dx_packed(dinp: P, dout: P, w: P, scratch: P, M: I, K: I, N: I, k0: I, k1: I): void;
+  dx_scratch_floats(): number;
   rmsnorm_fwd(out: P, rstd: P, inp: P, w: P, N: I, C: I, eps: F): void;
   rmsnorm_bwd(dinp: P, dout: P, inp: P, w: P, rstd: P, N: I, C: I): void;
   layernorm_fwd(out: P, mean: P, rstd: P, inp: P, w: P, b: P, N: I, C: I, eps: F): void;

@@ -47,6 +47,13 @@ export class Kernels {
     this.heap = new Heap(raw.memory, raw.heap_base(), maxMemoryBytes);
   }
 
+  private scratch: Tensor | null = null;
+  // One W block for matmul_bwd_dx_packed, allocated on first use and kept (192 KiB).
+  dxScratch(): Tensor {
+    this.scratch ??= this.heap.alloc(this.raw.dx_scratch_floats(), 'dX packing scratch', false);
+    return this.scratch;
+  }
+
   alloc(n: number, what?: string, scoped = true): Tensor {
     return this.heap.alloc(n, what, scoped);
   }
@@ -93,7 +100,7 @@ export class Kernels {
     dims(k, { M, K, N });
     need(dinp, M * K, 'dinp', k); need(dout, M * N, 'dout', k); need(w, N * K, 'w', k);
     if (this.parallel && M * K * N >= 1 << 18) return this.parallel.matmulBackwardInput(dinp, dout, w, M, K, N);
-    this.raw.matmul_bwd_dx(dinp.ptr, dout.ptr, w.ptr, M, K, N);
+    this.raw.matmul_bwd_dx_packed(dinp.ptr, dout.ptr, w.ptr, M > 1 ? this.dxScratch().ptr : 0, M, K, N, 0, K);
   }
   // dw (N, K) += dout (M, N)ᵀ · inp (M, K); db (N) += Σ_m dout
   matmulBackwardWeight(dw: Tensor, db: Opt, dout: Tensor, inp: Tensor, M: number, K: number, N: number): void {

@@ -53,7 +53,7 @@ function drain(ctl, ex) {
     try {
       switch (ctl[OP]) {
         case 1: ex.matmul_fwd_range(a(0), a(1), a(2), a(3), a(4), a(5), a(6), lo, hi); break;
-        case 2: ex.matmul_bwd_dx_range(a(0), a(1), a(2), a(3), a(4), a(5), lo, hi); break;
+        case 2: ex.matmul_bwd_dx_packed(a(0), a(1), a(2), a(6) ? (a(6) >>> 0) + i * a(7) : 0, a(3), a(4), a(5), lo, hi); break;
         case 3: ex.attention_fwd(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10),
           a(11), a(12), a(13), a(14), lo, hi); break;
         case 4: ex.attention_bwd_range(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11),

@@ -85,8 +85,12 @@ export class ThreadPool implements Parallel {
     // cutting the rows into column slices turns that stream into strided reads (measured 3.5x
     // slower even as 2 slices), and the contraction (N) cannot be cut without a reduction.
     if (M === 1) return this.raw.matmul_bwd_dx(dinp.ptr, dout.ptr, w.ptr, M, K, N);
-    const args = [dinp.ptr, dout.ptr, w.ptr, M, K, N];
-    this.run(OP_MATMUL_DX, K, 16, args, (lo, hi) => this.raw.matmul_bwd_dx_range(dinp.ptr, dout.ptr, w.ptr, M, K, N, lo, hi));
+    // each chunk packs W blocks into its own scratch slot (chunk i → slot i)
+    const slot = this.raw.dx_scratch_floats() * 4;
+    const base = this.scratch?.ptr ?? 0;
+    const args = [dinp.ptr, dout.ptr, w.ptr, M, K, N, base, slot];
+    this.run(OP_MATMUL_DX, K, 16, args, (lo, hi, i) =>
+      this.raw.matmul_bwd_dx_packed(dinp.ptr, dout.ptr, w.ptr, base ? base + i * slot : 0, M, K, N, lo, hi));
   }
 
   // causal attention, (batch, head) pairs split across threads
@@ -115,7 +119,13 @@ export class ThreadPool implements Parallel {
     for (const w of this.workers) w.terminate();
   }
 
-  private run(op: number, total: number, align: number, args: number[], own: (lo: number, hi: number) => void): void {
+  // One dX packing slot per chunk (threads · CHUNKS_PER_THREAD of dx_scratch_floats()), set by initThreaded.
+  scratch: Tensor | null = null;
+  get scratchSlots(): number {
+    return this.threads * CHUNKS_PER_THREAD;
+  }
+
+  private run(op: number, total: number, align: number, args: number[], own: (lo: number, hi: number, chunk: number) => void): void {
     if (this.disposed) throw new PromptkilnError('ARGUMENT', 'this kernel thread pool was disposed');
     const ctl = this.ctl;
     const chunks = Math.max(1, Math.min(this.threads * CHUNKS_PER_THREAD, Math.ceil(total / align), 0xffff));
@@ -136,7 +146,7 @@ export class ThreadPool implements Parallel {
       if (i >= chunks) break;
       if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
       const [lo, hi] = chunkRange(i, chunks, total, align);
-      try { own(lo, hi); } catch (e) { failure = e; }
+      try { own(lo, hi, i); } catch (e) { failure = e; }
       Atomics.add(ctl, DONE, 1);
     }
     // chunks still running in workers: spin, then sleep in short waits (where blocking is allowed)
@@ -214,7 +224,9 @@ export async function initThreaded(opts: InitOptions & { threads: number }): Pro
   const raw = instantiate(module, memory);
   const k = new Kernels(raw, 'simd', opts.maxMemoryBytes);
   warmUp(k);
-  k.parallel = await ThreadPool.start(module, memory, raw, threads);
+  const pool = await ThreadPool.start(module, memory, raw, threads);
+  pool.scratch = k.heap.alloc(pool.scratchSlots * raw.dx_scratch_floats(), 'dX packing scratch (per chunk)', false);
+  k.parallel = pool;
   return k;
 }
 
