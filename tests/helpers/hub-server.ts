@@ -100,7 +100,9 @@ export async function startHubServer(repos: Record<string, string> = defaultRepo
         const fh = await fsp.open(file, 'r');
         await fh.read(buf, 0, n, start);
         await fh.close();
-        res.write(buf, () => res.socket?.destroy());
+        // end (FIN) rather than destroy (RST): every byte written reaches the client before the cut,
+        // so the resume offset is exactly dropAfterBytes
+        res.write(buf, () => res.socket?.end());
         return;
       }
       createReadStream(file, { start, end }).pipe(res);
