@@ -39,7 +39,7 @@ export default {
     const train = corpus.slice(0, 16), held = corpus.slice(16);
     const rc = RecurrentCompressor.init(model, { slots: 4, segments: 2, mode: 'accumulate' }, train[0].context, 3);
     const t1 = performance.now();
-    rc.train(train, { steps: 300, lr: 0.003 });
+    await rc.train(train, { steps: 300, lr: 0.003 });
     const trainSecs = (performance.now() - t1) / 1000;
     const ev = held.map((h) => rc.evaluate(h.context, h.queries));
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -19,6 +19,19 @@ export interface DistillOptions {
   signal?: AbortSignal;
   onProgress?: (e: DistillProgress) => void;
   evalQueries?: (readonly number[])[]; // held-out queries measured before and after
+  checkpointEvery?: number; // steps between onCheckpoint calls (0 = never)
+  onCheckpoint?: (c: DistillCheckpoint) => void | Promise<void>;
+  resume?: DistillCheckpoint | null; // continue exactly where that run stopped
+}
+
+// Everything a run needs to continue bit for bit: σ, the optimizer moments, the step, the history,
+// and a fingerprint of the settings and data it was made with (resuming anything else is refused).
+export interface DistillCheckpoint {
+  fingerprint: string;
+  step: number;
+  sigma: number[];
+  adam: { step: number; m: number[][]; v: number[][] };
+  history: { step: number; loss: number; lr: number }[];
 }
 
 export interface DistillProgress {
@@ -38,26 +51,39 @@ export interface DistillResult {
 // Context distillation: learn σ (K, C) so that P(· | σ, z) ≈ P(· | c, z) over the queries z,
 // minimizing (1/rows) Σ KL(teacher ‖ student) on the z rows (the convention of
 // ../shared/refs/README.md). The model stays frozen; only σ trains.
-export function distill(model: Model, context: readonly number[], queries: readonly (readonly number[])[], o: DistillOptions): DistillResult {
+export async function distill(model: Model, context: readonly number[], queries: readonly (readonly number[])[], o: DistillOptions): Promise<DistillResult> {
   const { config: c, kernels: k } = model;
   const K = o.tokens, C = c.dim;
   checkShapes(model, context, queries, K);
   const steps = o.steps ?? 300;
   const batch = Math.min(o.batch ?? 8, queries.length);
+  const fingerprint = fingerprintOf(model, context, queries, o, steps, batch);
+  if (o.resume && o.resume.fingerprint !== fingerprint) {
+    throw new PromptkilnError('DATA', 'compress --resume: the checkpoint was made with other settings, data or model; start without --resume');
+  }
   const teacher = teacherFor(model, context, queries, o.teacherTopK ?? 0);
   const evalTeacher = o.evalQueries?.length ? teacherFor(model, context, o.evalQueries, 0) : null;
   const before = evalTeacher ? measure(model, null, 0, o.evalQueries!, evalTeacher) : null;
 
-  const sigma = k.alloc(K * C, 'sigma', false).set(initSigma(model, context, K, o.init ?? 'chunks', o.seed ?? 0));
+  const sigma = k.alloc(K * C, 'sigma', false).set(o.resume ? o.resume.sigma : initSigma(model, context, K, o.init ?? 'chunks', o.seed ?? 0));
   const grad = k.alloc(K * C, 'sigma grad', false);
   const opt = new AdamW(k, [{ name: 'sigma', value: sigma, grad }], { lr: o.lr ?? 0.05 });
-  const history: DistillResult['history'] = [];
+  if (o.resume) opt.load(o.resume.adam);
+  const history: DistillResult['history'] = o.resume ? [...o.resume.history] : [];
+  const checkpoint = (step: number): DistillCheckpoint => {
+    const st = opt.state();
+    return { fingerprint, step, sigma: Array.from(sigma.f32()), adam: { step: st.step, m: st.m.map((a) => Array.from(a)), v: st.v.map((a) => Array.from(a)) }, history: [...history] };
+  };
   try {
-    let cursor = 0;
-    for (let step = 0; step < steps; step++) {
+    let lastYield = Date.now();
+    for (let step = o.resume?.step ?? 0; step < steps; step++) {
+      // let timers and signals (Ctrl-C) run between steps
+      if (Date.now() - lastYield > 50) {
+        await new Promise((r) => setTimeout(r, 0));
+        lastYield = Date.now();
+      }
       throwIfAborted(o.signal, 'compression');
-      const idx = Array.from({ length: batch }, (_, i) => (cursor + i) % queries.length);
-      cursor = (cursor + batch) % queries.length;
+      const idx = Array.from({ length: batch }, (_, i) => (step * batch + i) % queries.length);
       const lr = learningRate(step, { lr: o.lr ?? 0.05, warmup: o.warmup ?? 10, totalSteps: steps, schedule: o.schedule ?? 'cosine' });
       opt.zeroGrad();
       const loss = studentStep(model, sigma, K, idx.map((i) => queries[i]), idx.map((i) => teacher[i]), o.objective ?? 'kl', grad);
@@ -66,6 +92,7 @@ export function distill(model: Model, context: readonly number[], queries: reado
       opt.update(lr);
       history.push({ step: step + 1, loss, lr });
       o.onProgress?.({ step: step + 1, steps, loss, lr });
+      if (o.onCheckpoint && o.checkpointEvery && (step + 1) % o.checkpointEvery === 0 && step + 1 < steps) await o.onCheckpoint(checkpoint(step + 1));
     }
     const after = evalTeacher ? measure(model, sigma, K, o.evalQueries!, evalTeacher) : null;
     return { sigma: sigma.f32().slice(), history, before, after };
@@ -74,6 +101,20 @@ export function distill(model: Model, context: readonly number[], queries: reado
     sigma.free();
     grad.free();
   }
+}
+
+// The settings and data a checkpoint must agree with to be resumed.
+function fingerprintOf(model: Model, context: readonly number[], queries: readonly (readonly number[])[], o: DistillOptions,
+  steps: number, batch: number): string {
+  let h = 0x811c9dc5;
+  const mix = (x: number) => { h = Math.imul(h ^ (x & 0xffff), 0x01000193); h = Math.imul(h ^ (x >>> 16), 0x01000193); };
+  for (const t of context) mix(t);
+  for (const q of queries) { mix(-1); for (const t of q) mix(t); }
+  return JSON.stringify({
+    model: model.id, K: o.tokens, steps, batch, lr: o.lr ?? 0.05, warmup: o.warmup ?? 10, schedule: o.schedule ?? 'cosine',
+    init: o.init ?? 'chunks', objective: o.objective ?? 'kl', topK: o.teacherTopK ?? 0, clip: o.clip ?? 1, seed: o.seed ?? 0,
+    data: (h >>> 0).toString(16),
+  });
 }
 
 // One forward/backward of the student on a batch of queries; accumulates dσ into grad and returns

@@ -9,7 +9,7 @@ import { teacherFor } from './teacher.js';
 export { RecurrentCompressor, type CompressorSpec, type CorpusItem, type RecurrentTrainOptions } from './recurrent.js';
 export { saveCompressor, loadCompressor } from './compressor-file.js';
 export { saveCompressed, loadCompressed, toConditioning, CONVENTION, type CompressedContext, type ModelInfo } from './artifact.js';
-export { distill, type DistillOptions, type DistillProgress, type DistillResult } from './distill.js';
+export { distill, type DistillOptions, type DistillProgress, type DistillResult, type DistillCheckpoint } from './distill.js';
 export { measure, type CompressionMeasures } from './measures.js';
 
 export interface CompressOptions extends Omit<DistillOptions, 'tokens' | 'evalQueries' | 'onProgress'> {
@@ -74,7 +74,7 @@ export async function compress(model: Model, context: Text, o: CompressOptions =
   let history: CompressReport['history'] = [];
   if (method === 'distill') {
     if (o.tokens === undefined) throw new PromptkilnError('ARGUMENT', 'compress: tokens (K) is required for method distill');
-    const r = distill(model, ctx, zs, { ...o, tokens: o.tokens });
+    const r = await distill(model, ctx, zs, { ...o, tokens: o.tokens });
     sigma = r.sigma;
     history = r.history;
   } else if (method === 'recurrent') {

@@ -191,7 +191,7 @@ export class RecurrentCompressor {
     }
   }
 
-  train(corpus: readonly CorpusItem[], o: RecurrentTrainOptions = {}): { history: { step: number; loss: number; lr: number }[] } {
+  async train(corpus: readonly CorpusItem[], o: RecurrentTrainOptions = {}): Promise<{ history: { step: number; loss: number; lr: number }[] }> {
     const { model, k } = this;
     if (corpus.length === 0) throw new PromptkilnError('ARGUMENT', 'compressor training needs at least one context');
     const teachers = corpus.map((c) => teacherFor(model, c.context, c.queries));
@@ -209,7 +209,13 @@ export class RecurrentCompressor {
     const q = o.queriesPerStep ?? 4;
     const history: { step: number; loss: number; lr: number }[] = [];
     try {
+      let lastYield = Date.now();
       for (let step = 0; step < steps; step++) {
+        // let timers and signals (Ctrl-C) run between steps
+        if (Date.now() - lastYield > 50) {
+          await new Promise((r) => setTimeout(r, 0));
+          lastYield = Date.now();
+        }
         throwIfAborted(o.signal, 'compressor training');
         const ci = step % corpus.length;
         const item = corpus[ci];

@@ -76,7 +76,7 @@ describe('segment-wise recurrent compression (stories260K)', () => {
     const train = corpus.slice(0, 16), held = corpus.slice(16);
     const rc = RecurrentCompressor.init(model, { slots: 4, segments: 2, mode: 'accumulate' }, train[0].context, 3);
     const untrained = held.map((h) => rc.evaluate(h.context, h.queries));
-    const { history } = rc.train(train, { steps: 300, lr: 0.003, queriesPerStep: 4 });
+    const { history } = await rc.train(train, { steps: 300, lr: 0.003, queriesPerStep: 4 });
     expect(history.length).toBe(300);
     const after = held.map((h) => rc.evaluate(h.context, h.queries));
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

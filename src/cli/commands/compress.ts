@@ -2,7 +2,7 @@ import { PromptkilnError } from '../../errors.js';
 import {
   compress, loadCompressor, RecurrentCompressor, saveCompressed, saveCompressor, type CompressReport,
 } from '../../compress/index.js';
-import { encodeContext, sampleContinuations } from '../../compress/index.js';
+import { encodeContext, sampleContinuations, type DistillCheckpoint } from '../../compress/index.js';
 import type { Model } from '../../model/index.js';
 import { nodeFs, writeFileAtomic } from '../../util/files.js';
 import { numberOpt, parse, type CliIO } from '../command.js';
@@ -11,14 +11,15 @@ import { Progress } from '../progress.js';
 import { register } from '../registry.js';
 import { esc, htmlReport, lineChart, table } from '../report.js';
 
-const usage = `promptkiln compress --model M --context FILE --tokens K [--method distill|recurrent] --out DIR [--json]
+const usage = `promptkiln compress --model M --context FILE --tokens K [--method distill|recurrent] --out DIR [--resume] [--json]
     distill:    [--steps N --lr LR --queries FILE --queries-n N --query-tokens L --objective kl|argmax --init chunks|random --seed S]
     recurrent:  --compressor FILE            use a trained compressor
                 [--train-corpus FILE --slots M --segments S --steps N]   train one first and save it to --compressor
 
 Compresses the context in FILE into K soft tokens σ (σ replaces the whole context, BOS included:
 the model then reads σ and the query). Writes DIR/sigma.safetensors, DIR/compressed.json and
-DIR/report.html (the KL curve). Without --queries the model's own sampled continuations of the
+DIR/report.html (the KL curve). Distillation checkpoints to DIR/compress_state.json every 25 steps;
+--resume continues from it exactly (same settings and data; anything else is refused). Without --queries the model's own sampled continuations of the
 context are the distillation queries; 5 more are held out for the measures.
 --json prints {"kl_before", "kl_after", "top1", "top1_before", "ratio", "tokens", "nll_before", "nll_after"}.
 Use the result with: promptkiln score|generate --model M --compressed DIR …
@@ -36,6 +37,7 @@ register({
       queries: { type: 'string' }, 'queries-n': { type: 'string' }, 'query-tokens': { type: 'string' },
       objective: { type: 'string' }, init: { type: 'string' }, seed: { type: 'string' },
       compressor: { type: 'string' }, 'train-corpus': { type: 'string' }, slots: { type: 'string' }, segments: { type: 'string' },
+      resume: { type: 'boolean', default: false },
     });
     backendOpt('compress', values.backend); // training runs on the WASM kernels
     if (!values.context) throw new PromptkilnError('ARGUMENT', 'compress: --context FILE is required');
@@ -48,7 +50,7 @@ register({
     if (values.init && values.init !== 'chunks' && values.init !== 'random') {
       throw new PromptkilnError('ARGUMENT', `compress: --init must be chunks or random, got "${values.init}"`);
     }
-    const { path } = await nodeFs();
+    const { fs, path } = await nodeFs();
     const context = await readText(values.context);
     if (!context.trim()) throw new PromptkilnError('ARGUMENT', `compress: the context file ${values.context} is empty`);
     const queries = values.queries ? await readLines(values.queries) : undefined;
@@ -72,7 +74,12 @@ register({
         }
       }
       const bar = new Progress(io, 'compress', steps);
+      const stateFile = path.join(values.out, STATE_FILE);
+      const resume = values.resume ? await readState(stateFile) : null;
+      if (resume) io.err(`resuming from ${stateFile} at step ${resume.step}`);
       const r = await compress(model, context, {
+        resume, checkpointEvery: method === 'distill' ? 25 : 0,
+        onCheckpoint: (c) => writeFileAtomic(stateFile, JSON.stringify(c)),
         method, tokens, compressor, steps, seed, queries,
         lr: numberOpt('compress', 'lr', values.lr, method === 'distill' ? 0.05 : undefined),
         numQueries: numberOpt('compress', 'queries-n', values['queries-n'], 32),
@@ -83,6 +90,7 @@ register({
         onProgress: (e) => bar.update(e.step, { loss: e.loss, lr: e.lr }),
       });
       await saveCompressed(values.out, r.compressed);
+      await fs.rm(stateFile, { force: true }); // finished: nothing left to resume
       await writeFileAtomic(path.join(values.out, 'report.html'), report(r, values.context, model));
       const summary = {
         kl_before: r.before.kl, kl_after: r.after.kl, top1: r.after.top1, top1_before: r.before.top1, ratio: r.compressed.ratio,
@@ -102,6 +110,25 @@ register({
     }
   },
 });
+
+const STATE_FILE = 'compress_state.json';
+
+async function readState(file: string): Promise<DistillCheckpoint | null> {
+  const { fs } = await nodeFs();
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return null; // nothing to resume: start fresh
+  }
+  try {
+    const c = JSON.parse(text) as DistillCheckpoint;
+    if (typeof c.step !== 'number' || !Array.isArray(c.sigma) || !c.adam || typeof c.fingerprint !== 'string') throw new Error('fields missing');
+    return c;
+  } catch (e) {
+    throw new PromptkilnError('DATA', `${file}: not a readable compression checkpoint (${(e as Error).message}); delete it or start without --resume`);
+  }
+}
 
 async function trainCompressor(model: Model, corpusFile: string, o: { slots: number; segments: number; steps: number; lr: number; seed: number }, io: CliIO): Promise<RecurrentCompressor> {
   const lines = (await readText(corpusFile)).split('\n');
@@ -129,7 +156,7 @@ async function trainCompressor(model: Model, corpusFile: string, o: { slots: num
   const rc = RecurrentCompressor.init(model, { slots: o.slots, segments: o.segments, mode: 'accumulate' }, corpus[0].context, o.seed);
   const bar = new Progress(io, 'train compressor', o.steps);
   try {
-    rc.train(corpus, { steps: o.steps, lr: o.lr, seed: o.seed, signal: io.signal, onProgress: (e) => bar.update(e.step, { loss: e.loss }) });
+    await rc.train(corpus, { steps: o.steps, lr: o.lr, seed: o.seed, signal: io.signal, onProgress: (e) => bar.update(e.step, { loss: e.loss }) });
   } catch (e) {
     rc.dispose();
     throw e;
