@@ -30,28 +30,40 @@ export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, 
     fwd_scalar(out, inp, w, bias, M, K, N, n0, n1);
     return;
   }
-  // a panel of NB rows of W (NB, K) stays in L2 while every row pair of inp streams over it
-  const NB = max<i32>(4, (L2_BLOCK / (K << 2)) & ~3);
+  // Wide inputs (K > 2048) are cut into K blocks of 512: with whole 16 KiB rows (K = 4096) only 12 W
+  // rows fit the L2 block, so the input was re-streamed from memory ~N/12 times (measured at
+  // (1184, 4096, 4096): 37 GFLOP/s whole, 47 with 1024-blocks, 52 with 512-blocks; K = 2048 is
+  // fastest unblocked). Later K blocks add into out. One row (matrix × vector) keeps whole rows:
+  // W is then read once, as one stream.
+  const KB = M >= 2 && K > 2048 ? 512 : K;
+  // a panel of NB rows of W (NB, KB) stays in L2 while every row pair of inp streams over it
+  const NB = max<i32>(4, (L2_BLOCK / (KB << 2)) & ~3);
   const rowK = <usize>K << 2;
   const rowN = <usize>N << 2;
   for (let nb = n0; nb < n1; nb += NB) {
     const ne = min<i32>(nb + NB, n1);
-    let m = 0;
-    for (; m + 2 <= M; m += 2) {
-      const x0 = inp + <usize>m * rowK;
-      const y0 = out + <usize>m * rowN;
-      let n = nb;
-      for (; n + 4 <= ne; n += 4) fwd_2x4(y0, rowN, x0, rowK, w + <usize>n * rowK, bias, n, K);
-      for (; n < ne; n++) {
-        fwd_1x1(y0, x0, w + <usize>n * rowK, bias, n, K);
-        fwd_1x1(y0 + rowN, x0 + rowK, w + <usize>n * rowK, bias, n, K);
+    for (let kb = 0; kb < K; kb += KB) {
+      const kl = min<i32>(KB, K - kb);
+      const acc = kb > 0;
+      const bb: usize = acc ? 0 : bias;
+      const ko = <usize>kb << 2;
+      let m = 0;
+      for (; m + 2 <= M; m += 2) {
+        const x0 = inp + <usize>m * rowK + ko;
+        const y0 = out + <usize>m * rowN;
+        let n = nb;
+        for (; n + 4 <= ne; n += 4) fwd_2x4(y0, rowN, x0, rowK, w + <usize>n * rowK + ko, bb, n, kl, acc);
+        for (; n < ne; n++) {
+          fwd_1x1(y0, x0, w + <usize>n * rowK + ko, bb, n, kl, acc);
+          fwd_1x1(y0 + rowN, x0 + rowK, w + <usize>n * rowK + ko, bb, n, kl, acc);
+        }
       }
-    }
-    if (m < M) {
-      const x0 = inp + <usize>m * rowK;
-      const y0 = out + <usize>m * rowN;
-      let n = nb;
-      for (; n < ne; n++) fwd_1x1(y0, x0, w + <usize>n * rowK, bias, n, K);
+      if (m < M) {
+        const x0 = inp + <usize>m * rowK + ko;
+        const y0 = out + <usize>m * rowN;
+        let n = nb;
+        for (; n < ne; n++) fwd_1x1(y0, x0, w + <usize>n * rowK + ko, bb, n, kl, acc);
+      }
     }
   }
 }
@@ -67,7 +79,7 @@ export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, 
 // out rows m, m+1 (stride rowN), columns n..n+3, from inp rows x0, x0+rowK and W rows w0..w0+3.
 // 8 accumulators: c[i][j] = Σ_k inp[i]·W[j] lane-wise, reduced at the end.
 // @ts-ignore: decorator
-@inline function fwd_2x4(y0: usize, rowN: usize, x0: usize, rowK: usize, w0: usize, bias: usize, n: i32, K: i32): void {
+@inline function fwd_2x4(y0: usize, rowN: usize, x0: usize, rowK: usize, w0: usize, bias: usize, n: i32, K: i32, acc: bool): void {
   const x1 = x0 + rowK;
   const w1 = w0 + rowK, w2 = w1 + rowK, w3 = w2 + rowK;
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
@@ -96,6 +108,10 @@ export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, 
     const bv = v128.load(bias + (<usize>n << 2));
     r0 = f32x4.add(r0, bv); r1 = f32x4.add(r1, bv);
   }
+  if (acc) {
+    r0 = f32x4.add(v128.load(y0 + (<usize>n << 2)), r0);
+    r1 = f32x4.add(v128.load(y0 + rowN + (<usize>n << 2)), r1);
+  }
   v128.store(y0 + (<usize>n << 2), r0);
   v128.store(y0 + rowN + (<usize>n << 2), r1);
 }
@@ -113,7 +129,7 @@ function tail4(x: usize, w0: usize, rowK: usize, K4: i32, K: i32): v128 {
 // One output out[n] = x0 · w0 (+ bias[n]), 16 floats per step. The matrix-vector shape (1, K, N)
 // lands here: walking W row after row is one sequential stream (34 GB/s measured), where four
 // rows at once (four streams) reached only ~15 GB/s.
-function fwd_1x1(y0: usize, x0: usize, w0: usize, bias: usize, n: i32, K: i32): void {
+function fwd_1x1(y0: usize, x0: usize, w0: usize, bias: usize, n: i32, K: i32, acc: bool = false): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
   const K16 = K & ~15;
   const end = <usize>K16 << 2;
@@ -130,6 +146,7 @@ function fwd_1x1(y0: usize, x0: usize, w0: usize, bias: usize, n: i32, K: i32): 
   let s = (f32x4.extract_lane(c, 0) + f32x4.extract_lane(c, 2)) + (f32x4.extract_lane(c, 1) + f32x4.extract_lane(c, 3));
   s += dot_tail(x0, w0, K4, K);
   if (bias) s += load<f32>(bias + (<usize>n << 2));
+  if (acc) s = load<f32>(y0 + (<usize>n << 2)) + s;
   store<f32>(y0 + (<usize>n << 2), s);
 }
 

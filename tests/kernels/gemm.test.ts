@@ -63,7 +63,8 @@ function shapes(seed: number): [number, number, number][] {
   const r = rng(seed);
   const pick = () => ODD[r.int(0, ODD.length)];
   // (24, 1024, 40): rows of W 4 KiB apart, where dX packs W blocks into panels (the L1-aliasing case)
-  const out: [number, number, number][] = [[1, 1, 1], [4, 16, 8], [64, 64, 64], [2, 768, 9], [201, 300, 203], [24, 1024, 40]];
+  // (5, 2601, 7): K > 2048, so the forward runs in K blocks of 512 (five, then a 41-wide tail)
+  const out: [number, number, number][] = [[1, 1, 1], [4, 16, 8], [64, 64, 64], [2, 768, 9], [201, 300, 203], [24, 1024, 40], [5, 2601, 7]];
   for (const s of ODD) out.push([s, pick(), pick()], [pick(), s, pick()], [pick(), pick(), s]);
   for (let i = 0; i < 6; i++) out.push([r.int(1, 41), r.int(1, 91), r.int(1, 71)]);
   return out;
@@ -171,7 +172,7 @@ describe('GEMM and attention on 2 and 3 threads', () => {
   }
 
   // big enough to cross the wrappers' threshold for going parallel (M·K·N ≥ 2¹⁸)
-  const SHAPES: [number, number, number][] = [[64, 64, 64], [33, 129, 131], [1, 768, 517], [130, 260, 67], [7, 999, 75], [40, 1024, 70]];
+  const SHAPES: [number, number, number][] = [[64, 64, 64], [33, 129, 131], [1, 768, 517], [130, 260, 67], [7, 999, 75], [40, 1024, 70], [9, 2600, 40]];
 
   it.each([2, 3])('%i threads give the single-thread results', async (n) => {
     const single = await kernels('simd');
