@@ -152,6 +152,15 @@ import { rowmax, scaleRow } from './util';
 
 // dk_j (hd) += ds_j · q and dv_j (hd) += p_j · dout for four consecutive keys j (rows `stride` bytes
 // apart) in one pass: q and dout are loaded once per chunk instead of once per key and gradient.
+// rows g + r·stride (hd) += a[r] · x (hd) for the four lanes r of a: one of dk/dv when only one is wanted
+// @ts-ignore: decorator
+@inline function axpyRows4(g: usize, stride: usize, x: usize, a: v128, hd: i32): void {
+  axpy(g, x, f32x4.extract_lane(a, 0), hd);
+  axpy(g + stride, x, f32x4.extract_lane(a, 1), hd);
+  axpy(g + 2 * stride, x, f32x4.extract_lane(a, 2), hd);
+  axpy(g + 3 * stride, x, f32x4.extract_lane(a, 3), hd);
+}
+
 // @ts-ignore: decorator
 @inline function kvGrad4(dk0: usize, dv0: usize, stride: usize, qi: usize, ds: v128, doi: usize, p: v128, hd: i32): void {
   const s0 = f32x4.splat(f32x4.extract_lane(ds, 0)), s1 = f32x4.splat(f32x4.extract_lane(ds, 1));
@@ -207,20 +216,8 @@ import { rowmax, scaleRow } from './util';
       if (dkb && dvb) {
         kvGrad4(dkb + o0, dvb + o0, stride, qi, ds, doi, p4, hd);
       } else {
-        if (dkb) {
-          const g = dkb + o0;
-          axpy(g, qi, f32x4.extract_lane(ds, 0), hd);
-          axpy(g + stride, qi, f32x4.extract_lane(ds, 1), hd);
-          axpy(g + 2 * stride, qi, f32x4.extract_lane(ds, 2), hd);
-          axpy(g + 3 * stride, qi, f32x4.extract_lane(ds, 3), hd);
-        }
-        if (dvb) {
-          const g = dvb + o0;
-          axpy(g, doi, f32x4.extract_lane(p4, 0), hd);
-          axpy(g + stride, doi, f32x4.extract_lane(p4, 1), hd);
-          axpy(g + 2 * stride, doi, f32x4.extract_lane(p4, 2), hd);
-          axpy(g + 3 * stride, doi, f32x4.extract_lane(p4, 3), hd);
-        }
+        if (dkb) axpyRows4(dkb + o0, stride, qi, ds, hd);
+        if (dvb) axpyRows4(dvb + o0, stride, doi, p4, hd);
       }
     }
   }
