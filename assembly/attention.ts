@@ -150,8 +150,6 @@ import { rowmax, scaleRow } from './util';
   return s;
 }
 
-// dk_j (hd) += ds_j · q and dv_j (hd) += p_j · dout for four consecutive keys j (rows `stride` bytes
-// apart) in one pass: q and dout are loaded once per chunk instead of once per key and gradient.
 // rows g + r·stride (hd) += a[r] · x (hd) for the four lanes r of a: one of dk/dv when only one is wanted
 // @ts-ignore: decorator
 @inline function axpyRows4(g: usize, stride: usize, x: usize, a: v128, hd: i32): void {
@@ -161,6 +159,8 @@ import { rowmax, scaleRow } from './util';
   axpy(g + 3 * stride, x, f32x4.extract_lane(a, 3), hd);
 }
 
+// dk_j (hd) += ds_j · q and dv_j (hd) += p_j · dout for four consecutive keys j (rows `stride` bytes
+// apart) in one pass: q and dout are loaded once per chunk instead of once per key and gradient.
 // @ts-ignore: decorator
 @inline function kvGrad4(dk0: usize, dv0: usize, stride: usize, qi: usize, ds: v128, doi: usize, p: v128, hd: i32): void {
   const s0 = f32x4.splat(f32x4.extract_lane(ds, 0)), s1 = f32x4.splat(f32x4.extract_lane(ds, 1));
