@@ -9,5 +9,6 @@ export default defineConfig({
     // two cores: more workers only thrash
     maxWorkers: 2,
     reporters: ['default', './tests/helpers/summary-reporter.ts'],
+    globalSetup: ['./tests/helpers/global-setup.ts'],
   },
 });

@@ -15,5 +15,10 @@ export default class SummaryReporter implements Reporter {
       if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++; // a file that failed to load
     }
     process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+    // every test must run: a skipped or todo test fails the run (a missing tool is a failure, not a skip)
+    if (skipped > 0) {
+      process.stdout.write(`${skipped} test(s) did not run: the suite requires every test to execute\n`);
+      process.exitCode = 1;
+    }
   }
 }

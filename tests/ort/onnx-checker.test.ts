@@ -3,12 +3,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PY, requirePython } from '../helpers/system.js';
 import { exportOnnx, type ExportOptions } from '../../src/ort/export.js';
 import { loadGpt2Tiny, loadStories260K } from './helpers/checkpoints.js';
 
-const PY = '/usr/bin/python3';
-const hasOnnx = fs.existsSync(PY) && spawnSync(PY, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pk-onnx-check-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -33,7 +32,8 @@ const cases: { name: string; load: typeof loadStories260K; opts: ExportOptions }
   { name: 'gpt2-tiny-random (prefix + logits, external data)', load: loadGpt2Tiny, opts: { prefix: true, logits: true, externalThreshold: 1024, externalLocation: 'g.data' } },
 ];
 
-describe.skipIf(!hasOnnx)('onnx.checker.check_model (skipped only when /usr/bin/python3 lacks the onnx module)', () => {
+describe('onnx.checker.check_model', () => {
+  beforeAll(() => requirePython('onnx', 'python3-onnx'));
   for (const c of cases) {
     it(`${c.name} passes the full check`, () => {
       const ck = c.load();

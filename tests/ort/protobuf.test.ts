@@ -2,7 +2,8 @@
 // onnx Python package (Debian python3-onnx) reading what we wrote.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PY, requirePython } from '../helpers/system.js';
 import { ProtoWriter } from '../../src/ort/protobuf.js';
 import { DT, encodeModel, floatTensor, int64Tensor } from '../../src/ort/onnx.js';
 
@@ -31,10 +32,9 @@ describe('ProtoWriter wire format', () => {
   });
 });
 
-const PY = '/usr/bin/python3';
-const hasOnnx = fs.existsSync(PY) && spawnSync(PY, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0;
 
-describe.skipIf(!hasOnnx)('ModelProto read back by onnx (skipped only when /usr/bin/python3 lacks the onnx module)', () => {
+describe('ModelProto read back by onnx', () => {
+  beforeAll(() => requirePython('onnx', 'python3-onnx'));
   it('every field we write reads back with its value', () => {
     const m = encodeModel({
       name: 'g',
