@@ -1,4 +1,5 @@
-// Hugging Face checkpoints: config.json → ModelConfig, and safetensors names → canonical tensors.
+// Hugging Face checkpoints: safetensors names → canonical tensors, for a ModelConfig read by
+// hf-config.ts.
 //
 // LlamaForCausalLM: weights are already (out, in); RoPE rotates halves ('half'), so no
 // permutation is needed. GPT2LMHeadModel: Conv1D stores [in, out] (y = x·W + b), transposed here
@@ -7,127 +8,16 @@
 // (GPT-2's attn.bias / attn.masked_bias mask buffers, rotary inv_freq tables) are ignored.
 
 import { PromptkilnError } from '../errors.js';
+import { cfgErr } from './hf-config.js';
 import type { SafetensorsTensor } from './safetensors.js';
 import type { ModelConfig, TensorMap } from './types.js';
 
-type Json = Record<string, unknown>;
-
-function cfgErr(file: string, field: string, msg: string): PromptkilnError {
-  return new PromptkilnError('CONFIG', `${file}: ${field} ${msg}`, { file, field });
-}
-
-function posInt(j: Json, field: string, file: string, fallback?: number): number {
-  const v = j[field] ?? fallback;
-  if (v === undefined) throw cfgErr(file, field, 'is missing (expected a positive integer)');
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw cfgErr(file, field, `is ${JSON.stringify(v)}, expected a positive integer`);
-  return v;
-}
-
-function posNum(j: Json, field: string, file: string, fallback: number): number {
-  const v = j[field] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw cfgErr(file, field, `is ${JSON.stringify(v)}, expected a positive number`);
-  return v;
-}
-
-function bool(j: Json, field: string, file: string, fallback: boolean): boolean {
-  const v = j[field] ?? fallback;
-  if (typeof v !== 'boolean') throw cfgErr(file, field, `is ${JSON.stringify(v)}, expected true or false`);
-  return v;
-}
-
-// bos/eos ids: a number, a list (first one), or absent
-function tokenId(j: Json, field: string, file: string): number | null {
-  let v = j[field];
-  if (Array.isArray(v)) v = v[0];
-  if (v === undefined || v === null) return null;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw cfgErr(file, field, `is ${JSON.stringify(v)}, expected a token id`);
-  return v;
-}
-
-export const HF_ARCHITECTURES = ['LlamaForCausalLM', 'GPT2LMHeadModel'] as const;
-
-// Parse config.json (text or parsed JSON) into a ModelConfig. Unknown architecture → ARCH.
-export function hfConfig(input: string | unknown, file = 'config.json'): ModelConfig {
-  let j: unknown = input;
-  if (typeof input === 'string') {
-    try {
-      j = JSON.parse(input);
-    } catch (e) {
-      throw new PromptkilnError('CONFIG', `${file}: not valid JSON (${(e as Error).message})`, { file });
-    }
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new PromptkilnError('CONFIG', `${file}: expected a JSON object`, { file });
-  const c = j as Json;
-  const archs = c.architectures;
-  const modelType = c.model_type;
-  let arch: string | undefined = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : undefined;
-  // configs without `architectures` still carry model_type
-  if (arch === undefined && modelType === 'llama') arch = 'LlamaForCausalLM';
-  if (arch === undefined && modelType === 'gpt2') arch = 'GPT2LMHeadModel';
-  if (arch === undefined) throw cfgErr(file, 'architectures', 'is missing (and model_type is neither "llama" nor "gpt2")');
-  if (arch === 'LlamaForCausalLM') return llamaConfig(c, file);
-  if (arch === 'GPT2LMHeadModel') return gpt2Config(c, file);
-  throw new PromptkilnError('ARCH', `${file}: architecture "${arch}" is not supported (supported: ${HF_ARCHITECTURES.join(', ')})`, { file, field: 'architectures', found: arch });
-}
-
-function llamaConfig(c: Json, file: string): ModelConfig {
-  const dim = posInt(c, 'hidden_size', file);
-  const nHeads = posInt(c, 'num_attention_heads', file);
-  const nKvHeads = posInt(c, 'num_key_value_heads', file, nHeads);
-  const headDim = posInt(c, 'head_dim', file, dim % nHeads === 0 ? dim / nHeads : undefined);
-  if (nHeads % nKvHeads !== 0) throw cfgErr(file, 'num_key_value_heads', `${nKvHeads} does not divide num_attention_heads ${nHeads}`);
-  if (headDim % 2 !== 0) throw cfgErr(file, 'head_dim', `${headDim} is odd; RoPE needs pairs`);
-  const act = c.hidden_act ?? 'silu';
-  if (act !== 'silu') throw cfgErr(file, 'hidden_act', `is ${JSON.stringify(act)}; only "silu" is supported for Llama`);
-  if (c.rope_scaling != null) throw cfgErr(file, 'rope_scaling', `${JSON.stringify(c.rope_scaling)} is not supported (only plain RoPE)`);
-  return {
-    arch: 'llama',
-    dim,
-    nLayers: posInt(c, 'num_hidden_layers', file),
-    nHeads,
-    nKvHeads,
-    headDim,
-    hiddenDim: posInt(c, 'intermediate_size', file),
-    vocabSize: posInt(c, 'vocab_size', file),
-    maxSeqLen: posInt(c, 'max_position_embeddings', file, 2048),
-    normEps: posNum(c, 'rms_norm_eps', file, 1e-6),
-    ropeTheta: posNum(c, 'rope_theta', file, 10000),
-    ropeMode: 'half',
-    tiedEmbeddings: bool(c, 'tie_word_embeddings', file, false),
-    attnBias: bool(c, 'attention_bias', file, false),
-    mlpBias: bool(c, 'mlp_bias', file, false),
-    bosId: tokenId(c, 'bos_token_id', file),
-    eosId: tokenId(c, 'eos_token_id', file),
-  };
-}
-
-function gpt2Config(c: Json, file: string): ModelConfig {
-  const dim = posInt(c, 'n_embd', file);
-  const nHeads = posInt(c, 'n_head', file);
-  if (dim % nHeads !== 0) throw cfgErr(file, 'n_head', `${nHeads} does not divide n_embd ${dim}`);
-  const act = c.activation_function ?? 'gelu_new';
-  if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') throw cfgErr(file, 'activation_function', `is ${JSON.stringify(act)}; only the tanh GELU ("gelu_new") is supported`);
-  if (c.scale_attn_by_inverse_layer_idx === true) throw cfgErr(file, 'scale_attn_by_inverse_layer_idx', 'true is not supported');
-  if (c.scale_attn_weights === false) throw cfgErr(file, 'scale_attn_weights', 'false is not supported');
-  return {
-    arch: 'gpt2',
-    dim,
-    nLayers: posInt(c, 'n_layer', file),
-    nHeads,
-    nKvHeads: nHeads,
-    headDim: dim / nHeads,
-    hiddenDim: c.n_inner == null ? 4 * dim : posInt(c, 'n_inner', file),
-    vocabSize: posInt(c, 'vocab_size', file),
-    maxSeqLen: posInt(c, 'n_positions', file),
-    normEps: posNum(c, 'layer_norm_epsilon', file, 1e-5),
-    ropeTheta: 10000, // unused by GPT-2
-    ropeMode: 'half', // unused by GPT-2
-    tiedEmbeddings: bool(c, 'tie_word_embeddings', file, true),
-    attnBias: true,
-    mlpBias: true,
-    bosId: tokenId(c, 'bos_token_id', file),
-    eosId: tokenId(c, 'eos_token_id', file),
-  };
+// Settings hf-config.ts reads that the transformer does not run yet: refused at load, naming the
+// key, until it does (the config itself is complete either way).
+export function checkRunnable(c: ModelConfig, file: string): void {
+  const fam = c.family ?? c.arch;
+  if (fam !== 'llama' && fam !== 'gpt2') throw cfgErr(file, 'architectures', `family "${fam}" is read but this build does not run it yet`, fam);
+  if (c.rope && c.rope.rotaryDim !== c.headDim) throw cfgErr(file, 'partial_rotary_factor', `rotates ${c.rope.rotaryDim} of ${c.headDim} head dims; the Llama path rotates whole heads`, c.rope.rotaryDim / c.headDim);
 }
 
 // (rows, cols) → (cols, rows)

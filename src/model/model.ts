@@ -1,5 +1,7 @@
 import { PromptkilnError, throwIfAborted } from '../errors.js';
 import { init, type Kernels, type Tensor } from '../kernels/index.js';
+import { renderChat, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
+import { stopIds } from './generation-config.js';
 import { rng, sample, type SampleOptions } from './sampling.js';
 import { checkIds, requireTokenizer, splitPromptTarget, type Text } from './text.js';
 import { Transformer, type KVCache, type Prefix } from './transformer.js';
@@ -134,6 +136,12 @@ export class Model {
     const run = this.busy.then(fn, fn);
     this.busy = run.catch(() => undefined);
     return run;
+  }
+
+  // The checkpoint's chat template rendered as transformers' apply_chat_template(..., tokenize=False)
+  // (see chat-template.ts); encode the result with { bos: false }: templates write their own BOS.
+  applyChatTemplate(messages: readonly ChatMessage[], opts: ChatTemplateOptions = {}): string {
+    return renderChat(this.chatTemplate, messages, opts, this.tokenizer?.specialTokens);
   }
 
   requireTokenizer(what: string): Tokenizer {
@@ -437,7 +445,7 @@ export class Model {
           return false;
         });
         const id = sample(logits, opts, rand);
-        if (stopAtEos && (id === c.eosId || (c.bosId !== null && id === c.bosId && c.arch === 'llama'))) {
+        if (stopAtEos && (stopIds(c).includes(id) || (c.bosId !== null && id === c.bosId && c.arch === 'llama'))) {
           finish = 'eos';
           break;
         }

@@ -1,8 +1,9 @@
 // loadCheckpoint: a folder, a .bin file, a hub id, or in-memory files → Checkpoint.
 //
 // Recognition works on a set of files, wherever they live:
-//   - `config.json` present → a Hugging Face folder: config.json + model.safetensors (or
-//     model.safetensors.index.json and its shards) + tokenizer.json / tokenizer_config.json.
+//   - `config.json` present → a Hugging Face folder: config.json (+ generation_config.json) +
+//     model.safetensors (or model.safetensors.index.json and its shards) + tokenizer.json /
+//     tokenizer_config.json / chat_template.jinja.
 //   - otherwise llama2.c: the checkpoint is the `.bin` whose header parses as a llama2.c config
 //     and whose size matches it (tried in order: `<folder name>.bin`, other non-`tok*` .bin files
 //     largest first, then `tok*` ones); the tokenizer is `tok<vocab>.bin` (llama2.c's naming, e.g.
@@ -13,7 +14,9 @@
 
 import { PromptkilnError } from '../errors.js';
 import { nodeFs } from '../util/files.js';
-import { hfConfig, hfTensors } from './hf-checkpoint.js';
+import { checkRunnable, hfTensors } from './hf-checkpoint.js';
+import { hfConfig } from './hf-config.js';
+import { parseGenerationConfig, withGenerationConfig } from './generation-config.js';
 import { formatHubId, hubFileIfExists, hubListFiles, looksLikeHubId, parseHubId, type HubOptions } from './hub.js';
 import { parseLlama2c, probeLlama2c } from './llama2c.js';
 import { parseSafetensors, parseSafetensorsIndex, type SafetensorsTensor } from './safetensors.js';
@@ -119,7 +122,10 @@ async function readRequired(fs: FileSet, name: string): Promise<Uint8Array> {
 
 async function loadHf(fs: FileSet, names: Set<string> | null, opts: LoadCheckpointOptions): Promise<Omit<Checkpoint, 'source' | 'id'> & { bytes: number }> {
   const has = (n: string) => names === null || names.has(n);
-  const config = hfConfig(TEXT.decode(await readRequired(fs, 'config.json')), `${fs.label}/config.json`);
+  let config = hfConfig(TEXT.decode(await readRequired(fs, 'config.json')), `${fs.label}/config.json`);
+  checkRunnable(config, `${fs.label}/config.json`);
+  const gen = has('generation_config.json') ? await fs.read('generation_config.json') : null;
+  if (gen) config = withGenerationConfig(config, parseGenerationConfig(TEXT.decode(gen), `${fs.label}/generation_config.json`));
   const raw = new Map<string, SafetensorsTensor>();
   let bytes = 0;
   let weightsFile = 'model.safetensors';
@@ -149,10 +155,16 @@ async function loadHf(fs: FileSet, names: Set<string> | null, opts: LoadCheckpoi
     if (tj) {
       const tc = has('tokenizer_config.json') ? await fs.read('tokenizer_config.json') : null;
       const t = loadHfTokenizer(TEXT.decode(tj), tc && TEXT.decode(tc), { file: `${fs.label}/tokenizer.json`, bosId: config.bosId, eosId: config.eosId });
+      if (t.vocabSize > config.vocabSize) {
+        throw new PromptkilnError('TOKENIZER', `${fs.label}/tokenizer.json: ids reach ${t.vocabSize - 1}, beyond config.json vocab_size ${config.vocabSize}`, { file: 'tokenizer.json', key: 'vocab_size', value: t.vocabSize });
+      }
       tokenizer = t;
       chatTemplate = t.chatTemplate;
     }
   }
+  // transformers v5 saves the chat template beside tokenizer_config.json, and prefers it
+  const jinja = opts.tokenizer !== false && has('chat_template.jinja') ? await fs.read('chat_template.jinja') : null;
+  if (jinja) chatTemplate = TEXT.decode(jinja);
   return { config, tensors, tokenizer, chatTemplate, bytes };
 }
 

@@ -1,15 +1,18 @@
 // Hugging Face `tokenizer.json` (+ `tokenizer_config.json`) through @huggingface/tokenizers,
 // wrapped as our Tokenizer.
 //
-// BOS/EOS: encoding never lets the library add special tokens; we add BOS when asked, or by
-// default when the tokenizer's own post-processor would (Llama adds <s>, GPT-2 adds nothing),
-// and EOS only when asked. Decoding drops BOS/EOS ids and keeps other special tokens.
+// Special tokens: encode(text) adds them exactly as transformers' tokenizer(text) does (the
+// tokenizer.json post-processor: Llama/Mistral's TemplateProcessing puts <s> first, byte-level
+// GPT-2/Qwen adds nothing). With an explicit { bos, eos } the library adds none and we add BOS /
+// EOS as asked (bos defaults to what the post-processor does). Decoding drops BOS/EOS ids and
+// keeps other special tokens.
 // Streaming (decodeToken) decodes a growing window of ids and emits only the new, complete text:
 // a token whose bytes end in the middle of a UTF-8 character (byte-fallback or byte-level BPE)
 // produces "" until the character completes (the text ends in U+FFFD until then).
 
 import { Tokenizer as HfLib } from '@huggingface/tokenizers';
 import { PromptkilnError } from '../errors.js';
+import { pickTemplate } from './chat-template.js';
 import type { Tokenizer } from './types.js';
 import type { TokenStreamDecoder } from './tokenizer-llama2c.js';
 
@@ -36,6 +39,9 @@ export class HfTokenizer implements Tokenizer {
   readonly bosId: number | null;
   readonly eosId: number | null;
   readonly chatTemplate: string | null;
+  // special token strings by their tokenizer_config.json names (bos_token, eos_token, ...): what
+  // chat templates see
+  readonly specialTokens: Record<string, string>;
   private readonly defaultBos: boolean;
   private stream: TokenStreamDecoder | null = null;
   private streamLast: number | null = null;
@@ -59,10 +65,17 @@ export class HfTokenizer implements Tokenizer {
     const without = lib.encode('a', { add_special_tokens: false }).ids;
     this.defaultBos = this.bosId !== null && withSpecial[0] === this.bosId && without[0] !== this.bosId;
     const tpl = config.chat_template;
-    this.chatTemplate = typeof tpl === 'string' ? tpl : null;
+    // a list of named templates: the "default" one (tool_use variants are not picked)
+    this.chatTemplate = typeof tpl === 'string' ? tpl : Array.isArray(tpl) ? pickTemplate(tpl as { name: string; template: string }[], false) : null;
+    this.specialTokens = {};
+    for (const [k, v] of Object.entries(config)) {
+      const c = k.endsWith('_token') ? tokenContent(v) : null;
+      if (c !== null) this.specialTokens[k] = c;
+    }
   }
 
   encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
+    if (opts.bos === undefined && opts.eos === undefined) return this.lib.encode(text, { add_special_tokens: true }).ids.slice();
     const ids = this.lib.encode(text, { add_special_tokens: false }).ids.slice();
     if (opts.bos ?? this.defaultBos) {
       if (this.bosId === null) throw new PromptkilnError('TOKENIZER', 'this tokenizer has no BOS token; encode with { bos: false }');

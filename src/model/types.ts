@@ -2,6 +2,32 @@
 
 export type Arch = 'llama' | 'gpt2';
 
+// The Hugging Face family a config came from. Families share the llama code path and differ only
+// in the fields below (and in weight names).
+export type Family = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma3' | 'phi3' | 'gpt2';
+
+// One RoPE setting (a family's global RoPE, or one layer type's), as transformers' v5
+// `rope_parameters` holds it. rope.ts turns it into inverse frequencies and cos/sin tables.
+export interface RopeParams {
+  type: 'default' | 'linear' | 'llama3' | 'yarn' | 'longrope';
+  theta: number; // rope_theta
+  rotaryDim: number; // dims rotated per head: int(head_dim · partial_rotary_factor), even; the rest pass through
+  factor: number; // linear / llama3 / yarn scaling factor (1 for default)
+  originalMaxPos: number | null; // original_max_position_embeddings (llama3, yarn, longrope)
+  lowFreqFactor: number | null; // llama3
+  highFreqFactor: number | null; // llama3
+  betaFast: number | null; // yarn (32 when absent)
+  betaSlow: number | null; // yarn (1 when absent)
+  truncate: boolean; // yarn: floor/ceil the correction range (transformers' default true)
+  shortFactor: number[] | null; // longrope: per-frequency divisors while the sequence fits originalMaxPos
+  longFactor: number[] | null; // longrope: beyond it
+  // multiplies cos and sin (transformers' attention_scaling), so q·k scales by its square;
+  // 1 except yarn (0.1·ln(factor) + 1 or from mscale) and longrope (√(1 + ln f / ln orig))
+  attentionFactor: number;
+}
+
+export type LayerType = 'full_attention' | 'sliding_attention';
+
 export interface ModelConfig {
   arch: Arch;
   dim: number; // C, residual width
@@ -21,6 +47,26 @@ export interface ModelConfig {
   mlpBias: boolean; // b1/b2 present, and llama's b3 (GPT-2: true)
   bosId: number | null;
   eosId: number | null;
+  // ---- fields below are absent on configs that predate them (llama2.c, benches); absent means the
+  // plain Llama / GPT-2 behaviour written after each. The HF reader (hf-config.ts) fills all of them.
+  family?: Family; // absent: arch
+  // every id that ends generation (generation_config.json's eos_token_id list, else config.json's);
+  // absent: [eosId]
+  eosIds?: number[];
+  // RoPE of full-attention layers; absent: { type: 'default', theta: ropeTheta, rotaryDim: headDim }
+  rope?: RopeParams;
+  // RoPE of sliding-attention layers when it differs (Gemma 3: its own θ); absent/null: same as rope
+  ropeLocal?: RopeParams | null;
+  layerTypes?: LayerType[]; // (nLayers); absent: all full_attention
+  // sliding layers attend to keys k with q − k < slidingWindow (the query itself included)
+  slidingWindow?: number | null;
+  attnOutBias?: boolean; // bo present; absent: = attnBias (Qwen2 has q/k/v biases but no o bias)
+  qkNorm?: boolean; // per-head RMSNorm on q and k before RoPE (Qwen3, Gemma 3); absent: false
+  normPlusOne?: boolean; // RMSNorm scales by (1 + w) (Gemma); absent: false (scales by w)
+  embedScale?: number; // token embeddings × this (Gemma: √C in f32); absent: 1
+  sandwichNorm?: boolean; // Gemma 3: norms after attention and after the MLP too (pre/post FFN norms); absent: false
+  activation?: 'silu' | 'gelu_tanh'; // MLP (gate) activation; absent: silu (llama), gelu_tanh (gpt2)
+  queryScale?: number; // attention logit scale; absent: 1/√headDim (Gemma: query_pre_attn_scalar^-½)
 }
 
 // Canonical tensor names, all f32, linear weights in the internal (out, in) layout:
@@ -48,6 +94,8 @@ export interface Tokenizer {
   decode(ids: readonly number[]): string;
   // the text one token adds after `prev` (streaming); llama2.c drops the leading space after BOS
   decodeToken(id: number, prev: number | null): string;
+  // special token strings by tokenizer_config.json name (bos_token, eos_token, ...), for chat templates
+  readonly specialTokens?: Record<string, string>;
 }
 
 export interface Checkpoint {
@@ -58,6 +106,6 @@ export interface Checkpoint {
   source: string;
   // a stable identity for caches and saved adapters (hub id@revision, or the file's name and size)
   id: string;
-  // the chat template of tokenizer_config.json, when the checkpoint has one
+  // the chat template (chat_template.jinja, else tokenizer_config.json's), when the checkpoint has one
   chatTemplate?: string | null;
 }

@@ -1,5 +1,6 @@
 import { PromptkilnError } from '../errors.js';
 import type { Kernels, Tensor } from '../kernels/index.js';
+import { ropeOf, ropeTables as ropeTablesOf } from './rope.js';
 import type { ModelConfig, TensorMap } from './types.js';
 
 export interface LayerWeights {
@@ -117,21 +118,7 @@ export function uploadWeights(k: Kernels, c: ModelConfig, tensors: TensorMap, so
   };
 }
 
-// RoPE angle tables (maxPos, hd/2), rounded step by step in f32 as llama2.c's run.c does
-// (freq = 1 / powf(theta, 2j/hd); angle = pos·freq; cosf/sinf), which HF's float32 inv_freq matches.
+// RoPE tables (maxSeqLen, rotaryDim/2) of the config's full-attention layers; rope.ts computes them.
 export function ropeTables(c: ModelConfig): { cos: Float32Array; sin: Float32Array } {
-  const half = c.headDim / 2;
-  const f = Math.fround;
-  const cos = new Float32Array(c.maxSeqLen * half);
-  const sin = new Float32Array(c.maxSeqLen * half);
-  const freq = new Float32Array(half);
-  for (let j = 0; j < half; j++) freq[j] = f(1 / f(Math.pow(c.ropeTheta, f((2 * j) / c.headDim))));
-  for (let p = 0; p < c.maxSeqLen; p++) {
-    for (let j = 0; j < half; j++) {
-      const a = f(p * freq[j]);
-      cos[p * half + j] = Math.cos(a);
-      sin[p * half + j] = Math.sin(a);
-    }
-  }
-  return { cos, sin };
+  return ropeTablesOf(ropeOf(c), c.maxSeqLen);
 }

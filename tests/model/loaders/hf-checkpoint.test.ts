@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync, copyFileSync, readFileSync, symlinkSync } f
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { hfConfig } from '../../../src/model/hf-checkpoint.js';
+import { hfConfig } from '../../../src/model/hf-config.js';
 import { parseLlama2c } from '../../../src/model/llama2c.js';
 import { parseSafetensors, writeSafetensors } from '../../../src/model/safetensors.js';
 import { loadCheckpoint } from '../../../src/model/source.js';
@@ -98,7 +98,8 @@ describe('Hugging Face checkpoints', () => {
     writeFileSync(path.join(dir, 'tokenizer_config.json'), tj.config);
     const ck = await loadCheckpoint(dir);
     const ref = parseLlama2c(read(STORIES_BIN));
-    expect(ck.config).toEqual({ ...ref.config, ropeMode: 'half', tiedEmbeddings: false });
+    expect(ck.config).toMatchObject({ ...ref.config, ropeMode: 'half', tiedEmbeddings: false, family: 'llama', eosIds: [2], layerTypes: Array(5).fill('full_attention') });
+    expect(ck.config.rope).toMatchObject({ type: 'default', theta: 10000, rotaryDim: 8, attentionFactor: 1 });
     for (const [k, v] of ref.tensors) expect(same(ck.tensors.get(k), v), k).toBe(true);
     expect(same(ck.tensors.get('lm_head'), ref.tensors.get('tok_embeddings'))).toBe(true);
     expect(ck.tokenizer!.encode('Once upon a time')).toEqual([1, 403, 407, 261, 378]);
@@ -120,7 +121,7 @@ describe('Hugging Face checkpoints', () => {
     await expectCode(() => hfConfig(noHidden, 'x/config.json'), 'CONFIG', /x\/config\.json: hidden_size is missing/);
     await expectCode(() => hfConfig({ ...config, num_key_value_heads: 3 }), 'CONFIG', /num_key_value_heads/);
     await expectCode(() => hfConfig({ ...config, rope_scaling: { type: 'llama3' } }), 'CONFIG', /rope_scaling/);
-    await expectCode(() => hfConfig({ architectures: ['MistralForCausalLM'] }, 'm/config.json'), 'ARCH', /m\/config\.json.*MistralForCausalLM/);
+    await expectCode(() => hfConfig({ architectures: ['FalconForCausalLM'] }, 'm/config.json'), 'ARCH', /m\/config\.json.*FalconForCausalLM/);
     await expectCode(() => hfConfig('{nope'), 'CONFIG', /JSON/);
     const g = JSON.parse(readFileSync(path.join(GPT2_DIR, 'config.json'), 'utf8'));
     const { n_embd: __, ...noEmbd } = g;
