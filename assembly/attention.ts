@@ -1,5 +1,5 @@
 import { madd, hsum, hsum4, vexp } from './simd';
-import { rowmax, scaleRow } from './util';
+import { axpy, dot, rowmax, scaleRow } from './util';
 
 // Causal multi-head attention with grouped-query heads and an optional block of P shared
 // "prefix" keys/values that every query sees (prefix tuning, or a prompt's cached K/V reused
@@ -13,36 +13,6 @@ import { rowmax, scaleRow } from './util';
 // Query i attends prefix slots 0..P−1 and sequence keys j ≤ i + (Tk − Tq).
 // Query head h reads kv head h / (H / Hkv). Scale 1/√hd. Work is split over (b, h) pairs
 // [bh0, bh1) so threads can share one call's rows.
-
-// @ts-ignore: decorator
-@inline function dot(a: usize, b: usize, n: i32): f32 {
-  let s: f32 = 0;
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    let acc = f32x4.splat(0);
-    for (; i + 4 <= n; i += 4) acc = madd(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)), acc);
-    s = hsum(acc);
-  }
-  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
-  return s;
-}
-
-// y (n) += a · x (n)
-// @ts-ignore: decorator
-@inline function axpy(y: usize, x: usize, a: f32, n: i32): void {
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const va = f32x4.splat(a);
-    for (; i + 4 <= n; i += 4) {
-      const o = <usize>i << 2;
-      v128.store(y + o, madd(va, v128.load(x + o), v128.load(y + o)));
-    }
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(y + o, load<f32>(y + o) + a * load<f32>(x + o));
-  }
-}
 
 // [q·k0, q·k1, q·k2, q·k3] over n elements: four keys share each load of q, and four independent
 // accumulators hide the add latency that a single 64-long dot chain is bound by.
@@ -124,7 +94,7 @@ import { rowmax, scaleRow } from './util';
   }
   for (; j < count; j++) {
     const pj = load<f32>(p + (<usize>j << 2));
-    if (pj != 0) axpy(out, base + <usize>j * stride, pj, hd);
+    if (pj != 0) axpy(out, base + <usize>j * stride, hd, pj);
   }
 }
 
@@ -153,10 +123,10 @@ import { rowmax, scaleRow } from './util';
 // rows g + r·stride (hd) += a[r] · x (hd) for the four lanes r of a: one of dk/dv when only one is wanted
 // @ts-ignore: decorator
 @inline function axpyRows4(g: usize, stride: usize, x: usize, a: v128, hd: i32): void {
-  axpy(g, x, f32x4.extract_lane(a, 0), hd);
-  axpy(g + stride, x, f32x4.extract_lane(a, 1), hd);
-  axpy(g + 2 * stride, x, f32x4.extract_lane(a, 2), hd);
-  axpy(g + 3 * stride, x, f32x4.extract_lane(a, 3), hd);
+  axpy(g, x, hd, f32x4.extract_lane(a, 0));
+  axpy(g + stride, x, hd, f32x4.extract_lane(a, 1));
+  axpy(g + 2 * stride, x, hd, f32x4.extract_lane(a, 2));
+  axpy(g + 3 * stride, x, hd, f32x4.extract_lane(a, 3));
 }
 
 // dk_j (hd) += ds_j · q and dv_j (hd) += p_j · dout for four consecutive keys j (rows `stride` bytes
@@ -226,9 +196,9 @@ import { rowmax, scaleRow } from './util';
     if (pj == 0) continue;
     const o = <usize>j * stride;
     const ds = pj * (dot(doi, vb + o, hd) - s) * scale;
-    if (dq) axpy(dq, kb + o, ds, hd);
-    if (dkb) axpy(dkb + o, qi, ds, hd);
-    if (dvb) axpy(dvb + o, doi, pj, hd);
+    if (dq) axpy(dq, kb + o, hd, ds);
+    if (dkb) axpy(dkb + o, qi, hd, ds);
+    if (dvb) axpy(dvb + o, doi, hd, pj);
   }
 }
 

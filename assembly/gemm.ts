@@ -5,10 +5,14 @@ import { add } from './util';
 // the PyTorch nn.Linear layout; GPT-2's Conv1D (in, out) is transposed once at load.
 // Backward kernels accumulate into their outputs (llm.c convention): callers zero first.
 //
-// No packing: both operands of the forward GEMM are already K-contiguous (dot-product form),
-// and both backward GEMMs read W / inp rows as contiguous 16-float segments (outer-product
-// form). Measured in V8 on x64, a register block of 8 f32x4 accumulators is the most that does
-// not spill (10+ collapsed to ~25 GFLOP/s), so every micro-kernel below holds exactly 8.
+// Data layout per kernel: the forward reads both operands along K, which is contiguous in each
+// (dot-product form), so it needs no packing. The backward GEMMs (outer-product form) read W /
+// inp rows as 16-float segments; dX packs each W block into 16-column panels first when the
+// caller gives it scratch (matmul_bwd_dx_packed: rows K·4 bytes apart alias in L1 at the usual
+// model widths), dW reads inp in place.
+// Register blocks: the main micro-kernels (fwd_2x4, outer_2x16) hold 8 f32x4 accumulators.
+// Measured in V8 on x64, 8 is the most that does not spill (10+ collapsed to ~25 GFLOP/s). The
+// edge kernels for leftover rows and columns (fwd_1x1, outer_1x16, outer_2x4, outer_2x1) hold fewer.
 //
 // The *_range variants compute a slice of the output columns; the thread pool (see
 // src/kernels/threads.ts) hands each thread one slice, and the plain exports are the full range.

@@ -1,4 +1,5 @@
-// The module's ABI: every export here is declared, with its shapes, in wasm/promptkiln.h.
+// The module's ABI: every export here is declared, with its shapes, in wasm/promptkiln.h (from
+// which src/kernels/exports.ts is generated; tests/hosts/header.test.ts checks all three agree).
 // Pointers are byte offsets into the one exported memory; tensors are f32, row-major.
 // Bump ABI_VERSION whenever an export's name, argument list or meaning changes.
 import { matmul_fwd } from './gemm';

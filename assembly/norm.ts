@@ -1,32 +1,10 @@
 import { madd, hsum } from './simd';
+import { dot } from './util';
 
 // Normalizations over the last axis of (N, C) rows. The forward saves the per-row statistics
 // the backward needs; weights are frozen, so the backward returns input gradients only.
 // Each row is two or three passes; every pass runs on f32x4 in the SIMD builds with a scalar
 // tail for C mod 4, and two accumulators so a 768-wide reduction is not one long add chain.
-
-// Σ a·b over n elements
-// @ts-ignore: decorator
-@inline function dotRow(a: usize, b: usize, n: i32): f32 {
-  let s: f32 = 0;
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-    for (; i + 8 <= n; i += 8) {
-      const o = <usize>i << 2;
-      acc0 = madd(v128.load(a + o), v128.load(b + o), acc0);
-      acc1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), acc1);
-    }
-    if (i + 4 <= n) {
-      const o = <usize>i << 2;
-      acc0 = madd(v128.load(a + o), v128.load(b + o), acc0);
-      i += 4;
-    }
-    s = hsum(f32x4.add(acc0, acc1));
-  }
-  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
-  return s;
-}
 
 // Σ a over n elements
 // @ts-ignore: decorator
@@ -77,7 +55,7 @@ export function rmsnorm_fwd(out: usize, rstd: usize, inp: usize, w: usize, N: i3
   for (let r = 0; r < N; r++) {
     const x = inp + (<usize>r * <usize>C << 2);
     const y = out + (<usize>r * <usize>C << 2);
-    const s: f32 = 1.0 / Mathf.sqrt(dotRow(x, x, C) / <f32>C + eps);
+    const s: f32 = 1.0 / Mathf.sqrt(dot(x, x, C) / <f32>C + eps);
     if (rstd) store<f32>(rstd + (<usize>r << 2), s);
     let i = 0;
     if (ASC_FEATURE_SIMD) {

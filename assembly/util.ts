@@ -1,4 +1,4 @@
-import { hsum, hmax } from './simd';
+import { madd, hsum, hmax } from './simd';
 
 // Elementwise helpers the model uses between the big kernels. Sizes are element counts.
 
@@ -63,20 +63,45 @@ export function scale(x: usize, n: i32, s: f32): void {
   return m;
 }
 
-// y (n) += a · x (n)
-export function axpy(y: usize, x: usize, n: i32, a: f32): void {
+// y (n) += a · x (n). Exported, and inlined into the attention kernels' row loops.
+// @ts-ignore: decorator
+@inline export function axpy(y: usize, x: usize, n: i32, a: f32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     const va = f32x4.splat(a);
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
-      v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(v128.load(x + o), va)));
+      v128.store(y + o, madd(va, v128.load(x + o), v128.load(y + o)));
     }
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
     store<f32>(y + o, load<f32>(y + o) + a * load<f32>(x + o));
   }
+}
+
+// Σ a·b over n elements, two accumulators so a 768-wide row is not one long add chain.
+// Inlined into the norm and attention row loops.
+// @ts-ignore: decorator
+@inline export function dot(a: usize, b: usize, n: i32): f32 {
+  let s: f32 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+    for (; i + 8 <= n; i += 8) {
+      const o = <usize>i << 2;
+      acc0 = madd(v128.load(a + o), v128.load(b + o), acc0);
+      acc1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), acc1);
+    }
+    if (i + 4 <= n) {
+      const o = <usize>i << 2;
+      acc0 = madd(v128.load(a + o), v128.load(b + o), acc0);
+      i += 4;
+    }
+    s = hsum(f32x4.add(acc0, acc1));
+  }
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
 }
 
 // Σ x² over n elements, accumulated in f64 lanes so global-norm clipping over millions of

@@ -1,7 +1,9 @@
 // Builds every kernel variant listed in asconfig.json (simd, relaxed, portable, threads)
-// with the AssemblyScript compiler's API, so `npm run build` needs no global tools.
+// with the AssemblyScript compiler's API, so `npm run build` needs no global tools; then
+// regenerates src/kernels/exports.ts from wasm/promptkiln.h (scripts/gen-exports.mjs).
 import asc from 'assemblyscript/asc';
 import { readFileSync, mkdirSync } from 'node:fs';
+import { syncExports } from './gen-exports.mjs';
 
 const cfg = JSON.parse(readFileSync(new URL('../asconfig.json', import.meta.url), 'utf8'));
 mkdirSync('wasm', { recursive: true });
@@ -18,3 +20,5 @@ for (const target of targets) {
   }
   console.log(`build-wasm: ${target} → ${cfg.targets[target].outFile} (${(performance.now() - t0).toFixed(0)} ms)`);
 }
+
+if (syncExports()) console.log('build-wasm: regenerated src/kernels/exports.ts from wasm/promptkiln.h');

@@ -40,7 +40,8 @@ const OUTPUTS = [
   {
     name: 'wasm',
     stamp: 'wasm/.build-hash',
-    inputs: ['assembly', 'asconfig.json', 'scripts/build-wasm.mjs', 'node_modules/assemblyscript/package.json'],
+    inputs: ['assembly', 'asconfig.json', 'scripts/build-wasm.mjs', 'node_modules/assemblyscript/package.json',
+      'wasm/promptkiln.h', 'scripts/gen-exports.mjs', 'scripts/c-header.mjs'],
     build() {
       execFileSync(process.execPath, [path.join(ROOT, 'scripts/build-wasm.mjs')], { cwd: ROOT, stdio: 'inherit' });
     },

@@ -29,6 +29,9 @@
  * PROMPTKILN_ABI_VERSION before the first call. The version is bumped whenever an export's name,
  * argument list or meaning changes; tests/hosts/header.test.ts fails when this header and the
  * module's exports disagree.
+ *
+ * This header is the one written statement of the ABI: the TypeScript SDK's type of the exports
+ * (src/kernels/exports.ts) is generated from it by scripts/gen-exports.mjs, comments included.
  */
 #ifndef PROMPTKILN_H
 #define PROMPTKILN_H

@@ -33,6 +33,16 @@ function dims(kernel: string, d: Record<string, number>): void {
     }
   }
 }
+// Smallest calls the thread pool takes; smaller ones stay on the calling thread. Handing a job to a
+// spinning worker costs ~0.6 µs (measured: a 1x4x8 GEMM through the pool), but a worker idle for
+// more than its spin time (200 µs, threads.ts) sleeps, and waking it costs tens of µs. A GEMM of
+// 2¹⁸ multiply-adds runs ~10 µs on one core at ~55 GFLOP/s: the smallest job whose other half is
+// worth a wake-up. Attention's unit is one q·k (or p·v) multiply-add of B·H·Tq·(P+Tk)·hd; each
+// costs several GEMM multiply-adds (exp, softmax, short rows: 2¹⁵ with 16-wide heads took 17 µs
+// here), so 2¹⁶ is again tens of µs of work.
+const PARALLEL_GEMM_MACS = 1 << 18;
+const PARALLEL_ATTENTION_MACS = 1 << 16;
+
 // the ABI's null pointer for an absent optional tensor
 export const ptr = (t: Opt) => (t ? t.ptr : 0);
 
@@ -91,7 +101,7 @@ export class Kernels {
     const k = 'matmul';
     dims(k, { M, K, N });
     need(out, M * N, 'out', k); need(inp, M * K, 'inp', k); need(w, N * K, 'w', k); need(bias, bias ? N : 0, 'bias', k);
-    if (this.parallel && M * K * N >= 1 << 18) return this.parallel.matmul(out, inp, w, bias, M, K, N);
+    if (this.parallel && M * K * N >= PARALLEL_GEMM_MACS) return this.parallel.matmul(out, inp, w, bias, M, K, N);
     this.raw.matmul_fwd(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N);
   }
   // dinp (M, K) += dout (M, N) · w (N, K)
@@ -99,7 +109,7 @@ export class Kernels {
     const k = 'matmulBackwardInput';
     dims(k, { M, K, N });
     need(dinp, M * K, 'dinp', k); need(dout, M * N, 'dout', k); need(w, N * K, 'w', k);
-    if (this.parallel && M * K * N >= 1 << 18) return this.parallel.matmulBackwardInput(dinp, dout, w, M, K, N);
+    if (this.parallel && M * K * N >= PARALLEL_GEMM_MACS) return this.parallel.matmulBackwardInput(dinp, dout, w, M, K, N);
     this.raw.matmul_bwd_dx_packed(dinp.ptr, dout.ptr, w.ptr, M > 1 ? this.dxScratch().ptr : 0, M, K, N, 0, K);
   }
   // dw (N, K) += dout (M, N)ᵀ · inp (M, K); db (N) += Σ_m dout
@@ -217,7 +227,7 @@ export class Kernels {
     need(out, B * Tq * H * hd, 'out', k); need(att, B * H * Tq * (P + Tk), 'att', k);
     need(q, B * Tq * H * hd, 'q', k); need(kk, B * Tk * Hkv * hd, 'k', k); need(v, B * Tk * Hkv * hd, 'v', k);
     need(pk, P * Hkv * hd, 'pk', k); need(pv, P * Hkv * hd, 'pv', k); need(mask, mask ? B * Tk : 0, 'mask', k);
-    if (this.parallel && B * H > 1 && B * H * Tq * (P + Tk) * hd >= 1 << 16) {
+    if (this.parallel && B * H > 1 && B * H * Tq * (P + Tk) * hd >= PARALLEL_ATTENTION_MACS) {
       return this.parallel.attention(out, att, q, kk, v, pk, pv, mask, B, Tq, Tk, P, H, Hkv, hd);
     }
     this.raw.attention_fwd(out.ptr, att.ptr, q.ptr, kk.ptr, v.ptr, ptr(pk), ptr(pv), ptr(mask), B, Tq, Tk, P, H, Hkv, hd, 0, B * H);

@@ -1,13 +1,15 @@
 // wasm/promptkiln.h must declare exactly the module's exports, with the C types their
 // AssemblyScript signatures imply (usize → uint32_t, i32 → int32_t, f32 → float), for every
-// build, and its PROMPTKILN_ABI_VERSION must be what the module reports. When this fails after
-// you added or changed an export: update wasm/promptkiln.h (and bump ABI_VERSION if an existing
-// export changed).
+// build, and its PROMPTKILN_ABI_VERSION must be what the module reports; src/kernels/exports.ts
+// must be the header rendered by scripts/gen-exports.mjs. When this fails after you added or
+// changed an export: update wasm/promptkiln.h (and bump ABI_VERSION if an existing export
+// changed), then run `node scripts/gen-exports.mjs` (the wasm build runs it too).
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseHeader, C_TO_WASM, type CFunction } from '../../scripts/c-header.mjs';
+import { renderExports, EXPORTS_PATH } from '../../scripts/gen-exports.mjs';
 import { readExportSignatures, type ModuleSigs } from './wasm-binary.js';
 import { ABI_VERSION as SDK_ABI_VERSION } from '../../src/kernels/exports.js';
 import { hasRelaxedSimd } from '../../src/kernels/features.js';
@@ -117,5 +119,25 @@ describe('wasm/promptkiln.h', () => {
       expect(ex.abi_version(), `${b}: abi_version()`).toBe(header.abiVersion);
       expect(ex.ABI_VERSION.value, `${b}: ABI_VERSION global`).toBe(header.abiVersion);
     }
+  });
+
+  it('src/kernels/exports.ts is the header rendered by scripts/gen-exports.mjs', () => {
+    expect(readFileSync(EXPORTS_PATH, 'utf8'), 'src/kernels/exports.ts is stale: run node scripts/gen-exports.mjs')
+      .toBe(renderExports(headerText));
+  });
+
+  // Independent of the generator: the interface's methods, read back from the TypeScript source,
+  // are the binary's function exports with their arities (a generator that dropped or reordered
+  // parameters would pass the test above against its own output, not this one).
+  it('the KernelExports interface lists every function export of the binary, with its arity', () => {
+    const src = readFileSync(EXPORTS_PATH, 'utf8');
+    const body = src.slice(src.indexOf('export interface KernelExports {'), src.indexOf('\n}\n'));
+    const methods = new Map<string, number>();
+    for (const m of body.matchAll(/^ {2}(\w+)\(([^)]*)\): (?:void|number);$/gm)) {
+      methods.set(m[1]!, m[2]!.trim() === '' ? 0 : m[2]!.split(',').length);
+    }
+    const mod = modules.get('simd')!;
+    const want = new Map([...mod.functions].map(([n, s]) => [n, s.params.length]));
+    expect(new Map([...methods].sort()), 'KernelExports methods (name → arity)').toEqual(new Map([...want].sort()));
   });
 });
