@@ -4,7 +4,7 @@
 // eos_token, ...) and any extra keyword (Qwen3's enable_thinking) in scope; raise_exception(msg)
 // becomes a typed ARGUMENT error carrying the template's message.
 
-import { Template } from '@huggingface/jinja';
+import { parse, Template, tokenize } from '@huggingface/jinja';
 import { PromptkilnError } from '../errors.js';
 
 export interface ChatMessage {
@@ -26,6 +26,11 @@ export type ChatTemplateSource = string | { name: string; template: string }[];
 
 class RaisedByTemplate extends Error {}
 
+// The library declares raise_exception itself (throwing a plain Error, like any runtime failure)
+// and refuses a second declaration, so the template's calls are renamed to ours at the token level
+// (string literals that mention the name are left alone).
+const RAISE = '__promptkiln_raise_exception';
+
 const cache = new Map<string, Template>();
 
 function compile(template: string): Template {
@@ -33,6 +38,10 @@ function compile(template: string): Template {
   if (!t) {
     try {
       t = new Template(template);
+      // the same options Template's constructor tokenizes with
+      const tokens = tokenize(template, { lstrip_blocks: true, trim_blocks: true });
+      for (const tk of tokens) if (tk.type === 'Identifier' && tk.value === 'raise_exception') (tk as { value: string }).value = RAISE;
+      t.parsed = parse(tokens);
     } catch (e) {
       throw new PromptkilnError('TOKENIZER', `chat template does not parse: ${(e as Error).message}`, undefined, { cause: e });
     }
@@ -65,7 +74,7 @@ export function renderChat(template: ChatTemplateSource | null | undefined, mess
       tools: tools ?? null,
       documents: documents ?? null,
       add_generation_prompt: addGenerationPrompt ?? false,
-      raise_exception: (msg: unknown) => {
+      [RAISE]: (msg: unknown) => {
         throw new RaisedByTemplate(String(msg));
       },
     });
