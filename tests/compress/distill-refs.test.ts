@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { studentStep } from '../../src/compress/distill.js';
-import { teacherFor } from '../../src/compress/teacher.js';
+import { measure } from '../../src/compress/measures.js';
+import { studentSegments, studentTargets, teacherFor } from '../../src/compress/teacher.js';
 import { loadModel, type Model } from '../../src/model/index.js';
 import { MODELS_DIR, REFS_DIR } from '../helpers/paths.js';
 
@@ -17,7 +18,7 @@ for (const name of ['stories260K', 'gpt2-tiny-random']) {
       model = await loadModel(path.join(MODELS_DIR, name));
     });
 
-    it('loss, per-position KL and dσ match float64', () => {
+    it('loss and dσ match float64', () => {
       const K = ref.K as number, C = model.config.dim;
       const z = ref.z_tokens as number[];
       const teacher = teacherFor(model, ref.context_tokens, [z]);
@@ -34,6 +35,29 @@ for (const name of ['stories260K', 'gpt2-tiny-random']) {
       expect(worst).toBeLessThan(3e-5);
       sigma.free();
       grad.free();
+    });
+
+    it('per-position KL (student rows K..K+Lz−1 vs teacher rows Lc..) matches float64, and measure() reports its mean', () => {
+      const K = ref.K as number, V = model.config.vocabSize;
+      const z = ref.z_tokens as number[];
+      const want = ref.float64.kl_per_position.data as number[];
+      expect(want.length).toBe(z.length);
+      const teacher = teacherFor(model, ref.context_tokens, [z]);
+      const sigma = new Float32Array(ref.sigma_init.data);
+      const mark = model.kernels.heap.mark();
+      try {
+        const st = model.run([studentSegments(sigma, K, z)], {});
+        const { rows, t } = studentTargets([z], teacher, K, st.rows, V);
+        const { perRow } = st.kl(rows, model.kernels.from(t), 1, false);
+        expect(perRow.length).toBe(want.length);
+        for (let j = 0; j < want.length; j++) expect(Math.abs(perRow[j] - want[j]), `KL at z position ${j}`).toBeLessThan(2e-5);
+      } finally {
+        model.kernels.heap.reset(mark);
+      }
+      // the compression measures (reported by compress and the demo) average the same rows
+      const mean = want.reduce((a, b) => a + b, 0) / want.length;
+      expect(Math.abs(measure(model, sigma, K, [z], teacher).kl - mean)).toBeLessThan(2e-5);
+      expect(Math.abs(mean - ref.float64.loss)).toBeLessThan(1e-9); // the loss is their mean
     });
 
     it('the KL of the row predicting z_0 is not in the loss but matches when measured', async () => {
