@@ -22,6 +22,10 @@ export type ErrorCode =
   | 'BACKEND' // an inference backend (onnxruntime) failed or is unavailable
   | 'METRIC'; // a metric function threw
 
+// The entries (promptkiln, promptkiln/ort, the CLI; ESM and CJS) are separate bundles, each with
+// its own copy of this class: `instanceof` checks a brand shared by every copy, not the prototype.
+const BRAND = Symbol.for('promptkiln.PromptkilnError');
+
 export class PromptkilnError extends Error {
   readonly code: ErrorCode;
   readonly details?: Record<string, unknown>;
@@ -30,6 +34,11 @@ export class PromptkilnError extends Error {
     this.name = 'PromptkilnError';
     this.code = code;
     this.details = details;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[BRAND] === true;
   }
 }
 

@@ -26,6 +26,5 @@ export {
 } from './compress/index.js';
 export type { CompressOptions, CompressReport, CompressedContext, CompressorSpec, CorpusItem, CompressionMeasures } from './compress/index.js';
 
-// scoring backends: our WASM kernels or onnxruntime-web (WebGPU / wasm EP)
-export { createBackend, parseBackendChoice } from './backend.js';
-export type { BackendChoice, BackendOptions, ScoringBackend, SelectedBackend } from './backend.js';
+// scoring on onnxruntime-web (createBackend, OrtBackend) is the entry `promptkiln/ort`
+// (src/ort-entry.ts), so that this entry never reaches onnxruntime

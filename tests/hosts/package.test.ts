@@ -52,6 +52,9 @@ describe('package (Node host)', () => {
       expect(dot[cond], `exports["."].${cond}`).toBeDefined();
       expect(existsSync(path.join(ROOT, dot[cond]!)), `exports["."].${cond} → ${dot[cond]}`).toBe(true);
     }
+    // runtimes without Node built-ins (and workerd, which also forbids compiling wasm from bytes)
+    // get the build whose Node paths are stubbed; `default` too, for runtimes nobody listed
+    for (const cond of ['browser', 'worker', 'workerd', 'default']) expect(dot[cond], `exports["."].${cond}`).toBe('./dist/browser.js');
   });
 
   it('every exports subpath resolves to an existing file that npm would publish', () => {
@@ -60,15 +63,20 @@ describe('package (Node host)', () => {
     ) as { files: { path: string }[] }[];
     const published = new Set(packed[0]!.files.map((f) => f.path));
     const subpaths = Object.entries(pkg.exports).filter(([k]) => k !== '.');
-    expect(subpaths.map(([k]) => k)).toEqual(expect.arrayContaining(['./wasm/simd.wasm', './wasm/relaxed.wasm', './wasm/portable.wasm', './wasm/promptkiln.h']));
-    for (const [sub, target] of subpaths) {
-      expect(typeof target, `exports["${sub}"] should be a plain path`).toBe('string');
-      const resolved = requireFromPkg.resolve(pkg.name + sub.slice(1));
-      expect(resolved).toBe(path.join(ROOT, target as string));
-      expect(statSync(resolved).size, `${sub} → ${target as string} is empty`).toBeGreaterThan(0);
-      expect(published.has((target as string).replace(/^\.\//, '')), `${target as string} is not in the npm package ("files")`).toBe(true);
+    expect(subpaths.map(([k]) => k)).toEqual(expect.arrayContaining(['./ort', './cli', './wasm/simd.wasm', './wasm/relaxed.wasm', './wasm/portable.wasm', './wasm/promptkiln.h']));
+    // every file any condition of any subpath ("." included) points at
+    const targets = Object.values(pkg.exports).flatMap(function files(t: string | Record<string, unknown>): string[] {
+      return typeof t === 'string' ? [t] : Object.values(t).flatMap((v) => files(v as string | Record<string, unknown>));
+    });
+    for (const target of targets) {
+      expect(statSync(path.join(ROOT, target)).size, `${target} is empty`).toBeGreaterThan(0);
+      expect(published.has(target.replace(/^\.\//, '')), `${target} is not in the npm package ("files")`).toBe(true);
     }
-    for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/cli.js', 'README.md']) {
+    for (const [sub, target] of subpaths) {
+      const file = typeof target === 'string' ? target : (target as Record<string, string>).require!;
+      expect(requireFromPkg.resolve(pkg.name + sub.slice(1)), `exports["${sub}"]`).toBe(path.join(ROOT, file));
+    }
+    for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/browser.js', 'dist/ort.js', 'dist/ort.d.ts', 'dist/cli.js', 'README.md']) {
       expect(published.has(f), `${f} is not in the npm package`).toBe(true);
     }
   });
