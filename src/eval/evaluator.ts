@@ -1,22 +1,34 @@
 // The evaluator: runs a prompt candidate on examples with a model and a metric; caches by
-// content hash; charges model calls and tokens to a budget; races candidates so weak prompts
-// stop early (racing.ts); runs examples concurrently up to a limit.
+// content hash; charges model calls, tokens and money to a budget; races candidates so weak
+// prompts stop early (racing.ts); runs examples concurrently up to a limit. Typed tasks (and
+// judge metrics) generate, parse and validate the answer (retrying with the error shown), then
+// score its fields; judge calls share the cache and the budget.
 import { PromptkilnError, isPromptkilnError, throwIfAborted } from '../errors.js';
 import { Limit } from '../llm/limit.js';
+import { costOf, DEFAULT_PRICES, priceOf, requirePrices, type PriceTable } from '../llm/prices.js';
 import type { LanguageModel, Score, Usage } from '../llm/types.js';
+import { answer, PLAIN_GENERATION, requestOf, send, TYPED_GENERATION, usesChat, type AnswerRequest, type GenerationParams } from './answer.js';
 import { contentKey, MemoryCache, type EvalCache } from './cache.js';
-import { applyMetric, resolveMetric, type Metric } from './metrics.js';
-import { promptPrefix, render, type Example, type PromptCandidate, type Task } from './task.js';
+import { scoreParts, type TypedPart } from './field-metrics.js';
+import type { Values } from './fields.js';
+import { judgeMessages, judgeText, parseVerdict, type JudgeSpec, type Verdict } from './judge.js';
+import { applyMetric, taskMetric, type Metric } from './metrics.js';
+import { promptPrefix, render, renderTyped, type Example, type PromptCandidate, type Task } from './task.js';
 
-export interface GenerationParams {
-  maxTokens: number;
-  temperature: number;
-  stop: string[];
-}
+export type { GenerationParams } from './answer.js';
 
 export interface Budget {
   calls?: number; // model calls (what --budget counts)
   tokens?: number; // prompt + completion tokens
+  cost?: number; // USD, by the price table; no call starts once the spend reaches it
+}
+
+// Who a model call is for: the model being optimized, the one writing prompts, the grader.
+export type Role = 'target' | 'proposer' | 'judge';
+export interface RoleSpend {
+  calls: number;
+  tokens: number;
+  cost: number | null; // USD; null when the model has no price
 }
 
 export interface EvaluatorOptions {
@@ -29,13 +41,18 @@ export interface EvaluatorOptions {
   // loglik on a model with scoreShared: score a candidate's examples in one call that computes
   // the instruction + demonstrations prefix once (default true)
   prefixReuse?: boolean;
+  judge?: LanguageModel; // grades answers for judge metrics (default: the target model)
+  proposer?: LanguageModel; // priced for calls made through memo(…, 'proposer')
+  prices?: PriceTable; // default DEFAULT_PRICES
 }
 
 export interface ExampleResult {
   id: string;
   score: number | null; // null: excluded (a loglik call that failed)
   prediction?: string;
-  error?: string; // a recorded failure (metric threw, endpoint failed)
+  parsed?: Values; // typed tasks: the validated output fields
+  feedback?: string; // the judges' reasons (reflective strategies show them to the proposer)
+  error?: string; // a recorded failure (metric threw, endpoint failed, answer unparseable)
   cached: boolean;
 }
 
@@ -53,6 +70,10 @@ export interface EvalStats {
   promptTokens: number;
   completionTokens: number;
   failures: number;
+  parseFailures: number; // typed answers still unusable after every retry
+  retries: number; // extra calls after an unusable answer
+  cost: number; // USD charged (first use of each result in this run, like calls)
+  byRole: Record<Role, RoleSpend>;
 }
 
 interface Cached {
@@ -61,13 +82,20 @@ interface Cached {
   usage: Usage;
 }
 
-const GEN_DEFAULTS: GenerationParams = { maxTokens: 32, temperature: 0, stop: ['\n'] };
+const JUDGE_PARAMS = { maxTokens: 200, temperature: 0 };
+
+const spend = (): RoleSpend => ({ calls: 0, tokens: 0, cost: 0 });
 
 export class Evaluator {
   readonly metric: Metric;
   readonly cache: EvalCache;
   readonly gen: GenerationParams;
-  readonly stats: EvalStats = { calls: 0, freshCalls: 0, cacheHits: 0, promptTokens: 0, completionTokens: 0, failures: 0 };
+  readonly judgeModel: LanguageModel | null;
+  readonly stats: EvalStats = {
+    calls: 0, freshCalls: 0, cacheHits: 0, promptTokens: 0, completionTokens: 0, failures: 0, parseFailures: 0, retries: 0, cost: 0,
+    byRole: { target: spend(), proposer: spend(), judge: spend() },
+  };
+  readonly prices: PriceTable;
   private limit: Limit;
   private charged = new Set<string>(); // keys already paid for in this run
   private inflight = new Map<string, Promise<unknown>>();
@@ -77,37 +105,74 @@ export class Evaluator {
     readonly model: LanguageModel,
     readonly opts: EvaluatorOptions = {},
   ) {
-    this.metric = opts.metric ?? resolveMetric(task.metric, task.labels);
-    if (this.metric.kind !== 'text' && !model.score) {
+    this.metric = opts.metric ?? taskMetric(task);
+    if ((this.metric.kind === 'loglik' || this.metric.kind === 'labels') && !model.score) {
       throw new PromptkilnError('ARGUMENT', `metric ${this.metric.name} needs log-likelihoods, but model ${model.id} has no score(); use an endpoint with logprobs, the local model, or a text metric`);
     }
+    if (task.signature && this.metric.kind !== 'typed') {
+      throw new PromptkilnError('ARGUMENT', `task ${task.name} has typed fields; metric ${this.metric.name} scores plain text (use "fields", a judge, or a registered metric)`);
+    }
+    if (task.signature && task.rendering === 'chat' && !model.chat) {
+      throw new PromptkilnError('ARGUMENT', `task ${task.name} asks for the chat rendering, but model ${model.id} has no chat endpoint (use --api chat, or "rendering": "text")`);
+    }
+    const judged = this.metric.kind === 'typed' && this.metric.parts.some((p) => p.kind === 'judge');
+    this.judgeModel = judged ? (opts.judge ?? model) : null;
     this.cache = opts.cache ?? new MemoryCache();
-    this.gen = { ...GEN_DEFAULTS, ...opts.generation };
+    this.gen = { ...(task.signature ? TYPED_GENERATION : PLAIN_GENERATION), ...opts.generation };
+    this.prices = opts.prices ?? DEFAULT_PRICES;
     const b = opts.budget;
     if (b?.calls !== undefined && !(b.calls >= 1)) throw new PromptkilnError('BUDGET', `budget.calls must be ≥ 1, got ${b.calls}`);
     if (b?.tokens !== undefined && !(b.tokens >= 1)) throw new PromptkilnError('BUDGET', `budget.tokens must be ≥ 1, got ${b.tokens}`);
+    if (b?.cost !== undefined) {
+      if (!(b.cost > 0)) throw new PromptkilnError('BUDGET', `budget.cost must be > 0 (USD), got ${b.cost}`);
+      requirePrices(this.prices, [{ role: 'target', lm: model }, ...(this.judgeModel ? [{ role: 'judge', lm: this.judgeModel }] : []), ...(opts.proposer ? [{ role: 'proposer', lm: opts.proposer }] : [])]);
+    }
     this.limit = new Limit(opts.concurrency ?? 4);
   }
 
-  // Model calls one example costs under this metric.
+  // Model calls one example costs under this metric (before retries).
   get callsPerExample(): number {
+    if (this.metric.kind === 'typed') return 1 + this.metric.parts.filter((p) => p.kind === 'judge').length;
     return this.metric.kind === 'labels' && !this.model.scoreMany ? this.metric.labels.length : 1;
   }
 
-  // Up-front cost of evaluating n candidates on m examples (before cache hits).
-  estimate(nCandidates: number, examples: Example[], cand?: PromptCandidate): { calls: number; tokens: number } {
-    const c = cand ?? { instruction: this.task.instruction, demos: this.task.demos };
-    const avgPrompt = examples.reduce((a, e) => a + render(this.task, c, e.input).length / 4, 0) / Math.max(1, examples.length);
-    const out = this.metric.kind === 'text' ? this.gen.maxTokens : 8;
-    const calls = nCandidates * examples.length * this.callsPerExample;
-    return { calls, tokens: Math.round(calls * (avgPrompt + out)) };
+  private roleModel(role: Role): LanguageModel {
+    return role === 'judge' ? (this.judgeModel ?? this.model) : role === 'proposer' ? (this.opts.proposer ?? this.model) : this.model;
   }
 
-  remaining(): { calls: number; tokens: number } {
+  // The spend of one result's first use: tokens and money to its role and the run.
+  private account(role: Role, usage: Usage) {
+    const r = this.stats.byRole[role];
+    r.tokens += usage.promptTokens + usage.completionTokens;
+    const p = priceOf(this.prices, this.roleModel(role));
+    if (!p) r.cost = null;
+    else {
+      const c = costOf(p, usage);
+      if (r.cost !== null) r.cost += c;
+      this.stats.cost += c;
+    }
+  }
+
+  // Up-front cost of evaluating n candidates on m examples (before cache hits).
+  estimate(nCandidates: number, examples: Example[], cand?: PromptCandidate): Estimate {
+    const c = cand ?? { instruction: this.task.instruction, demos: this.task.demos };
+    const text = (e: Example) => (this.task.signature ? renderTyped(this.task, c, e.inputs!).text : render(this.task, c, e.input));
+    const avgPrompt = examples.reduce((a, e) => a + text(e).length / 4, 0) / Math.max(1, examples.length);
+    const out = this.metric.kind === 'text' || this.metric.kind === 'typed' ? this.gen.maxTokens : 8;
+    const calls = nCandidates * examples.length * this.callsPerExample;
+    const tokens = Math.round(calls * (avgPrompt + out));
+    // an upper bound in money: every output token at the output price
+    const p = priceOf(this.prices, this.model);
+    const cost = p ? calls * (avgPrompt * p.input + out * p.output) / 1e6 : null;
+    return { calls, tokens, cost };
+  }
+
+  remaining(): { calls: number; tokens: number; cost: number } {
     const b = this.opts.budget ?? {};
     return {
       calls: (b.calls ?? Infinity) - this.stats.calls,
       tokens: (b.tokens ?? Infinity) - this.stats.promptTokens - this.stats.completionTokens,
+      cost: (b.cost ?? Infinity) - this.stats.cost,
     };
   }
 
@@ -120,14 +185,18 @@ export class Evaluator {
 
   // Pay for a result's first use in this run, whether it comes from the model or the cache:
   // then a resumed run spends its budget exactly as the uninterrupted run did.
-  private charge(key: string, cost: number) {
-    if (this.charged.has(key)) return;
+  // A call starts only while calls, tokens and money remain; the money a call spends is known
+  // when it returns, so calls already in flight (at most the concurrency) may end past the cap.
+  private charge(key: string, cost: number, role: Role): boolean {
+    if (this.charged.has(key)) return false;
     const r = this.remaining();
-    if (r.calls < cost || r.tokens <= 0) {
-      throw new PromptkilnError('BUDGET', `budget exhausted: ${this.stats.calls} model calls, ${this.stats.promptTokens + this.stats.completionTokens} tokens used (budget ${JSON.stringify(this.opts.budget)})`);
+    if (r.calls < cost || r.tokens <= 0 || r.cost <= 0) {
+      throw new PromptkilnError('BUDGET', `budget exhausted: ${this.stats.calls} model calls, ${this.stats.promptTokens + this.stats.completionTokens} tokens, $${this.stats.cost.toFixed(4)} used (budget ${JSON.stringify(this.opts.budget)})`);
     }
     this.charged.add(key);
     this.stats.calls += cost;
+    this.stats.byRole[role].calls += cost;
+    return true;
   }
 
   private async call(prompt: string, ex: Example): Promise<Cached> {
@@ -140,6 +209,7 @@ export class Evaluator {
       return { score: await applyMetric(m, prediction, ex), prediction, usage: g.usage };
     }
     if (m.kind === 'loglik') return this.loglik(await this.model.score!(prompt, ex.output, { signal }), ex);
+    if (m.kind === 'typed') throw new Error('unreachable: typed metrics take typedExample()');
     const scores = this.model.scoreMany
       ? await this.model.scoreMany(prompt, m.labels, { signal })
       : await Promise.all(m.labels.map((l) => this.model.score!(prompt, l, { signal })));
@@ -169,23 +239,24 @@ export class Evaluator {
   // The one path to the model: cache lookup, budget charge, de-duplication of identical calls in
   // flight, the concurrency limit, usage accounting. Search uses it for its own LLM calls too
   // (meta-prompts), so they are cached, replayed on resume and counted against the budget.
-  async memo<T extends { usage: Usage }>(key: string, cost: number, compute: () => Promise<T>): Promise<{ value: T; cached: boolean }> {
+  async memo<T extends { usage: Usage }>(key: string, cost: number, compute: () => Promise<T>, role: Role = 'target'): Promise<{ value: T; cached: boolean }> {
     throwIfAborted(this.opts.signal, 'evaluation');
     const hit = this.cache.get(key) as T | undefined;
     if (hit) {
-      this.charge(key, cost);
+      if (this.charge(key, cost, role)) this.account(role, hit.usage);
       this.stats.cacheHits++;
       return { value: hit, cached: true };
     }
     let p = this.inflight.get(key) as Promise<T> | undefined;
     if (!p) {
-      this.charge(key, cost); // synchronous check-and-reserve, in launch order
+      this.charge(key, cost, role); // synchronous check-and-reserve, in launch order
       p = this.limit.run(async () => {
         throwIfAborted(this.opts.signal, 'evaluation');
         this.stats.freshCalls += cost;
         const r = await compute();
         this.stats.promptTokens += r.usage.promptTokens;
         this.stats.completionTokens += r.usage.completionTokens;
+        this.account(role, r.usage);
         this.cache.set(key, r);
         return r;
       });
@@ -196,6 +267,7 @@ export class Evaluator {
   }
 
   async example(cand: PromptCandidate, ex: Example): Promise<ExampleResult> {
+    if (this.metric.kind === 'typed') return this.typedExample(cand, ex, this.metric.parts);
     const { key, prompt } = await this.keyOf(cand, ex);
     try {
       const { value: r, cached } = await this.memo(key, this.callsPerExample, () => this.call(prompt, ex));
@@ -244,6 +316,52 @@ export class Evaluator {
       }),
     );
   }
+
+  // The request for one example (what a loaded program sends too).
+  request(cand: PromptCandidate, ex: Example): AnswerRequest {
+    const sig = this.task.signature;
+    const { messages, text } = sig ? renderTyped(this.task, cand, ex.inputs!) : { messages: [], text: render(this.task, cand, ex.input) };
+    return requestOf(sig, usesChat(sig, this.task.rendering, this.model), messages, text, this.gen);
+  }
+
+  // Typed tasks and judge metrics: generate, parse and validate (retrying an unusable answer
+  // with the error shown, each retry a counted call), then the weighted parts of the metric.
+  private async typedExample(cand: PromptCandidate, ex: Example, parts: TypedPart[]): Promise<ExampleResult> {
+    let text: string | undefined;
+    try {
+      const a = await answer(this.task.signature, this.task.retries, this.request(cand, ex), async (r) => {
+        const key = await contentKey(['gen-typed/1', this.model.id, r.chat ? r.messages : r.text, r.options]);
+        return this.memo(key, 1, () => send(this.model, r, this.opts.signal));
+      });
+      text = a.text;
+      this.stats.retries += a.attempts - 1;
+      if (!a.parsed) {
+        this.stats.failures++;
+        this.stats.parseFailures++;
+        return { id: ex.id, score: 0, prediction: a.text, error: `[PARSE] ${a.error}`, cached: a.cached };
+      }
+      const s = await scoreParts(parts, { parsed: a.parsed, text: a.text, example: ex, judge: (spec) => this.judge(spec, ex, a.text) });
+      return { id: ex.id, score: s.score, prediction: a.text, parsed: a.parsed, ...(s.feedback ? { feedback: s.feedback } : {}), cached: a.cached };
+    } catch (e) {
+      return { ...this.failed(ex, e, 0), ...(text !== undefined ? { prediction: text } : {}) };
+    }
+  }
+
+  // One judge call: its own model, cached and budgeted like the target's.
+  async judge(spec: JudgeSpec, ex: Example, prediction: string): Promise<Verdict> {
+    const jm = this.judgeModel ?? this.model;
+    const msgs = judgeMessages(spec, { input: ex.input, reference: ex.output, prediction });
+    const key = await contentKey(['judge/1', jm.id, jm.chat ? msgs : judgeText(msgs), JUDGE_PARAMS]);
+    const signal = this.opts.signal;
+    const { value } = await this.memo(key, 1, () => (jm.chat ? jm.chat(msgs, { ...JUDGE_PARAMS, signal }) : jm.generate(judgeText(msgs), { ...JUDGE_PARAMS, signal })), 'judge');
+    return parseVerdict(spec, value.texts[0] ?? '');
+  }
+}
+
+export interface Estimate {
+  calls: number;
+  tokens: number;
+  cost: number | null; // USD upper bound (every output token spent); null when the model has no price
 }
 
 const norm = (s: string) => s.trim();

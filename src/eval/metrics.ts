@@ -3,14 +3,21 @@
 //  - loglik scores the gold output's mean log-likelihood after the prompt (no generation);
 //  - label_loglik picks the most likely label and checks it against the gold output.
 import { PromptkilnError } from '../errors.js';
-import type { Example } from './task.js';
+import type { TypedPart } from './field-metrics.js';
+import type { Values } from './fields.js';
+import { JUDGE_KINDS, type JudgeKind } from './judge.js';
+import type { Example, Task } from './task.js';
 
-export type MetricFn = (prediction: string, example: Example) => number | Promise<number>;
+// `parsed`: on a typed task, the answer's output fields after parsing and validation
+export type MetricFn = (prediction: string, example: Example, parsed?: Values) => number | Promise<number>;
 
 export type Metric =
   | { name: string; kind: 'text'; fn: MetricFn }
   | { name: 'loglik'; kind: 'loglik' }
-  | { name: 'label_loglik'; kind: 'labels'; labels: string[] };
+  | { name: 'label_loglik'; kind: 'labels'; labels: string[] }
+  // generate, parse the typed fields (a plain task's one field is the text), then a weighted
+  // mean of field metrics, judges and custom metrics (field-metrics.ts)
+  | { name: string; kind: 'typed'; parts: TypedPart[] };
 
 const norm = (s: string) => s.trim().replace(/\s+/g, ' ');
 const words = (s: string) =>
@@ -63,10 +70,14 @@ const registry = new Map<string, MetricFn>();
 
 // User metrics by name: a task file's "metric" may name one registered here.
 export function registerMetric(name: string, fn: MetricFn): void {
-  if (['exact_match', 'contains', 'f1', 'loglik', 'label_loglik'].includes(name) || name.startsWith('regex:')) {
+  if (['exact_match', 'contains', 'f1', 'loglik', 'label_loglik', 'fields'].includes(name) || name.startsWith('regex:') || name.startsWith('judge:')) {
     throw new PromptkilnError('ARGUMENT', `registerMetric: "${name}" is a built-in metric name`);
   }
   registry.set(name, fn);
+}
+
+export function registeredMetric(name: string): MetricFn | undefined {
+  return registry.get(name);
 }
 
 export function resolveMetric(name: string, labels: string[] | null = null): Metric {
@@ -84,11 +95,21 @@ export function resolveMetric(name: string, labels: string[] | null = null): Met
       return { name, kind: 'labels', labels };
   }
   if (name.startsWith('regex:')) return { name, kind: 'text', fn: regexMetric(name.slice(6)) };
+  if (name.startsWith('judge:')) {
+    const type = name.slice(6) as JudgeKind;
+    if (!JUDGE_KINDS.includes(type)) throw new PromptkilnError('ARGUMENT', `unknown judge "${name}": expected judge:rubric or judge:pairwise`);
+    return { name, kind: 'typed', parts: [{ kind: 'judge', judge: { type }, weight: 1 }] };
+  }
   const fn = registry.get(name);
   if (!fn) {
-    throw new PromptkilnError('ARGUMENT', `unknown metric "${name}": expected exact_match, contains, regex:<pattern>, f1, loglik, label_loglik or a name given to registerMetric (registered: ${[...registry.keys()].join(', ') || 'none'})`);
+    throw new PromptkilnError('ARGUMENT', `unknown metric "${name}": expected exact_match, contains, regex:<pattern>, f1, loglik, label_loglik, judge:rubric, judge:pairwise or a name given to registerMetric (registered: ${[...registry.keys()].join(', ') || 'none'})`);
   }
   return { name, kind: 'text', fn };
+}
+
+// A task's own metric: its weighted parts when it has them (typed tasks), else by name.
+export function taskMetric(task: Pick<Task, 'metric' | 'labels' | 'metricParts'>): Metric {
+  return task.metricParts ? { name: task.metric, kind: 'typed', parts: task.metricParts } : resolveMetric(task.metric, task.labels);
 }
 
 // Run a text metric, turning a throw or a non-finite result into a METRIC error the evaluator records.

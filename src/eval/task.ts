@@ -1,13 +1,22 @@
-// Hard-prompt tasks: the JSON task format of DESIGN.md ("File formats users write"), its
-// validation (errors name file, line and field), seeded splits, and the one render function.
+// Hard-prompt tasks: the JSON task format of DESIGN.md ("File formats users write"), plain
+// (one string in, one string out, a template) or typed (named input and output fields), its
+// validation (errors name file, line and field), seeded splits, and the render functions.
 import { PromptkilnError } from '../errors.js';
+import type { ChatMessage } from '../llm/types.js';
+import { typedParts, partsName, type TypedPart } from './field-metrics.js';
+import { checkValue, fieldDefs, formatValue, type FieldDef, type Signature, type Values } from './fields.js';
 import { parseJsonWithLines } from './json-pos.js';
+import { formatOutputs, renderMessages, renderText, textPrefix } from './render.js';
 import { rng } from './rng.js';
 
 export interface Example {
+  // on a typed task: text renderings of the fields (what strategies show an LLM), the values in
+  // inputs / outputs
   input: string;
   output: string;
   id: string; // stable within a task: "i<index>" of the combined example list
+  inputs?: Values;
+  outputs?: Values;
 }
 
 // What search changes: the instruction text and the demonstrations.
@@ -34,6 +43,13 @@ export interface Task {
   split: SplitSpec;
   metric: string;
   labels: string[] | null;
+  // typed tasks: the fields, how answers are written and parsed, how many times an unusable
+  // answer is retried with the error shown, and the chat-or-text choice; null on a plain task
+  signature: Signature | null;
+  retries: number;
+  rendering: Rendering;
+  // the metric as weighted parts (typed tasks, and judge metrics on plain ones); else null
+  metricParts: TypedPart[] | null;
   train: Example[];
   validation: Example[];
   test: Example[];
@@ -50,11 +66,22 @@ export interface TaskSpec {
   examples?: { input: string; output: string }[];
   data?: string;
   split?: Partial<SplitSpec>;
-  metric?: string;
+  metric?: string | Record<string, unknown>;
   labels?: string[] | null;
+  inputs?: Record<string, unknown>;
+  outputs?: Record<string, unknown>;
+  format?: 'json' | 'markers';
+  retries?: number;
+  rendering?: Rendering;
 }
 
-const KNOWN_KEYS = new Set(['name', 'description', 'instruction', 'template', 'demo_template', 'demos', 'examples', 'data', 'split', 'metric', 'labels']);
+// 'auto': chat messages for a model that has chat(), else the text rendering
+export type Rendering = 'auto' | 'chat' | 'text';
+const RENDERINGS: Rendering[] = ['auto', 'chat', 'text'];
+
+const KNOWN_KEYS = new Set(['name', 'description', 'instruction', 'template', 'demo_template', 'demos', 'examples', 'data', 'split', 'metric', 'labels', 'inputs', 'outputs', 'format', 'retries', 'rendering']);
+const PLAIN_ONLY = ['template', 'demo_template', 'labels'];
+const TYPED_ONLY = ['format', 'retries', 'rendering'];
 const PLACEHOLDER = /\{(instruction|demos|input|output)\}/g;
 
 // Replace {instruction}, {demos}, {input} in one pass, so text inside an input that happens to
@@ -74,6 +101,19 @@ export function promptPrefix(task: Pick<Task, 'template' | 'demoTemplate'>, cand
   return render(task, cand, mark).split(mark)[0];
 }
 
+// A typed task's prompt for one example: the chat messages and the text rendering.
+export function renderTyped(task: Pick<Task, 'signature'>, cand: PromptCandidate, inputs: Values): { messages: ChatMessage[]; text: string } {
+  const sig = task.signature!;
+  const demos = cand.demos.map((d) => ({ inputs: d.inputs!, outputs: d.outputs! }));
+  return { messages: renderMessages(sig, cand.instruction, demos, inputs), text: renderText(sig, cand.instruction, demos, inputs) };
+}
+
+// The text a candidate's prompts start with, plain or typed (soft-prompt hand-off, prefix reuse).
+export function candidatePrefix(task: Pick<Task, 'signature' | 'template' | 'demoTemplate'>, cand: PromptCandidate): string {
+  if (!task.signature) return promptPrefix(task, cand);
+  return textPrefix(task.signature, cand.instruction, cand.demos.map((d) => ({ inputs: d.inputs!, outputs: d.outputs! })));
+}
+
 export function initialCandidate(task: Task): PromptCandidate {
   return { instruction: task.instruction, demos: task.demos };
 }
@@ -85,13 +125,39 @@ function bad(where: Where, path: string, expected: string, found: unknown): neve
   throw new PromptkilnError('DATA', `${where(path)}: expected ${expected}, found ${f}`, { field: path });
 }
 
-function exampleList(v: unknown, key: string, where: Where, ids: { next: number }): Example[] {
+function exampleList(v: unknown, key: string, where: Where, ids: { next: number }, sig: Signature | null): Example[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v)) bad(where, key, 'an array of {"input", "output"} objects', v);
-  return v.map((e, j) => checkExample(e, `${key}[${j}]`, where, ids));
+  if (!Array.isArray(v)) bad(where, key, sig ? 'an array of objects with the task\'s fields' : 'an array of {"input", "output"} objects', v);
+  return v.map((e, j) => checkExample(e, `${key}[${j}]`, where, ids, sig));
 }
 
-function checkExample(e: unknown, path: string, where: Where, ids: { next: number }): Example {
+// A typed example: one flat object holding every input and output field, nothing else.
+function checkTypedExample(e: unknown, path: string, where: Where, ids: { next: number }, sig: Signature): Example {
+  const fields = [...sig.inputs, ...sig.outputs];
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) bad(where, path, `an object with the fields ${fields.map((f) => f.name).join(', ')}`, e);
+  const o = e as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!fields.some((f) => f.name === k)) {
+      bad(where, `${path}.${k}`, `a field of the task (inputs: ${sig.inputs.map((f) => f.name).join(', ')}; outputs: ${sig.outputs.map((f) => f.name).join(', ')})`, k);
+    }
+  }
+  const take = (defs: FieldDef[]) => {
+    const vals: Values = {};
+    for (const d of defs) {
+      const err = checkValue(d, o[d.name]);
+      if (err) bad(where, `${path}.${d.name}`, err, o[d.name]);
+      vals[d.name] = o[d.name];
+    }
+    return vals;
+  };
+  const inputs = take(sig.inputs);
+  const outputs = take(sig.outputs);
+  const input = sig.inputs.map((d) => `${d.name}: ${formatValue(d, inputs[d.name])}`).join('\n');
+  return { input, output: formatOutputs(sig, outputs), id: `i${ids.next++}`, inputs, outputs };
+}
+
+function checkExample(e: unknown, path: string, where: Where, ids: { next: number }, sig: Signature | null = null): Example {
+  if (sig) return checkTypedExample(e, path, where, ids, sig);
   if (typeof e !== 'object' || e === null || Array.isArray(e)) bad(where, path, 'an object {"input": string, "output": string}', e);
   const o = e as Record<string, unknown>;
   if (typeof o.input !== 'string') bad(where, `${path}.input`, 'a string', o.input);
@@ -116,7 +182,7 @@ export function splitExamples(examples: Example[], s: SplitSpec): Pick<Task, 'tr
 }
 
 // Parse a JSONL data file; each line an example. Errors name the file and the line.
-export function parseExamplesJsonl(src: string, file: string, firstId = 0): Example[] {
+export function parseExamplesJsonl(src: string, file: string, firstId = 0, sig: Signature | null = null): Example[] {
   const out: Example[] = [];
   const ids = { next: firstId };
   src.split('\n').forEach((raw, k) => {
@@ -128,7 +194,7 @@ export function parseExamplesJsonl(src: string, file: string, firstId = 0): Exam
     } catch (e) {
       throw new PromptkilnError('DATA', `${file}:${k + 1}: invalid JSON: ${(e as Error).message}`, { file, line: k + 1 });
     }
-    out.push(checkExample(v, 'line', (p) => `${file}:${k + 1}: field ${p === 'line' ? '(the line)' : p.slice(5)}`, ids));
+    out.push(checkExample(v, 'line', (p) => `${file}:${k + 1}: field ${p === 'line' ? '(the line)' : p.slice(5)}`, ids, sig));
   });
   return out;
 }
@@ -162,10 +228,46 @@ export async function defineTask(spec: unknown, opts: ParseTaskOptions & { lines
   const name = str('name', 'task');
   const description = str('description', '');
   const instruction = str('instruction', '');
-  const template = str('template', '{instruction} {demos}{input}');
-  if (!template.includes('{input}')) bad(where, 'template', 'a template containing {input}', template);
-  const demoTemplate = str('demo_template', '{input}{output} ');
-  const metric = str('metric', 'exact_match');
+  const typed = o.inputs !== undefined || o.outputs !== undefined;
+  const fail = (path: string, expected: string, found: unknown): never => bad(where, path, expected, found);
+  for (const k of typed ? PLAIN_ONLY : TYPED_ONLY) {
+    if (o[k] !== undefined) bad(where, k, typed ? `no "${k}" on a typed task (it renders from its fields)` : `no "${k}" on a plain task (give "inputs" and "outputs" fields for a typed one)`, o[k]);
+  }
+  let signature: Signature | null = null;
+  let retries = 0;
+  let rendering: Rendering = 'auto';
+  if (typed) {
+    if (o.inputs === undefined) bad(where, 'inputs', 'the input fields (a typed task has both "inputs" and "outputs")', undefined);
+    if (o.outputs === undefined) bad(where, 'outputs', 'the output fields (a typed task has both "inputs" and "outputs")', undefined);
+    const inputs = fieldDefs(o.inputs, 'inputs', fail);
+    const outputs = fieldDefs(o.outputs, 'outputs', fail);
+    for (const d of outputs) {
+      if (d.type === 'chat') bad(where, `outputs.${d.name}.type`, 'an output type other than chat', 'chat');
+      if (inputs.some((x) => x.name === d.name)) bad(where, `outputs.${d.name}`, 'a name not also used by an input field', d.name);
+    }
+    const format = str('format', 'json');
+    if (format !== 'json' && format !== 'markers') bad(where, 'format', '"json" or "markers"', format);
+    signature = { inputs, outputs, format };
+    retries = (o.retries as number | undefined) ?? 1;
+    if (!Number.isInteger(retries) || retries < 0 || retries > 5) bad(where, 'retries', 'an integer from 0 to 5', o.retries);
+    rendering = str('rendering', 'auto') as Rendering;
+    if (!RENDERINGS.includes(rendering)) bad(where, 'rendering', `one of ${RENDERINGS.join(', ')}`, rendering);
+  }
+  const template = typed ? '' : str('template', '{instruction} {demos}{input}');
+  if (!typed && !template.includes('{input}')) bad(where, 'template', 'a template containing {input}', template);
+  const demoTemplate = typed ? '' : str('demo_template', '{input}{output} ');
+  let metricParts: TypedPart[] | null = null;
+  if (signature) {
+    const m = o.metric;
+    if (typeof m === 'string' && ['exact_match', 'contains', 'f1', 'loglik', 'label_loglik'].concat(m.startsWith('regex:') ? [m] : []).includes(m)) {
+      bad(where, 'metric', 'a typed-task metric: "fields", "judge:rubric", "judge:pairwise", {"fields": …}, or a registered metric (plain-text metrics apply to plain tasks)', m);
+    }
+    metricParts = typedParts(m, signature, (p, e, f) => bad(where, p, e, f));
+  } else if (typeof o.metric === 'string' && o.metric.startsWith('judge:')) {
+    const plain: Signature = { inputs: [{ name: 'input', type: 'string', description: '' }], outputs: [{ name: 'output', type: 'string', description: '' }], format: 'json' };
+    metricParts = typedParts(o.metric, plain, (p, e, f) => bad(where, p, e, f));
+  }
+  const metric = metricParts ? (typeof o.metric === 'string' ? o.metric : partsName(metricParts)) : str('metric', 'exact_match');
   if (metric.startsWith('regex:')) {
     try {
       new RegExp(metric.slice(6));
@@ -183,7 +285,7 @@ export async function defineTask(spec: unknown, opts: ParseTaskOptions & { lines
   if (metric === 'label_loglik' && !labels) bad(where, 'labels', 'an array of label strings (metric is label_loglik)', o.labels);
 
   const ids = { next: 0 };
-  const examples = exampleList(o.examples, 'examples', where, ids);
+  const examples = exampleList(o.examples, 'examples', where, ids, signature);
   if (o.data !== undefined) {
     if (typeof o.data !== 'string') bad(where, 'data', 'a path to a JSONL file', o.data);
     if (!opts.readData) throw new PromptkilnError('DATA', `${where('data')}: the task names a data file but no reader was given (use loadTask in Node, or inline "examples")`);
@@ -193,10 +295,10 @@ export async function defineTask(spec: unknown, opts: ParseTaskOptions & { lines
     } catch (e) {
       throw new PromptkilnError('DATA', `${where('data')}: cannot read "${o.data}": ${(e as Error).message}`, { field: 'data' }, { cause: e });
     }
-    examples.push(...parseExamplesJsonl(text, o.data, ids.next));
+    examples.push(...parseExamplesJsonl(text, o.data, ids.next, signature));
   }
   if (examples.length === 0) bad(where, 'examples', 'at least one example (inline "examples" or a "data" file)', o.examples);
-  const demos = exampleList(o.demos, 'demos', where, { next: 0 }).map((d, j) => ({ ...d, id: `d${j}` }));
+  const demos = exampleList(o.demos, 'demos', where, { next: 0 }, signature).map((d, j) => ({ ...d, id: `d${j}` }));
 
   const sp = (o.split ?? {}) as Record<string, unknown>;
   if (typeof sp !== 'object' || Array.isArray(sp)) bad(where, 'split', 'an object {"train", "validation", "test", "seed"}', o.split);
@@ -211,7 +313,7 @@ export async function defineTask(spec: unknown, opts: ParseTaskOptions & { lines
   split.seed = seed;
   const sum = split.train + split.validation + split.test;
   if (sum > 1 + 1e-9 || sum <= 0) bad(where, 'split', 'fractions with a sum in (0, 1]', `${split.train} + ${split.validation} + ${split.test} = ${sum}`);
-  return { name, description, instruction, template, demoTemplate, demos, examples, split, metric, labels, ...splitExamples(examples, split) };
+  return { name, description, instruction, template, demoTemplate, demos, examples, split, metric, labels, signature, retries, rendering, metricParts, ...splitExamples(examples, split) };
 }
 
 // Parse task JSON text (positions kept for messages).

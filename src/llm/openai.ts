@@ -5,13 +5,15 @@
 // Authorization header: it never appears in ids, errors, logs or reports.
 import { PromptkilnError, throwIfAborted } from '../errors.js';
 import { Limit } from './limit.js';
-import type { GenerateOptions, Generation, LanguageModel, Score, ScoreOptions, Usage } from './types.js';
+import type { ChatMessage, ChatOptions, GenerateOptions, Generation, LanguageModel, Score, ScoreOptions, Usage } from './types.js';
 
 export interface OpenAIOptions {
   baseURL: string; // up to and including /v1, e.g. http://127.0.0.1:8080/v1
   model: string;
   apiKey?: string; // default: OPENAI_API_KEY from the environment, when there is one
-  api?: 'chat' | 'completions'; // for generate (default 'completions'; score always uses completions)
+  // 'chat': generate sends one user message, and chat() is offered (typed tasks render as
+  // messages); default 'completions' (score always uses completions)
+  api?: 'chat' | 'completions';
   logprobs?: boolean; // false: the endpoint cannot score, so the adapter offers no score()
   concurrency?: number; // requests in flight (default 4)
   maxRetries?: number; // after the first try (default 4)
@@ -63,12 +65,28 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 const usageOf = (j: Json): Usage => {
   const u = (j.usage ?? {}) as Json;
-  return { promptTokens: Number(u.prompt_tokens) || 0, completionTokens: Number(u.completion_tokens) || 0 };
+  const cached = Number(((u.prompt_tokens_details ?? {}) as Json).cached_tokens) || 0;
+  const reasoning = Number(((u.completion_tokens_details ?? {}) as Json).reasoning_tokens) || 0;
+  return {
+    promptTokens: Number(u.prompt_tokens) || 0,
+    completionTokens: Number(u.completion_tokens) || 0,
+    ...(cached ? { cachedPromptTokens: cached } : {}),
+    ...(reasoning ? { reasoningTokens: reasoning } : {}),
+  };
 };
+
+const addUsage = (a: Usage, b: Usage): Usage => ({
+  promptTokens: a.promptTokens + b.promptTokens,
+  completionTokens: a.completionTokens + b.completionTokens,
+  ...(a.cachedPromptTokens || b.cachedPromptTokens ? { cachedPromptTokens: (a.cachedPromptTokens ?? 0) + (b.cachedPromptTokens ?? 0) } : {}),
+  ...(a.reasoningTokens || b.reasoningTokens ? { reasoningTokens: (a.reasoningTokens ?? 0) + (b.reasoningTokens ?? 0) } : {}),
+});
 
 export class OpenAIModel implements LanguageModel {
   readonly id: string;
+  readonly modelName: string;
   readonly score?: (prompt: string, target: string, opts?: ScoreOptions) => Promise<Score>;
+  readonly chat?: (messages: ChatMessage[], opts?: ChatOptions) => Promise<Generation>;
   private readonly base: string;
   private readonly key: string | undefined;
   private readonly limit: Limit;
@@ -85,17 +103,23 @@ export class OpenAIModel implements LanguageModel {
     this.base = opts.baseURL.replace(/\/+$/, '');
     // the id names the server and model, never the key (ids go into caches and run logs)
     this.id = `openai:${u.host}${u.pathname.replace(/\/+$/, '')}/${opts.model}`;
+    this.modelName = opts.model;
     this.key = opts.apiKey ?? envKey();
     this.limit = new Limit(opts.concurrency ?? 4);
     this.f = opts.fetch ?? globalThis.fetch.bind(globalThis);
     if (opts.logprobs !== false) this.score = (p, t, o) => this.scoreImpl(p, t, o);
+    if (opts.api === 'chat') this.chat = (m, o) => this.complete(m, o);
   }
 
   async generate(prompt: string, o: GenerateOptions = {}): Promise<Generation> {
+    return this.complete(this.opts.api === 'chat' ? [{ role: 'user', content: prompt }] : prompt, o);
+  }
+
+  private async complete(input: string | ChatMessage[], o: ChatOptions = {}): Promise<Generation> {
     const n = o.n ?? 1;
-    const chat = (this.opts.api ?? 'completions') === 'chat';
+    const chat = typeof input !== 'string';
     const texts: string[] = [];
-    const usage: Usage = { promptTokens: 0, completionTokens: 0 };
+    let usage: Usage = { promptTokens: 0, completionTokens: 0 };
     // some servers ignore n; ask again for the rest
     for (let round = 0; texts.length < n && round < n; round++) {
       const body: Json = {
@@ -106,7 +130,8 @@ export class OpenAIModel implements LanguageModel {
         ...(o.topP !== undefined ? { top_p: o.topP } : {}),
         ...(o.stop?.length ? { stop: o.stop.slice(0, 4) } : {}),
         ...(o.seed !== undefined ? { seed: o.seed + round } : {}),
-        ...(chat ? { messages: [{ role: 'user', content: prompt }] } : { prompt }),
+        ...(chat ? { messages: input } : { prompt: input }),
+        ...(chat && o.responseSchema ? { response_format: { type: 'json_schema', json_schema: { name: o.responseSchema.name, schema: o.responseSchema.schema, strict: false } } } : {}),
       };
       const j = await this.post(chat ? '/chat/completions' : '/completions', body, o.signal);
       const choices = j.choices;
@@ -116,9 +141,7 @@ export class OpenAIModel implements LanguageModel {
         if (typeof t !== 'string') throw this.garbage(chat ? 'choices[].message.content' : 'choices[].text', j);
         texts.push(t);
       }
-      const u = usageOf(j);
-      usage.promptTokens += u.promptTokens;
-      usage.completionTokens += u.completionTokens;
+      usage = addUsage(usage, usageOf(j));
     }
     return { texts: texts.slice(0, n), usage };
   }

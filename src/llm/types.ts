@@ -14,6 +14,19 @@ export interface GenerateOptions {
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+  cachedPromptTokens?: number; // of promptTokens, those the provider served from its prompt cache
+  reasoningTokens?: number; // of completionTokens, hidden reasoning (priced separately where it is)
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatOptions extends GenerateOptions {
+  // ask for a JSON object matching this schema (OpenAI response_format json_schema, Gemini
+  // responseJsonSchema); providers without such a mode ignore it and the caller parses text
+  responseSchema?: { name: string; schema: Record<string, unknown> };
 }
 
 export interface Generation {
@@ -34,7 +47,12 @@ export interface Score {
 export interface LanguageModel {
   // Stable identity for caches: backend + model name (+ adapter). Never contains secrets.
   readonly id: string;
+  // the provider's model name, for the price table (absent: priced by id)
+  readonly modelName?: string;
   generate(prompt: string, opts?: GenerateOptions): Promise<Generation>;
+  // a conversation (system / user / assistant turns); chat endpoints have it, completion-only
+  // backends do not, and typed tasks then use the plain-text rendering with generate()
+  chat?(messages: ChatMessage[], opts?: ChatOptions): Promise<Generation>;
   // log p(target | prompt); absent when the backend cannot give logprobs.
   score?(prompt: string, target: string, opts?: ScoreOptions): Promise<Score>;
   // Several targets after one prompt (label choices): backends that can reuse the prompt's KV do.
