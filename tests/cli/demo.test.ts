@@ -32,9 +32,11 @@ describe('README demo (promptkiln demo) against a loopback hub mirror', () => {
     expect(out.tune.validNllAfter).toBeLessThan(out.tune.validNllBefore * 0.7);
     expect(out.compress.klAfter).toBeLessThan(out.compress.klBefore * 0.5);
 
-    // a second run is served from the cache, offline
+    // a second run is served from the cache, offline: the mirror (still HF_ENDPOINT) gets no request
+    const seen = hub.requests.length;
     const again = await runCli(['demo', '--json'], { ...env, HF_HUB_OFFLINE: '1' }, 240_000);
     expect(again.code, again.stderr).toBe(0);
+    expect(hub.requests.slice(seen)).toEqual([]);
     expect(JSON.parse(again.stdout).generate.text).toBe(out.generate.text);
   }, 480_000);
 });
