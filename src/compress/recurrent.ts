@@ -71,7 +71,7 @@ export class RecurrentCompressor {
     const emb = model.embeddingRows(sample);
     const h = model.stack; // hidden-state scale from one forward of the sample
     model.run([[{ ids: sample }]], {});
-    const hf = h.ws.get('hf', sample.length * C).f32();
+    const hf = h.hidden().f32();
     const rms = (x: Float32Array) => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
     const s = rms(emb) / Math.max(1e-6, rms(hf));
     const projW = new Float32Array(C * C);
@@ -114,7 +114,7 @@ export class RecurrentCompressor {
         mems.push(mem);
         const rows = mem.length / C;
         const st = model.run([this.stepSegments(mem, seg)], {});
-        k.copy(h, st.ws.get('hf', st.rows * C).at((rows + seg.length) * C, m * C));
+        k.copy(h, st.hidden().at((rows + seg.length) * C, m * C));
         k.matmul(s, h, this.projW, this.projB, m, C, C);
         hiddens.push(h.f32().slice());
         const summary = s.f32().slice();

@@ -1,5 +1,6 @@
 // Seeded randomness: every random choice in eval/search goes through one of these, so a run is
 // reproducible from its seed (and replayable against the cache on resume).
+import { rng as mulberry32 } from '../model/sampling.js';
 
 export interface Rng {
   next(): number; // [0, 1)
@@ -19,16 +20,8 @@ function hashString(s: string): number {
   return h;
 }
 
-// mulberry32: tiny, fast, good enough for sampling choices (not cryptography).
 export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const r: Rng = {
     seed,
     next,

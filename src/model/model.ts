@@ -1,28 +1,18 @@
+// Model: a loaded checkpoint on the WASM kernels — score, scoreMany (shared prompt K/V), generate
+// (KV cache), forward, and the low-level run() that tuning and compression build on.
 import { PromptkilnError, throwIfAborted } from '../errors.js';
 import { init, type Kernels, type Tensor } from '../kernels/index.js';
 import { renderChat, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
+import { checkPrefix, checkSoft, conditionedIds, rowBatches, type Conditioning } from './conditioning.js';
 import { stopIds } from './generation-config.js';
+import { Lock } from './lock.js';
 import { rng, sample, type SampleOptions } from './sampling.js';
 import { checkIds, requireTokenizer, splitPromptTarget, type Text } from './text.js';
 import { Transformer, type KVCache, type Prefix } from './transformer.js';
 import type { Checkpoint, ModelConfig, Tokenizer } from './types.js';
 import { ropeTables, uploadWeights, type Weights } from './weights.js';
 
-// What conditions a frozen model beyond its text prompt: a trained soft prompt, prefix, or a
-// compressed context. Built by soft/ and compress/ (which sit above model/); the model only
-// places the rows and prefixes where the convention says.
-export interface Conditioning {
-  id: string; // identity for caches
-  // (rows, C) soft rows placed before the prompt (PEFT prompt tuning: before BOS)
-  soft?: { rows: number; data: Float32Array } | null;
-  // drop the prompt's BOS: the soft rows replace the whole context (compression)
-  dropBos?: boolean;
-  // per-layer prefix K/V, (P, Hkv, hd) each, used as given (no RoPE)
-  prefix?: { P: number; k: Float32Array[]; v: Float32Array[] } | null;
-  // position of the first row (PEFT prefix tuning: P)
-  posOffset?: number;
-}
-
+export type { Conditioning } from './conditioning.js';
 export type { Text } from './text.js';
 
 export interface ScoreOptions {
@@ -87,7 +77,8 @@ export class Model {
   readonly stack: Transformer;
   private weights: Weights | null;
   private ropeT: { cos: Tensor; sin: Tensor } | null;
-  private busy: Promise<unknown> = Promise.resolve();
+  // the one workspace serves one call at a time: every public entry point holds this lock
+  protected readonly lock = new Lock();
 
   private constructor(readonly kernels: Kernels, ckpt: Checkpoint, weights: Weights, rope: { cos: Tensor; sin: Tensor } | null) {
     this.config = ckpt.config;
@@ -118,7 +109,7 @@ export class Model {
 
   dispose(): void {
     if (!this.weights) return;
-    this.stack.ws.release();
+    this.stack.acts.release();
     for (const t of this.weights.all) t.free();
     if (this.ropeT) { this.ropeT.cos.free(); this.ropeT.sin.free(); }
     this.weights = null;
@@ -128,14 +119,7 @@ export class Model {
   // Bytes of WASM memory held by weights and workspaces.
   memoryBytes(): { weights: number; workspace: number; heapPeak: number } {
     const weights = (this.weights?.all ?? []).reduce((a, t) => a + t.n * 4, 0);
-    return { weights, workspace: this.stack.ws.bytes(), heapPeak: this.kernels.heap.peak };
-  }
-
-  // Serializes calls: the model has one workspace, and async APIs may interleave.
-  protected exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
-    const run = this.busy.then(fn, fn);
-    this.busy = run.catch(() => undefined);
-    return run;
+    return { weights, workspace: this.stack.acts.bytes(), heapPeak: this.kernels.heap.peak };
   }
 
   // The checkpoint's chat template rendered as transformers' apply_chat_template(..., tokenize=False)
@@ -194,8 +178,7 @@ export class Model {
         }
       }
     });
-    const idsT = this.stack.ws.get('ids', ids.length).setI32(ids);
-    k.embed(x, idsT, this.w.tokEmbeddings, ids.length, C, c.vocabSize);
+    this.stack.embedTokens(ids);
     for (const s of softs) {
       const dst = x.at(s.row * C, C);
       if (s.src instanceof Float32Array) {
@@ -237,7 +220,7 @@ export class Model {
 
   // Full forward over a batch: logits (B, T, V) and optionally the hidden states (B, T, C).
   async forward(batch: ForwardBatch): Promise<ForwardResult> {
-    return this.exclusive(() => {
+    return this.lock.run(() => {
       const seqs = batch.sequences.map((s) => (s.length && typeof s[0] === 'number' ? [{ ids: s as readonly number[] }] : (s as Segment[])));
       if (seqs.length === 0) throw new PromptkilnError('SHAPE', 'forward: the batch has no sequences');
       const lengths = seqs.map((s) => Model.segLength(s));
@@ -252,41 +235,23 @@ export class Model {
           return false;
         });
       }
-      const hidden = batch.hidden ? st.ws.get('hf', B * T * C).f32().slice() : null;
+      const hidden = batch.hidden ? st.hidden().f32().slice() : null;
       return { B, T, lengths, logits, hidden };
     });
   }
 
-  // Uploads a conditioning's prefix into WASM (caller frees).
+  // Uploads a conditioning's prefix into WASM (scoped: the caller frees it or resets the heap).
   private prefixTensors(cond: Conditioning | null | undefined): Prefix | null {
-    const p = cond?.prefix;
-    if (!p || p.P === 0) return null;
-    const c = this.config;
-    const n = p.P * c.nKvHeads * c.headDim;
-    if (p.k.length !== c.nLayers || p.v.length !== c.nLayers) {
-      throw new PromptkilnError('ADAPTER', `prefix has ${p.k.length} layers, model ${this.id} has ${c.nLayers}`);
-    }
-    const k: Tensor[] = [], v: Tensor[] = [];
-    for (let l = 0; l < c.nLayers; l++) {
-      if (p.k[l].length !== n || p.v[l].length !== n) {
-        throw new PromptkilnError('ADAPTER', `prefix layer ${l}: ${p.k[l].length} values, expected P·kv_heads·head_dim = ${n}`);
-      }
-      k.push(this.kernels.from(p.k[l], 'prefix k'));
-      v.push(this.kernels.from(p.v[l], 'prefix v'));
-    }
-    return { P: p.P, k, v };
+    const p = checkPrefix(cond, this.config, this.id);
+    if (!p) return null;
+    return { P: p.P, k: p.k.map((t) => this.kernels.from(t, 'prefix k')), v: p.v.map((t) => this.kernels.from(t, 'prefix v')) };
   }
 
-  private condSegments(cond: Conditioning | null | undefined, ids: number[]): Segment[] {
+  private condSegments(cond: Conditioning | null | undefined, ids: readonly number[]): Segment[] {
     const segs: Segment[] = [];
-    if (cond?.soft && cond.soft.rows > 0) {
-      if (cond.soft.data.length !== cond.soft.rows * this.config.dim) {
-        throw new PromptkilnError('ADAPTER', `soft prompt has ${cond.soft.data.length} values, expected ${cond.soft.rows} × ${this.config.dim}`);
-      }
-      segs.push({ embeds: cond.soft.data, rows: cond.soft.rows });
-    }
-    let body = ids;
-    if (cond?.dropBos && body.length && body[0] === this.config.bosId) body = body.slice(1);
+    const soft = checkSoft(cond, this.config);
+    if (soft) segs.push({ embeds: soft.data, rows: soft.rows });
+    const body = conditionedIds(cond, ids, this.config.bosId);
     if (body.length) segs.push({ ids: body });
     return segs;
   }
@@ -298,109 +263,92 @@ export class Model {
   // Scores many targets under one prompt: the prompt's K/V are computed once and every target
   // batch attends to them as a shared prefix.
   async scoreMany(prompt: Text, targets: Text[], opts: ScoreOptions = {}): Promise<ScoreResult[]> {
-    return this.exclusive(() => this.scoreManySync(prompt, targets, opts));
+    return this.lock.run(() => this.scoreManySync(prompt, targets, opts));
   }
 
+  // scoreMany without the lock (the caller holds it).
   scoreManySync(prompt: Text, targets: Text[], opts: ScoreOptions = {}): ScoreResult[] {
-    const c = this.config, k = this.kernels;
     if (targets.length === 0) return [];
     const splits = targets.map((t) => this.splitPromptTarget(prompt, t));
-    // shared prompt part: the longest prefix every split keeps on its prompt side of the cut
-    let shared = Math.min(...splits.map((s) => s.cut));
-    const p0 = splits[0].full;
-    for (const s of splits) for (let j = 0; j < shared; j++) if (s.full[j] !== p0[j]) shared = j;
-    const promptIds = p0.slice(0, shared);
+    const shared = sharedPromptLength(splits);
     const cond = opts.conditioning ?? null;
-    // every scoped tensor below (conditioning prefix, prompt K/V prefix) is released by reset(mark)
-    const mark = k.heap.mark();
-    let cache: KVCache | null = null;
+    const posOffset = cond?.posOffset ?? 0;
+    const mark = this.kernels.heap.mark(); // releases every scoped tensor below (prefixes)
     try {
-      const condPrefix = this.prefixTensors(cond);
-      let prefix: Prefix | null = condPrefix;
-      const promptSegs = this.condSegments(cond, promptIds);
-      const Tp = Model.segLength(promptSegs);
-      const posOffset = cond?.posOffset ?? 0;
-      const kvd = c.nKvHeads * c.headDim;
-      const P0 = condPrefix?.P ?? 0;
-      // prompt pass: K/V into a cache, and the last row's log-probs (they predict each target's first token)
-      let lastLogp: Float32Array | null = null;
-      if (Tp > 0) {
-        cache = this.stack.newCache(Tp);
-        const st = this.run([promptSegs], { posOffset, prefix: condPrefix, cache });
-        const V = c.vocabSize;
-        const lp = k.alloc(V, 'prompt logp'); // (V)
-        st.eachHeadChunk([Tp - 1], (lg) => {
-          k.logSoftmax(lp, lg, 1, V);
-          return false;
-        });
-        lastLogp = lp.f32().slice();
-        // shared prefix for the targets = [conditioning prefix ; prompt K/V], per layer (P0 + Tp, Hkv, hd)
-        const kk: Tensor[] = [], vv: Tensor[] = [];
-        for (let l = 0; l < c.nLayers; l++) {
-          const kt = k.alloc((P0 + Tp) * kvd, 'prompt prefix k');
-          const vt = k.alloc((P0 + Tp) * kvd, 'prompt prefix v');
-          if (condPrefix) {
-            k.copy(kt, condPrefix.k[l], P0 * kvd);
-            k.copy(vt, condPrefix.v[l], P0 * kvd);
-          }
-          k.copy(kt.at(P0 * kvd, Tp * kvd), cache.k[l].at(0, Tp * kvd));
-          k.copy(vt.at(P0 * kvd, Tp * kvd), cache.v[l].at(0, Tp * kvd));
-          kk.push(kt);
-          vv.push(vt);
-        }
-        this.stack.freeCache(cache);
-        cache = null;
-        prefix = { P: P0 + Tp, k: kk, v: vv };
-      }
-      const results: ScoreResult[] = splits.map((s) => ({ total: 0, tokens: s.full.slice(s.cut), logprobs: [] as number[] }));
-      // target passes, batched by rows
-      let i = 0;
-      while (i < splits.length) {
-        throwIfAborted(opts.signal, 'scoring');
-        const batch: number[] = [];
-        let T = 0;
-        while (i < splits.length) {
-          const len = splits[i].full.length - shared;
-          const t2 = Math.max(T, len);
-          if (batch.length && t2 * (batch.length + 1) > MAX_BATCH_ROWS) break;
-          T = t2;
-          batch.push(i++);
-        }
-        const rows: number[] = [], tg: number[] = [], owner: number[] = [];
-        batch.forEach((idx, b) => {
-          const s = splits[idx];
-          for (let j = Math.max(1, s.cut - shared); j < s.full.length - shared; j++) {
-            rows.push(b * T + j - 1);
-            tg.push(s.full[shared + j]);
-            owner.push(idx);
-          }
-        });
-        if (rows.length > 0) {
-          // a sequence with no rows still needs one row for the batch layout
-          const seqs: Segment[][] = batch.map((idx) => [{ ids: splits[idx].full.length > shared ? splits[idx].full.slice(shared) : [0] }]);
-          const st = this.run(seqs, { posOffset: posOffset + Tp, prefix });
-          const { logprobs } = st.nll(rows, tg, 1, false);
-          // rows are in target order, so each target's log-probs arrive in sequence
-          owner.forEach((o, r) => results[o].logprobs.push(logprobs[r]));
-        }
-      }
-      // first target token of each split that starts right after the shared prompt
-      splits.forEach((s, idx) => {
-        const r = results[idx];
+      const pass = this.promptPass(this.condSegments(cond, splits[0].full.slice(0, shared)), this.prefixTensors(cond), posOffset);
+      const results: ScoreResult[] = splits.map((s) => ({ total: 0, tokens: s.full.slice(s.cut), logprobs: [] }));
+      this.targetPasses(splits, shared, pass.prefix, posOffset + pass.rows, results, opts.signal);
+      splits.forEach((s, i) => {
+        const r = results[i];
+        // a target starting right after the shared prompt: the prompt's last row predicts its first token
         if (s.cut === shared && s.full.length > shared) {
-          if (lastLogp) r.logprobs.unshift(lastLogp[s.full[shared]]);
+          if (pass.lastLogp) r.logprobs.unshift(pass.lastLogp[s.full[shared]]);
           else r.tokens.shift(); // nothing precedes the first token: it is context, not scored
         }
         r.total = r.logprobs.reduce((a, b) => a + b, 0);
       });
       return results;
     } finally {
-      if (cache) this.stack.freeCache(cache);
-      k.heap.reset(mark);
+      this.kernels.heap.reset(mark);
     }
   }
 
-  // Token-by-token generation with a KV cache; yields each new token and its text.
+  // Runs the shared prompt once. Its K/V, after the conditioning prefix, become the targets' prefix
+  // (P0 + Tp, Hkv, hd) per layer; its last row's log-probs (V) predict each target's first token.
+  private promptPass(segs: Segment[], condPrefix: Prefix | null, posOffset: number): { prefix: Prefix | null; rows: number; lastLogp: Float32Array | null } {
+    const Tp = Model.segLength(segs);
+    if (Tp === 0) return { prefix: condPrefix, rows: 0, lastLogp: null };
+    const c = this.config, k = this.kernels;
+    const V = c.vocabSize, kvd = c.nKvHeads * c.headDim, P0 = condPrefix?.P ?? 0;
+    const cache = this.stack.newCache(Tp);
+    try {
+      const st = this.run([segs], { posOffset, prefix: condPrefix, cache });
+      const lp = k.alloc(V, 'prompt logp'); // (V)
+      st.eachHeadChunk([Tp - 1], (lg) => {
+        k.logSoftmax(lp, lg, 1, V);
+        return false;
+      });
+      const prefix: Prefix = { P: P0 + Tp, k: [], v: [] };
+      for (let l = 0; l < c.nLayers; l++) {
+        for (const [dst, cond, cached] of [[prefix.k, condPrefix?.k[l], cache.k[l]], [prefix.v, condPrefix?.v[l], cache.v[l]]] as const) {
+          const t = k.alloc((P0 + Tp) * kvd, 'prompt prefix'); // (P0 + Tp, Hkv, hd)
+          if (cond) k.copy(t, cond, P0 * kvd);
+          k.copy(t.at(P0 * kvd, Tp * kvd), cached.at(0, Tp * kvd));
+          dst.push(t);
+        }
+      }
+      return { prefix, rows: Tp, lastLogp: lp.f32().slice() };
+    } finally {
+      this.stack.freeCache(cache);
+    }
+  }
+
+  // Target rows after the shared prompt, in batches of at most MAX_BATCH_ROWS rows: each row's
+  // log-prob of the next target token is appended to its target's result, in order.
+  private targetPasses(splits: { full: number[]; cut: number }[], shared: number, prefix: Prefix | null, posOffset: number,
+    results: ScoreResult[], signal?: AbortSignal): void {
+    const lengths = splits.map((s) => s.full.length - shared);
+    for (const { items, T } of rowBatches(lengths, MAX_BATCH_ROWS)) {
+      throwIfAborted(signal, 'scoring');
+      const rows: number[] = [], tg: number[] = [], owner: number[] = [];
+      items.forEach((idx, b) => {
+        const s = splits[idx];
+        for (let j = Math.max(1, s.cut - shared); j < s.full.length - shared; j++) {
+          rows.push(b * T + j - 1); // row b·T + j − 1 predicts target token j
+          tg.push(s.full[shared + j]);
+          owner.push(idx);
+        }
+      });
+      if (rows.length === 0) continue;
+      // a sequence with no rows still needs one row for the batch layout
+      const seqs: Segment[][] = items.map((idx) => [{ ids: splits[idx].full.length > shared ? splits[idx].full.slice(shared) : [0] }]);
+      const { logprobs } = this.run(seqs, { posOffset, prefix }).nll(rows, tg, 1, false);
+      owner.forEach((o, r) => results[o].logprobs.push(logprobs[r]));
+    }
+  }
+
+  // Token-by-token generation with a KV cache; yields each new token and its text. The model is
+  // held for the whole generation; other calls wait.
   async *stream(prompt: Text, opts: GenerateOptions = {}): AsyncGenerator<{ token: number; text: string }, GenerateResult> {
     const c = this.config;
     const ids = this.encodePrompt(prompt);
@@ -420,12 +368,7 @@ export class Model {
     let prev: number | null = ids.length ? ids[ids.length - 1] : null;
     let finish: GenerateResult['finishReason'] = 'length';
     const stopAtEos = opts.stopAtEos ?? true;
-    // The model is held for the whole generation; other calls wait.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const prevBusy = this.busy;
-    this.busy = prevBusy.then(() => held);
-    await prevBusy.catch(() => undefined);
+    const release = await this.lock.acquire();
     let prefix: Prefix | null = null;
     let cache: KVCache | null = null;
     const logits = new Float32Array(c.vocabSize); // (V) of the last row
@@ -485,4 +428,12 @@ export class Model {
       if (r.done) return r.value;
     }
   }
+}
+
+// The longest prompt prefix every split keeps on its prompt side of the cut.
+function sharedPromptLength(splits: { full: number[]; cut: number }[]): number {
+  let shared = Math.min(...splits.map((s) => s.cut));
+  const p0 = splits[0].full;
+  for (const s of splits) for (let j = 0; j < shared; j++) if (s.full[j] !== p0[j]) shared = j;
+  return shared;
 }

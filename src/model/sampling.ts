@@ -1,6 +1,7 @@
 // Seeded sampling from a logits row. Same seed, same logits → same token on every host.
 
-// mulberry32: tiny, fast, and identical in every JS engine (pure 32-bit integer math)
+// mulberry32: tiny, fast, and identical in every JS engine (pure 32-bit integer math). The one
+// source of seeded randomness: eval/rng.ts builds its Rng on it.
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

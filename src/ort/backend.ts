@@ -4,7 +4,9 @@
 // not allow two run() calls on one session at the same time.
 
 import { PromptkilnError, throwIfAborted } from '../errors.js';
-import type { Conditioning, ScoreOptions, ScoreResult } from '../model/model.js';
+import { checkPrefix, checkSoft, conditionedIds, rowBatches, type PrefixKV, type SoftRows } from '../model/conditioning.js';
+import { Lock } from '../model/lock.js';
+import type { ScoreOptions, ScoreResult } from '../model/model.js';
 import type { Checkpoint, ModelConfig, Tokenizer } from '../model/types.js';
 import { exportOnnx, type ExportedModel } from './export.js';
 import { importOrtWeb, probeWebGpu, type OrtModule, type RuntimeOptions } from './runtime.js';
@@ -42,7 +44,7 @@ export class OrtBackend {
   readonly ep: OrtEp;
   private readonly tok: Float32Array; // (V, C) token embeddings: the graph takes inputs_embeds
   private readonly sessions = new Map<'plain' | 'prefix', Promise<any>>(); // InferenceSession per graph variant
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly lock = new Lock(); // onnxruntime-web allows one run() per session at a time
   private disposed = false;
 
   private constructor(
@@ -133,16 +135,10 @@ export class OrtBackend {
     }
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.queue.catch(() => undefined);
+    (await this.lock.acquire())(); // wait for the runs in flight
     for (const session of this.sessions.values()) {
       try { await (await session).release(); } catch { /* a failed session holds nothing */ }
     }
@@ -161,14 +157,14 @@ export class OrtBackend {
     const c = this.config;
     const cond = opts.conditioning ?? null;
     const soft = checkSoft(cond, c);
-    const prefix = checkPrefix(cond, c);
+    const prefix = checkPrefix(cond, c, this.id);
     const posOffset = cond?.posOffset ?? 0;
     const S = soft?.rows ?? 0;
 
     const seqs = targets.map((t) => {
       const { full, cut } = splitPromptTarget(this.tokenizer, c.vocabSize, this.source, prompt, t);
-      let body = full, bodyCut = cut;
-      if (cond?.dropBos && body.length && body[0] === c.bosId) { body = body.slice(1); bodyCut = Math.max(0, cut - 1); }
+      const body = conditionedIds(cond, full, c.bosId) as number[];
+      const bodyCut = Math.max(0, cut - (full.length - body.length));
       // target token j of the body is predicted by row S + j - 1; with no row before it, it is context
       const first = Math.max(bodyCut, S === 0 ? 1 : 0);
       const L = S + body.length;
@@ -178,22 +174,13 @@ export class OrtBackend {
       return { body, first, L };
     });
 
-    return this.exclusive(async () => {
+    return this.lock.run(async () => {
       const session = await this.session(prefix !== null);
       const results: ScoreResult[] = seqs.map((s) => ({ total: 0, tokens: s.body.slice(s.first), logprobs: [] }));
+      // B·T rows per run within the logits budget
       const maxRows = Math.max(1, Math.floor((this.opts.maxLogitsBytes ?? 2 ** 28) / (c.vocabSize * 4)));
-      let i = 0;
-      while (i < seqs.length) {
+      for (const { items: chunk, T } of rowBatches(seqs.map((s) => s.L), maxRows)) {
         throwIfAborted(opts.signal, 'scoring');
-        // greedy chunk: B·T rows within the logits budget
-        const chunk: number[] = [];
-        let T = 0;
-        while (i < seqs.length) {
-          const t2 = Math.max(T, seqs[i]!.L, 1);
-          if (chunk.length && t2 * (chunk.length + 1) > maxRows) break;
-          T = t2;
-          chunk.push(i++);
-        }
         const lp = await this.runChunk(session, chunk.map((k) => seqs[k]!), T, soft, prefix, posOffset);
         chunk.forEach((k, b) => {
           const s = seqs[k]!, r = results[k]!;
@@ -207,7 +194,7 @@ export class OrtBackend {
 
   private async runChunk(
     session: any, seqs: { body: number[]; L: number }[], T: number,
-    soft: { rows: number; data: Float32Array } | null, prefix: Conditioning['prefix'] | null, posOffset: number,
+    soft: SoftRows | null, prefix: PrefixKV | null, posOffset: number,
   ): Promise<Float32Array> {
     const { dim: C, nLayers, nKvHeads: Hkv, headDim: hd } = this.config;
     const B = seqs.length, S = soft?.rows ?? 0, P = prefix?.P ?? 0;
@@ -260,26 +247,6 @@ function tileHeadsFirst(src: Float32Array, B: number, P: number, Hkv: number, hd
   const out = new Float32Array(B * one.length);
   for (let b = 0; b < B; b++) out.set(one, b * one.length);
   return out;
-}
-
-function checkSoft(cond: Conditioning | null, c: ModelConfig): { rows: number; data: Float32Array } | null {
-  const s = cond?.soft;
-  if (!s || s.rows === 0) return null;
-  if (s.data.length !== s.rows * c.dim) throw new PromptkilnError('ADAPTER', `soft prompt has ${s.data.length} values, expected ${s.rows} × ${c.dim}`);
-  return s;
-}
-
-function checkPrefix(cond: Conditioning | null, c: ModelConfig): Conditioning['prefix'] | null {
-  const p = cond?.prefix;
-  if (!p || p.P === 0) return null;
-  const n = p.P * c.nKvHeads * c.headDim;
-  if (p.k.length !== c.nLayers || p.v.length !== c.nLayers) throw new PromptkilnError('ADAPTER', `prefix has ${p.k.length} layers, the model has ${c.nLayers}`);
-  for (let l = 0; l < c.nLayers; l++) {
-    if (p.k[l]!.length !== n || p.v[l]!.length !== n) {
-      throw new PromptkilnError('ADAPTER', `prefix layer ${l}: ${p.k[l]!.length} values, expected P·kv_heads·head_dim = ${n}`);
-    }
-  }
-  return p;
 }
 
 // "Model too large for the device": every initializer must fit one WebGPU storage buffer, and all
