@@ -5,8 +5,11 @@
 //   POST /v1/chat/completions  messages, (same sampling fields), stream
 // Scoring as lm-evaluation-harness and APE do it: echo + logprobs + max_tokens 0 returns the
 // logprob of every prompt token (the first real token is conditioned on BOS).
-// Chat without a checkpoint chat template uses the plain format of chatToPrompt below.
+// Chat renders the checkpoint's chat template as transformers' apply_chat_template does (tools and
+// chat_template_kwargs from the request in scope) and encodes it without added special tokens (the
+// template writes its own BOS); without a template it uses the plain format of chatToPrompt below.
 import { PromptkilnError, isPromptkilnError } from '../errors.js';
+import { renderChat, type ChatMessage } from '../model/chat-template.js';
 import { Limit } from './limit.js';
 import type { LocalModelLike } from './local.js';
 
@@ -25,8 +28,7 @@ export interface RunningServer {
 }
 
 type Json = Record<string, unknown>;
-interface Message {
-  role: string;
+interface Message extends ChatMessage {
   content: string;
 }
 
@@ -35,10 +37,7 @@ class BadRequest extends Error {}
 // The plain chat format (no template in the checkpoint): a single user message is the prompt
 // verbatim (base models continue it); otherwise each message becomes "Role: content" separated
 // by blank lines, ending with "Assistant:".
-export function chatToPrompt(messages: Message[], template: string | null | undefined, Template?: new (t: string) => { render(x: Json): string }): string {
-  if (template && Template) {
-    return new Template(template).render({ messages, add_generation_prompt: true, bos_token: '', eos_token: '' });
-  }
+export function chatToPrompt(messages: Message[]): string {
   if (messages.length === 1 && messages[0].role === 'user') return messages[0].content;
   const cap = (r: string) => r.charAt(0).toUpperCase() + r.slice(1);
   return messages.map((m) => `${cap(m.role)}: ${m.content}`).join('\n\n') + '\n\nAssistant:';
@@ -74,8 +73,6 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
   const created = Math.floor(Date.now() / 1000);
   const one = new Limit(1); // the model runs one request at a time
   const cap = opts.maxTokensCap ?? model.config.maxSeqLen;
-  let Template: (new (t: string) => { render(x: Json): string }) | undefined;
-  if (model.chatTemplate) Template = (await import('@huggingface/jinja')).Template as never;
   const tok = () => {
     if (!model.tokenizer) throw new BadRequest('this model has no tokenizer; the text API needs one');
     return model.tokenizer;
@@ -97,7 +94,7 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
     return out;
   };
 
-  async function sample(prompt: string, body: Json, signal: AbortSignal) {
+  async function sample(prompt: string | number[], body: Json, signal: AbortSignal) {
     const maxTokens = num(body, 'max_tokens', 16, 0, cap, true);
     const n = num(body, 'n', 1, 1, 16, true);
     const temperature = num(body, 'temperature', 1, 0, 2);
@@ -150,7 +147,8 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
     return { id: rid('cmpl'), object: 'text_completion', created, model: name, choices, usage };
   }
 
-  function chatPrompt(body: Json): string {
+  // the chat prompt: template-rendered ids, or the plain-format text
+  function chatPrompt(body: Json): string | number[] {
     const ms = body.messages;
     if (!Array.isArray(ms) || ms.length === 0) throw new BadRequest('"messages" must be a non-empty array');
     const messages: Message[] = ms.map((m, i) => {
@@ -160,15 +158,21 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
       // content parts: keep the text ones
       if (Array.isArray(content)) content = content.map((p) => ((p as Json)?.type === 'text' ? String((p as Json).text ?? '') : '')).join('');
       if (typeof content !== 'string') throw new BadRequest(`messages[${i}].content must be a string`);
-      return { role: o.role, content };
+      return { ...o, role: o.role, content };
     });
-    return chatToPrompt(messages, model.chatTemplate, Template);
+    if (!model.chatTemplate) return chatToPrompt(messages);
+    const kw = body.chat_template_kwargs ?? {};
+    if (typeof kw !== 'object' || kw === null || Array.isArray(kw)) throw new BadRequest('"chat_template_kwargs" must be an object');
+    if (body.tools !== undefined && body.tools !== null && !Array.isArray(body.tools)) throw new BadRequest('"tools" must be an array');
+    const specialTokens = (model.tokenizer as { specialTokens?: Record<string, string> } | null)?.specialTokens;
+    const text = renderChat(model.chatTemplate, messages, { ...(kw as Json), tools: (body.tools as unknown[] | undefined) ?? null, addGenerationPrompt: true }, specialTokens);
+    return tok().encode(text, { bos: false });
   }
 
   async function chat(body: Json, signal: AbortSignal): Promise<Json> {
     const prompt = chatPrompt(body);
     const outs = await sample(prompt, body, signal);
-    const promptTokens = tok().encode(prompt).length;
+    const promptTokens = typeof prompt === 'string' ? tok().encode(prompt).length : prompt.length;
     const completion = outs.reduce((a, o) => a + o.tokens.length, 0);
     return {
       id: rid('chatcmpl'),

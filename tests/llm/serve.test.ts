@@ -6,7 +6,10 @@ import { localModel } from '../../src/llm/local.js';
 import { OpenAIModel } from '../../src/llm/openai.js';
 import { chatToPrompt, serve, type RunningServer } from '../../src/llm/server.js';
 import { loadModel, type Model } from '../../src/model/index.js';
-import { MODELS_DIR } from '../helpers/paths.js';
+import { MODELS_DIR, REFS_DIR } from '../helpers/paths.js';
+import { loadCheckpoint } from '../../src/model/source.js';
+import { Model as ModelClass } from '../../src/model/index.js';
+import { readFileSync } from 'node:fs';
 
 let model: Model;
 let srv: RunningServer;
@@ -58,20 +61,12 @@ describe('promptkiln serve (stories260K)', () => {
   });
 
   it('chat: the plain format passes a lone user message through (no template in this checkpoint)', async () => {
-    expect(chatToPrompt([{ role: 'user', content: 'Hi' }], null)).toBe('Hi');
-    expect(chatToPrompt([{ role: 'system', content: 'S' }, { role: 'user', content: 'U' }], null)).toBe('System: S\n\nUser: U\n\nAssistant:');
+    expect(chatToPrompt([{ role: 'user', content: 'Hi' }])).toBe('Hi');
+    expect(chatToPrompt([{ role: 'system', content: 'S' }, { role: 'user', content: 'U' }])).toBe('System: S\n\nUser: U\n\nAssistant:');
     const client = new OpenAIModel({ baseURL: srv.url, model: 'stories260K', api: 'chat' });
     const g = await client.generate('Once upon a time', { maxTokens: 12, temperature: 0 });
     const local = await model.generate('Once upon a time', { maxTokens: 12, temperature: 0 });
     expect(g.texts[0]).toBe(local.text);
-  });
-
-  it('chat renders a Jinja chat template when the model has one', () => {
-    // the template class is what serve() loads from @huggingface/jinja when chatTemplate is set
-    return import('@huggingface/jinja').then(({ Template }) => {
-      const tpl = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
-      expect(chatToPrompt([{ role: 'user', content: 'Hi' }], tpl, Template as never)).toBe('<|user|>Hi\n<|assistant|>');
-    });
   });
 
   it('streams server-sent events', async () => {
@@ -92,5 +87,56 @@ describe('promptkiln serve (stories260K)', () => {
     expect(raw.status).toBe(400);
     const client = new OpenAIModel({ baseURL: srv.url, model: 'other-model', maxRetries: 0 });
     await expect(client.generate('x')).rejects.toMatchObject({ code: 'NETWORK', message: expect.stringMatching(/404.*not served/) });
+  });
+});
+
+// A checkpoint with a chat template (transformers wrote it: ChatML in chat_template.jinja, tied
+// Llama 3 weights): the chat endpoint renders the template and encodes it without added specials.
+describe('promptkiln serve: chat template (llama3-rope-scaled-tied)', () => {
+  const HF = path.join(REFS_DIR, 'hf');
+  const cases = JSON.parse(readFileSync(path.join(HF, 'cases.json'), 'utf8'));
+  const chat = cases.tokenizers.bytelevel.chat;
+  const files: Record<string, Uint8Array> = {};
+  let m: ModelClass;
+  let s: RunningServer;
+  const postTo = async (srvUrl: string, body: unknown) => {
+    const r = await fetch(srvUrl + '/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, json: (await r.json()) as any };
+  };
+  beforeAll(async () => {
+    for (const f of cases.models['llama3-rope-scaled-tied'].files as string[]) files[f] = new Uint8Array(readFileSync(path.join(HF, 'llama3-rope-scaled-tied', f)));
+    m = await ModelClass.fromCheckpoint(await loadCheckpoint({ files, name: 'llama3' }));
+    s = await serve(m, { port: 0, name: 'llama3' });
+  });
+  afterAll(async () => {
+    await s?.close();
+    m?.dispose();
+  });
+
+  it('prompt = the template rendering (transformers ids exact), completion = local greedy on those ids', async () => {
+    const { status, json } = await postTo(s.url, { messages: chat.messages, max_tokens: 6, temperature: 0 });
+    expect(status).toBe(200);
+    expect(json.usage.prompt_tokens).toBe(chat.ids.length);
+    const local = await m.generate(chat.ids, { maxTokens: 6, temperature: 0 });
+    expect(json.choices[0].message.content).toBe(local.text);
+    expect(json.usage.completion_tokens).toBe(local.tokens.length);
+  });
+
+  it('chat_template_kwargs reach the template; raise_exception becomes a 400 naming the template message', async () => {
+    const tpl = "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system role here') }}{% endif %}{{ m.content }}{% endfor %}{% if shout %}!{% endif %}";
+    const mm = await ModelClass.fromCheckpoint(await loadCheckpoint({ files: { ...files, 'chat_template.jinja': new TextEncoder().encode(tpl) }, name: 'llama3-tpl' }));
+    const s2 = await serve(mm, { port: 0, name: 'llama3-tpl' });
+    try {
+      const plain = await postTo(s2.url, { messages: [{ role: 'user', content: 'abc' }], max_tokens: 1, temperature: 0 });
+      const loud = await postTo(s2.url, { messages: [{ role: 'user', content: 'abc' }], max_tokens: 1, temperature: 0, chat_template_kwargs: { shout: true } });
+      expect(plain.json.usage.prompt_tokens).toBe(mm.tokenizer!.encode('abc', { bos: false }).length);
+      expect(loud.json.usage.prompt_tokens).toBe(mm.tokenizer!.encode('abc!', { bos: false }).length);
+      const bad = await postTo(s2.url, { messages: [{ role: 'system', content: 'x' }], max_tokens: 1 });
+      expect(bad.status).toBe(400);
+      expect(bad.json.error.message).toMatch(/ARGUMENT.*no system role here/);
+    } finally {
+      await s2.close();
+      mm.dispose();
+    }
   });
 });
