@@ -50,10 +50,14 @@ function warnOnce(opts: BackendOptions, message: string): void {
   console.warn(`promptkiln: ${message}`);
 }
 
-export function parseBackendChoice(v: string | undefined): BackendChoice {
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['wasm', 'ort', 'auto'];
+
+// The one parser of a backend name: the API's `backend` option and every CLI command's --backend
+// (cli/model-options.ts). `what` names the setting in the error ("score: --backend").
+export function parseBackendChoice(v: string | undefined, what = 'backend'): BackendChoice {
   if (v === undefined) return 'auto';
-  if (v === 'wasm' || v === 'ort' || v === 'auto') return v;
-  throw new PromptkilnError('ARGUMENT', `backend must be one of wasm, ort, auto; found "${v}"`);
+  if ((BACKEND_CHOICES as readonly string[]).includes(v)) return v as BackendChoice;
+  throw new PromptkilnError('ARGUMENT', `${what} must be one of ${BACKEND_CHOICES.join(', ')}; found "${v}"`);
 }
 
 export async function createBackend(ckpt: Checkpoint, opts: BackendOptions = {}): Promise<SelectedBackend> {

@@ -1,25 +1,26 @@
 import { PromptkilnError } from '../errors.js';
 import { loadModel, type Conditioning, type Model } from '../model/index.js';
-import { createBackend, type SelectedBackend } from '../backend.js';
+import { createBackend, parseBackendChoice, type BackendChoice, type SelectedBackend } from '../backend.js';
 import { loadCheckpoint } from '../model/source.js';
 import { loadAdapter } from '../soft/index.js';
 import { loadCompressedConditioning, type ModelInfo } from '../compress/index.js';
 import type { CliIO } from './command.js';
 
-// Options every command that runs a model shares.
+// Options every command that runs a model shares. --backend has no parseArgs default: its
+// default ('auto') lives in parseBackendChoice.
 export const modelOptions = {
   model: { type: 'string' },
-  backend: { type: 'string', default: 'auto' },
+  backend: { type: 'string' },
   adapter: { type: 'string' },
   compressed: { type: 'string' },
 } as const;
 
-export type Backend = 'wasm' | 'ort' | 'auto';
-
-export function backendOpt(cmd: string, v: string | undefined): Backend {
-  const b = v ?? 'auto';
-  if (b !== 'wasm' && b !== 'ort' && b !== 'auto') {
-    throw new PromptkilnError('ARGUMENT', `${cmd}: --backend must be wasm, ort or auto, got "${b}"`);
+// --backend for every command, through the one parser in backend.ts. A command that runs only on
+// the WASM kernels says why in `wasmOnly` and refuses "ort" instead of ignoring it.
+export function backendOpt(cmd: string, v: string | undefined, wasmOnly?: string): BackendChoice {
+  const b = parseBackendChoice(v, `${cmd}: --backend`);
+  if (b === 'ort' && wasmOnly !== undefined) {
+    throw new PromptkilnError('ARGUMENT', `${cmd}: --backend ort is not supported: ${wasmOnly}; use --backend wasm or auto`);
   }
   return b;
 }
@@ -44,7 +45,7 @@ export async function openConditioning(cmd: string, values: { adapter?: string; 
 }
 
 // --backend for scoring: the WASM model, or onnxruntime (webgpu / wasm EP) behind the same API.
-export async function openScorer(cmd: string, source: string | undefined, backend: Backend, io: CliIO): Promise<SelectedBackend> {
+export async function openScorer(cmd: string, source: string | undefined, backend: BackendChoice, io: CliIO): Promise<SelectedBackend> {
   const ckpt = await loadCheckpoint(requireSource(cmd, source), { signal: io.signal, onProgress: downloadProgress(io) });
   return createBackend(ckpt, { backend, onWarning: (m) => io.err(`promptkiln: ${m}`) });
 }

@@ -5,7 +5,7 @@ import { register } from '../registry.js';
 
 const usage = `promptkiln generate --model M (--prompt TEXT | --prompt-ids 1,2,3)
                     [--max-tokens N --temperature T --top-k K --top-p P --seed S --stop STR]
-                    [--adapter DIR | --compressed DIR] [--json]
+                    [--adapter DIR | --compressed DIR] [--backend wasm|auto] [--json]
 
 Continues the prompt (temperature 0 = greedy). Streams text to stdout; --json prints
 {"text": …, "tokens": […]} (text is null when the checkpoint has no tokenizer).`;
@@ -22,7 +22,7 @@ register({
       'top-p': { type: 'string' }, seed: { type: 'string' }, stop: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
     });
-    backendOpt('generate', values.backend); // generation always runs on the WASM kernels
+    backendOpt('generate', values.backend, 'generation runs on the WASM kernels (onnxruntime only scores)');
     const prompt = values['prompt-ids'] !== undefined ? idsOpt('generate', 'prompt-ids', values['prompt-ids']) : values.prompt;
     if (prompt === undefined) throw new PromptkilnError('ARGUMENT', 'generate: --prompt or --prompt-ids is required');
     const model = await openModel('generate', values.model, io);

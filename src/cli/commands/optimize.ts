@@ -13,6 +13,7 @@ import { FileRunLog } from '../../search/run-log.js';
 import { STRATEGY_NAMES, rl, strategyByName } from '../../search/strategies/index.js';
 import type { Strategy } from '../../search/types.js';
 import { numberOpt, parse, type CliIO } from '../command.js';
+import { backendOpt } from '../model-options.js';
 import { register } from '../registry.js';
 import { optimizeReport } from '../report-optimize.js';
 
@@ -49,7 +50,7 @@ register({
     if (!values.task) throw new PromptkilnError('ARGUMENT', 'optimize: --task is required (a task JSON file)');
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'optimize: --out DIR is required (run log, cache, report)');
     if (Boolean(values.model) === Boolean(values.endpoint)) throw new PromptkilnError('ARGUMENT', 'optimize: give exactly one of --model M or --endpoint URL (with --llm-model NAME)');
-    if (values.backend !== 'auto' && values.backend !== 'wasm') throw new PromptkilnError('ARGUMENT', `optimize: --backend must be auto or wasm (search generates text, which runs on the WASM kernels), got "${values.backend}"`);
+    backendOpt('optimize', values.backend, 'search generates text, which runs on the WASM kernels');
     if (values.racing && !['halving', 'ucb', 'exhaustive'].includes(values.racing)) throw new PromptkilnError('ARGUMENT', `optimize: --racing must be halving, ucb or exhaustive, got "${values.racing}"`);
     if (values.api && values.api !== 'chat' && values.api !== 'completions') throw new PromptkilnError('ARGUMENT', `optimize: --api must be chat or completions, got "${values.api}"`);
     if (values.strategy === 'rl' && !values.model) throw new PromptkilnError('ARGUMENT', 'optimize: --strategy rl needs a local --model (the policy reads its hidden states)');

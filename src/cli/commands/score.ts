@@ -8,7 +8,8 @@ const usage = `promptkiln score --model M (--prompt TEXT | --prompt-ids 1,2,3) (
 
 Log-likelihood of the target given the prompt (natural log). Text is encoded as prompt + target
 once and split where the prompt's own encoding ends. --json prints
-{"total": …, "tokens": […], "logprobs": […]} with logprobs[j] = ln p(target_j | prompt, target_<j).`;
+{"total": …, "tokens": […], "logprobs": […], "backend": "wasm"|"ort"} with
+logprobs[j] = ln p(target_j | prompt, target_<j) and backend the one that computed them.`;
 
 register({
   name: 'score',
@@ -31,7 +32,7 @@ register({
     try {
       const conditioning = await openConditioning('score', values, scorer);
       const r = await scorer.score(prompt, target, { conditioning });
-      if (values.json) io.out(JSON.stringify({ total: r.total, tokens: r.tokens, logprobs: r.logprobs }));
+      if (values.json) io.out(JSON.stringify({ total: r.total, tokens: r.tokens, logprobs: r.logprobs, backend: sel.kind }));
       else {
         io.out(`total log-likelihood ${r.total.toFixed(6)} over ${r.tokens.length} tokens (mean ${(r.total / Math.max(1, r.tokens.length)).toFixed(6)})`);
         const tok = scorer.tokenizer;

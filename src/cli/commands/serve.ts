@@ -2,9 +2,10 @@ import { PromptkilnError } from '../../errors.js';
 import { serve } from '../../llm/server.js';
 import { loadModel } from '../../model/index.js';
 import { numberOpt, parse } from '../command.js';
+import { backendOpt, modelOptions } from '../model-options.js';
 import { register } from '../registry.js';
 
-const usage = `promptkiln serve --model M [--port P] [--host H] [--name NAME]
+const usage = `promptkiln serve --model M [--port P] [--host H] [--name NAME] [--backend wasm|auto]
 
 An OpenAI-compatible server over the local model until Ctrl-C:
   GET /v1/models, POST /v1/completions (logprobs, echo; echo + logprobs + max_tokens 0 scores
@@ -19,10 +20,10 @@ register({
   async run(argv, io) {
     const { values } = parse('serve', argv, {
       model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' },
-      backend: { type: 'string', default: 'auto' },
+      backend: modelOptions.backend,
     });
+    backendOpt('serve', values.backend, 'the server generates text, which runs on the WASM kernels');
     if (!values.model) throw new PromptkilnError('ARGUMENT', 'serve: --model is required');
-    if (values.backend !== 'auto' && values.backend !== 'wasm') throw new PromptkilnError('ARGUMENT', `serve: --backend must be auto or wasm, got "${values.backend}"`);
     const port = numberOpt('serve', 'port', values.port, 8080)!;
     if (!(Number.isInteger(port) && port >= 0 && port < 65536)) throw new PromptkilnError('ARGUMENT', `serve: --port must be an integer in [0, 65535], got ${values.port}`);
     const model = await loadModel(values.model, { signal: io.signal });
