@@ -82,6 +82,11 @@ export interface ModelConfig {
 //   gpt2:  layers.{i}.w1 (hidden, C) c_fc, b1 (hidden), layers.{i}.w2 (C, hidden) c_proj, b2 (C)
 //   final_norm (C)               final_norm_bias (C)             [gpt2]
 //   lm_head (V, C)               [only when not tied]
+//   layers.{i}.q_norm (hd)       layers.{i}.k_norm (hd)          [qkNorm: Qwen3 / Gemma 3 q_norm, k_norm]
+//   layers.{i}.post_attn_norm (C)  layers.{i}.post_mlp_norm (C)  [sandwichNorm: Gemma 3's post_attention_layernorm
+//          and post_feedforward_layernorm; its input_layernorm is attn_norm, pre_feedforward_layernorm mlp_norm]
+//   Norm weights are stored as written: normPlusOne (Gemma) adds the 1 at upload. Fused checkpoints
+//   (Phi-3 qkv_proj, gate_up_proj) are split by the loader into wq/wk/wv and w1 (gate, first half)/w3 (up).
 export type TensorMap = Map<string, Float32Array>;
 
 export interface Tokenizer {
