@@ -34,16 +34,20 @@ function posInt(j: Json, key: string, file: string, fallback?: number): number {
   return v;
 }
 
+// positive and a normal f32 (the math runs in f32: 1e-300 would round to 0 there)
+const F32_MIN = 2 ** -126;
+const isPos = (v: unknown): v is number => typeof v === 'number' && v >= F32_MIN && Number.isFinite(Math.fround(v));
+
 function posNum(j: Json, key: string, file: string, fallback: number): number {
   const v = j[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw cfgErr(file, key, `is ${show(v)}, expected a positive number`, v);
+  if (!isPos(v)) throw cfgErr(file, key, `is ${show(v)}, expected a positive number`, v);
   return v;
 }
 
 function optNum(j: Json, key: string, file: string): number | null {
   const v = j[key];
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw cfgErr(file, key, `is ${show(v)}, expected a positive number`, v);
+  if (!isPos(v)) throw cfgErr(file, key, `is ${show(v)}, expected a positive number`, v);
   return v;
 }
 
@@ -252,6 +256,7 @@ function ropeParams(
     if (!allowed.has(k) && v !== null && v !== undefined) throw cfgErr(file, `${where}.${k}`, `is ${show(v)}, which RoPE type "${t}" does not use; not implemented`, v);
   }
   const theta = posNum({ [`${where}.rope_theta`]: d.rope_theta ?? o.theta }, `${where}.rope_theta`, file, 10000);
+  if (theta <= 1) throw cfgErr(file, `${where}.rope_theta`, `is ${theta}, expected a base above 1`, theta);
   const partial = posNum({ [`${where}.partial_rotary_factor`]: d.partial_rotary_factor ?? o.partial }, `${where}.partial_rotary_factor`, file, 1);
   if (partial > 1) throw cfgErr(file, `${where}.partial_rotary_factor`, `is ${partial}, expected at most 1`, partial);
   const rotaryDim = Math.trunc(o.headDim * partial);
@@ -294,7 +299,7 @@ function ropeParams(
     const half = rotaryDim / 2;
     const list = (k: string) => {
       const v = d[k];
-      if (!Array.isArray(v) || v.length !== half || v.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x <= 0)) {
+      if (!Array.isArray(v) || v.length !== half || !v.every(isPos)) {
         throw cfgErr(file, `${where}.${k}`, `is ${show(v)}, expected ${half} positive numbers (rotated dims / 2)`, v);
       }
       return v as number[];

@@ -2,9 +2,10 @@
 // both config forms, and the keys that change the math but are not implemented (typed CONFIG errors).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hfConfig } from '../../src/model/hf-config.js';
-import { defaultRope } from '../../src/model/rope.js';
+import { defaultRope, ropeTables } from '../../src/model/rope.js';
 import type { ModelConfig } from '../../src/model/types.js';
 import { REFS_DIR } from '../helpers/paths.js';
 import { expectCode } from './loaders/util.js';
@@ -69,6 +70,23 @@ describe('config.json of every refs folder → the full ModelConfig', () => {
     expect(legacy).toEqual(v5);
     expect(v5.rope).toEqual({ ...rope(500000, 12), type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPos: 32 });
     expect(v5.eosIds).toEqual([2, 5, 7]);
+  });
+
+  it('any RoPE setting: the v5 dict and the pre-v5 keys give the same config and the same tables (property, 300 cases)', () => {
+    const base = config('llama-gqa');
+    const { rope_parameters: _, ...bare } = base;
+    const scaling = fc.oneof(
+      fc.record({ rope_type: fc.constant('linear'), factor: fc.double({ min: 1, max: 64, noNaN: true }) }),
+      fc.record({ rope_type: fc.constant('llama3'), factor: fc.double({ min: 1, max: 64, noNaN: true }), low_freq_factor: fc.double({ min: 0.5, max: 2, noNaN: true }), high_freq_factor: fc.double({ min: 2.5, max: 8, noNaN: true }), original_max_position_embeddings: fc.integer({ min: 8, max: 8192 }) }),
+      fc.record({ rope_type: fc.constant('yarn'), factor: fc.double({ min: 1, max: 64, noNaN: true }), original_max_position_embeddings: fc.integer({ min: 8, max: 8192 }), truncate: fc.boolean() }, { requiredKeys: ['rope_type', 'factor'] }),
+    );
+    fc.assert(fc.property(scaling, fc.double({ min: 100, max: 1e7, noNaN: true }), (sc, theta) => {
+      const v5 = hfConfig({ ...bare, rope_parameters: { ...sc, rope_theta: theta } });
+      const legacy = hfConfig({ ...bare, rope_theta: theta, rope_scaling: sc });
+      expect(legacy).toEqual(v5);
+      expect(v5.rope!.type).toBe(sc.rope_type);
+      expect(Array.from(ropeTables(legacy.rope!, 40).cos)).toEqual(Array.from(ropeTables(v5.rope!, 40).cos));
+    }), { numRuns: 300 });
   });
 
   it('Gemma 3 pre-v5 form (rope_theta, rope_local_base_freq, rope_scaling on global layers) equals the per-layer-type dict', () => {

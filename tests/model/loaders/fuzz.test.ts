@@ -1,14 +1,17 @@
-// Property fuzzing of the three binary parsers: whatever the bytes, only PromptkilnError escapes
-// and every call returns promptly. Inputs are mutations of the real files (so the parsers get
-// deep before failing) plus arbitrary byte strings.
+// Property fuzzing of the three binary parsers and the Hugging Face config readers: whatever the
+// input, only PromptkilnError escapes and every call returns promptly. Inputs are mutations of the
+// real files (so the parsers get deep before failing) plus arbitrary byte strings / JSON values.
 import fc from 'fast-check';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { PromptkilnError } from '../../../src/errors.js';
+import { parseGenerationConfig } from '../../../src/model/generation-config.js';
+import { hfConfig } from '../../../src/model/hf-config.js';
+import { ropeTables } from '../../../src/model/rope.js';
 import { parseLlama2c } from '../../../src/model/llama2c.js';
 import { parseSafetensors } from '../../../src/model/safetensors.js';
 import { parseLlama2cTokenizer } from '../../../src/model/tokenizer-llama2c.js';
-import { GPT2_DIR, read, STORIES_BIN, TOK512 } from './util.js';
+import { GPT2_DIR, read, refJson, STORIES_BIN, TOK512 } from './util.js';
 
 const RUNS = 2000;
 
@@ -95,6 +98,58 @@ describe('fuzz', () => {
           tok.decode(ids);
         }),
       ),
+      { numRuns: RUNS },
+    );
+  });
+
+  // config.json of every refs folder with keys replaced, deleted or added (values drawn from what
+  // configs hold, and from nonsense); what parses must also yield finite RoPE tables
+  test(`config.json reader (both RoPE forms, every family): ${RUNS} cases`, () => {
+    const configs = Object.values<any>(refJson('hf/cases.json').models).map((m) => m.config as Record<string, unknown>);
+    const keys = [...new Set(configs.flatMap((c) => Object.keys(c))), 'rope_scaling', 'rope_theta', 'partial_rotary_factor', 'original_max_position_embeddings', 'rope_local_base_freq', 'quantization_config'];
+    const ropeDict = fc.record({
+      rope_type: fc.constantFrom('default', 'linear', 'llama3', 'yarn', 'longrope', 'dynamic', 'su', undefined),
+      type: fc.option(fc.constantFrom('yarn', 'linear'), { nil: undefined }),
+      rope_theta: fc.option(fc.oneof(fc.double(), fc.constantFrom(1e4, 5e5, 0, -1)), { nil: undefined }),
+      factor: fc.option(fc.oneof(fc.double({ min: -2, max: 64 }), fc.constant(8)), { nil: undefined }),
+      low_freq_factor: fc.option(fc.double({ min: -1, max: 8 }), { nil: undefined }),
+      high_freq_factor: fc.option(fc.double({ min: -1, max: 8 }), { nil: undefined }),
+      original_max_position_embeddings: fc.option(fc.oneof(fc.integer({ min: -4, max: 4096 }), fc.double()), { nil: undefined }),
+      beta_fast: fc.option(fc.double({ min: -4, max: 64 }), { nil: undefined }),
+      truncate: fc.option(fc.oneof(fc.boolean(), fc.constant('yes')), { nil: undefined }),
+      short_factor: fc.option(fc.array(fc.double({ min: -1, max: 4 }), { maxLength: 8 }), { nil: undefined }),
+      long_factor: fc.option(fc.array(fc.double({ min: -1, max: 4 }), { maxLength: 8 }), { nil: undefined }),
+      partial_rotary_factor: fc.option(fc.double({ min: -0.5, max: 1.5 }), { nil: undefined }),
+    }, { requiredKeys: [] });
+    const value = fc.oneof(fc.constant(null), fc.boolean(), fc.integer({ min: -3, max: 600 }), fc.double(), fc.string({ maxLength: 12 }),
+      fc.array(fc.oneof(fc.integer({ min: -1, max: 400 }), fc.constantFrom('full_attention', 'sliding_attention', 'chunked_attention')), { maxLength: 4 }),
+      ropeDict, fc.record({ full_attention: ropeDict, sliding_attention: ropeDict }), fc.jsonValue({ maxDepth: 2 }));
+    const edit = fc.record({ key: fc.constantFrom(...keys), value, drop: fc.boolean() });
+    fc.assert(
+      fc.property(fc.nat(configs.length - 1), fc.array(edit, { maxLength: 4 }), fc.boolean(), (which, edits, asText) =>
+        onlyTyped(() => {
+          const c: Record<string, unknown> = structuredClone(configs[which]);
+          for (const e of edits) {
+            if (e.drop) delete c[e.key];
+            else c[e.key] = e.value;
+          }
+          const cfg = hfConfig(asText ? JSON.stringify(c) : c);
+          for (const r of [cfg.rope, cfg.ropeLocal]) {
+            if (!r) continue;
+            const t = ropeTables(r, 4);
+            expect(t.cos.every(Number.isFinite) && t.sin.every(Number.isFinite)).toBe(true);
+          }
+        }),
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  test(`generation_config.json reader: ${RUNS} cases`, () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 40 }), fc.jsonValue({ maxDepth: 2 }).map((j) => JSON.stringify(j)),
+        fc.record({ eos_token_id: fc.jsonValue({ maxDepth: 1 }), bos_token_id: fc.jsonValue({ maxDepth: 1 }) }).map((j) => JSON.stringify(j))), (text) =>
+        onlyTyped(() => parseGenerationConfig(text))),
       { numRuns: RUNS },
     );
   });
