@@ -7,7 +7,8 @@ import { parseLlama2c } from '../../../src/model/llama2c.js';
 import { parseSafetensors, writeSafetensors } from '../../../src/model/safetensors.js';
 import { loadCheckpoint } from '../../../src/model/source.js';
 import { hfTokenizerJsonFromLlama2c } from './hf-tokenizer-from-llama2c.js';
-import { expectCode, GPT2_DIR, read, STORIES_BIN, STORIES_DIR, TOK512 } from './util.js';
+import { REFS_DIR } from '../../helpers/paths.js';
+import { expectCode, GPT2_DIR, read, refJson, STORIES_BIN, STORIES_DIR, TOK512 } from './util.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'pk-loaders-'));
 const same = (a: Float32Array | undefined, b: Float32Array | undefined) => !!a && !!b && a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
@@ -179,5 +180,44 @@ describe('llama2.c folders and files through loadCheckpoint', () => {
     writeFileSync(path.join(dir, 'tok512.bin'), read(TOK512).slice(0, 3000));
     await expectCode(() => loadCheckpoint(dir), 'TOKENIZER', /tok512\.bin/);
     await expectCode(() => loadCheckpoint('./definitely/not/here'), 'ARGUMENT', /neither an existing file/);
+  });
+});
+
+describe('Hugging Face folders as transformers writes them: bad input names file, tensor or key', () => {
+  const files = (name: string) => {
+    const dir = path.join(REFS_DIR, 'hf', name);
+    const out: Record<string, Uint8Array> = {};
+    for (const f of refJson('hf/cases.json').models[name].files as string[]) out[f] = read(path.join(dir, f));
+    return out;
+  };
+  const withConfig = (f: Record<string, Uint8Array>, edit: Record<string, unknown>) => {
+    const c = JSON.parse(new TextDecoder().decode(f['config.json']));
+    return { ...f, 'config.json': new TextEncoder().encode(JSON.stringify({ ...c, ...edit })) };
+  };
+
+  test('a missing tensor of a known architecture, named', async () => {
+    const f = files('llama3-rope-scaled-tied');
+    const raw = parseSafetensors(f['model.safetensors']).tensors;
+    const t = Object.fromEntries([...raw].filter(([k]) => k !== 'model.layers.1.mlp.up_proj.weight'));
+    await expectCode(() => loadCheckpoint({ files: { ...f, 'model.safetensors': writeSafetensors(t) }, name: 'l3' }), 'CHECKPOINT', /l3\/model\.safetensors: missing tensor "layers\.1\.mlp\.up_proj\.weight" \(expected shape \[128, 48\]\)/);
+  });
+
+  test('a shape that disagrees with the config, naming tensor and shapes', async () => {
+    const f = withConfig(files('llama3-rope-scaled-tied'), { intermediate_size: 96 });
+    await expectCode(() => loadCheckpoint({ files: f, name: 'l3' }), 'CHECKPOINT', /tensor "model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[128, 48\], config\.json implies \[96, 48\]/);
+  });
+
+  test('an unknown architecture is ARCH; a RoPE the Llama path cannot run is CONFIG naming the key', async () => {
+    await expectCode(() => loadCheckpoint({ files: withConfig(files('llama-gqa'), { architectures: ['MambaForCausalLM'] }), name: 'g' }), 'ARCH', /g\/config\.json: architecture "MambaForCausalLM"/);
+    await expectCode(() => loadCheckpoint({ files: withConfig(files('llama-gqa'), { partial_rotary_factor: 0.5 }), name: 'g' }), 'CONFIG', /g\/config\.json: partial_rotary_factor rotates 4 of 8 head dims/);
+  });
+
+  test('generation_config.json: its eos_token_id list replaces config.json\'s; malformed → CONFIG naming the file', async () => {
+    const f = files('llama-gqa');
+    expect((await loadCheckpoint({ files: f })).config.eosIds).toEqual([2]);
+    const g = { ...f, 'generation_config.json': new TextEncoder().encode(JSON.stringify({ eos_token_id: [2, 9] })) };
+    expect((await loadCheckpoint({ files: g })).config).toMatchObject({ eosIds: [2, 9], eosId: 2 });
+    const bad = { ...f, 'generation_config.json': new TextEncoder().encode(JSON.stringify({ eos_token_id: 'x' })) };
+    await expectCode(() => loadCheckpoint({ files: bad, name: 'g' }), 'CONFIG', /g\/generation_config\.json: eos_token_id is "x"/);
   });
 });
