@@ -23,6 +23,11 @@ interface EntryModule {
   PromptkilnError: new (...a: never[]) => Error;
 }
 
+// the files an `exports` entry points at, through nested conditions
+function exportTargets(t: string | Record<string, unknown>): string[] {
+  return typeof t === 'string' ? [t] : Object.values(t).flatMap((v) => exportTargets(v as string | Record<string, unknown>));
+}
+
 function built(file: string): string {
   const p = path.join(ROOT, file);
   if (!existsSync(p)) throw new Error(`${file} is missing: run \`npm run build\` first (npm test does)`);
@@ -65,9 +70,7 @@ describe('package (Node host)', () => {
     const subpaths = Object.entries(pkg.exports).filter(([k]) => k !== '.');
     expect(subpaths.map(([k]) => k)).toEqual(expect.arrayContaining(['./ort', './cli', './wasm/simd.wasm', './wasm/relaxed.wasm', './wasm/portable.wasm', './wasm/promptkiln.h']));
     // every file any condition of any subpath ("." included) points at
-    const targets = Object.values(pkg.exports).flatMap(function files(t: string | Record<string, unknown>): string[] {
-      return typeof t === 'string' ? [t] : Object.values(t).flatMap((v) => files(v as string | Record<string, unknown>));
-    });
+    const targets = Object.values(pkg.exports).flatMap(exportTargets);
     for (const target of targets) {
       expect(statSync(path.join(ROOT, target)).size, `${target} is empty`).toBeGreaterThan(0);
       expect(published.has(target.replace(/^\.\//, '')), `${target} is not in the npm package ("files")`).toBe(true);
