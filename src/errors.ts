@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'ABORTED' // an AbortSignal fired
   | 'ARGUMENT' // an invalid option value
   | 'BACKEND' // an inference backend (onnxruntime) failed or is unavailable
-  | 'METRIC'; // a metric function threw
+  | 'METRIC' // a metric function threw
+  | 'PARSE'; // a model's answer does not parse into the task's typed output fields
 
 // The entries (promptkiln, promptkiln/ort, the CLI; ESM and CJS) are separate bundles, each with
 // its own copy of this class: `instanceof` checks a brand shared by every copy, not the prototype.

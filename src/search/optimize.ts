@@ -5,11 +5,13 @@
 import { PromptkilnError, isPromptkilnError, throwIfAborted } from '../errors.js';
 import type { EvalCache } from '../eval/cache.js';
 import { contentKey } from '../eval/cache.js';
-import { Evaluator, byScoreDesc, type Budget, type GenerationParams } from '../eval/evaluator.js';
-import { resolveMetric, type Metric } from '../eval/metrics.js';
+import { Evaluator, byScoreDesc, type Budget, type Estimate, type GenerationParams, type Role, type RoleSpend } from '../eval/evaluator.js';
+import { resolveMetric, taskMetric, type Metric } from '../eval/metrics.js';
+import { programOf, type ProgramJson } from '../eval/program.js';
 import { race } from '../eval/racing.js';
-import { rng } from '../eval/rng.js';
-import { promptPrefix, type Example, type Task } from '../eval/task.js';
+import { rng, type Rng } from '../eval/rng.js';
+import { candidatePrefix, type Example, type Task } from '../eval/task.js';
+import type { PriceTable } from '../llm/prices.js';
 import type { LanguageModel } from '../llm/types.js';
 import { DEFAULT_META_PROMPTS, fill, pairsText, type MetaPrompts } from './meta-prompts.js';
 import { MemoryRunLog, type RunLog } from './run-log.js';
@@ -23,10 +25,12 @@ export type StopReason = 'max_iterations' | 'patience' | 'target' | 'budget' | '
 export interface OptimizeOptions {
   strategy?: StrategyName | Strategy; // default 'grips'
   proposer?: LanguageModel; // the LLM that writes/edits prompts (default: the target model)
+  judge?: LanguageModel; // grades answers for judge metrics (default: the target model)
+  prices?: PriceTable; // USD per million tokens by model (default: the built-in table)
   init?: InitMethod[]; // default ['manual'], plus 'induction' when the task has no instruction
   initialPrompts?: string[]; // more manual instructions
   initCount?: number; // prompts asked from the LLM per LLM init method (default 4)
-  budget?: number | Budget; // a number counts model calls
+  budget?: number | Budget; // a number counts model calls; {calls, tokens, cost (USD)}
   seed?: number;
   maxIterations?: number; // default 5
   candidatesPerIteration?: number; // default 8
@@ -47,11 +51,12 @@ export interface OptimizeOptions {
   signal?: AbortSignal;
 }
 
+// `cost`: USD spent so far (first use of each result, like calls)
 export type ProgressEvent =
-  | { type: 'start'; estimate: { calls: number; tokens: number }; validation: number; strategy: string }
-  | { type: 'candidate'; id: string; operator: string; parent: string | null; score: number | null; n: number; calls: number }
-  | { type: 'iteration'; iteration: number; best: number | null; bestId: string; calls: number; pool: number }
-  | { type: 'done'; stopReason: StopReason; best: number | null; calls: number };
+  | { type: 'start'; estimate: Estimate; validation: number; strategy: string }
+  | { type: 'candidate'; id: string; operator: string; parent: string | null; score: number | null; n: number; calls: number; cost: number }
+  | { type: 'iteration'; iteration: number; best: number | null; bestId: string; calls: number; cost: number; pool: number }
+  | { type: 'done'; stopReason: StopReason; best: number | null; calls: number; cost: number };
 
 export interface IterationRecord {
   iteration: number;
@@ -81,13 +86,16 @@ export interface OptimizeResult {
   freshCalls: number; // of those, calls not served by the cache
   testCalls: number;
   tokens: number;
-  estimate: { calls: number; tokens: number };
+  cost: number; // USD, search and test split (models without a price count 0: see spend)
+  spend: Record<Role, RoleSpend>; // search calls, tokens and USD by role
+  estimate: Estimate;
   stopReason: StopReason;
   metric: string;
   modelId: string;
   // what soft-prompt tuning needs to start from the winner (--then-tune, orchestrated in cli/):
   // the text before {input} as its init, and the task's pairs as (input, target)
   handoff: { initText: string; template: string; data: { input: string; target: string }[] };
+  program: ProgramJson; // the winner as the artifact an app loads (loadProgram)
 }
 
 const candKey = (c: { instruction: string; demos: Example[] }) => JSON.stringify([c.instruction, c.demos.map((d) => d.id)]);
@@ -95,7 +103,7 @@ const candKey = (c: { instruction: string; demos: Example[] }) => JSON.stringify
 export async function optimize(task: Task, model: LanguageModel, o: OptimizeOptions = {}): Promise<OptimizeResult> {
   const log = o.runLog ?? new MemoryRunLog();
   try {
-    return await run(task, model, o, log);
+    return await new SearchRun(task, model, o, log).run();
   } finally {
     // whatever finished before an abort or an error is durable, so a resume skips it
     await log.flush();
@@ -103,53 +111,84 @@ export async function optimize(task: Task, model: LanguageModel, o: OptimizeOpti
   }
 }
 
-async function run(task: Task, model: LanguageModel, o: OptimizeOptions, log: RunLog): Promise<OptimizeResult> {
-  const budget: Budget | undefined = typeof o.budget === 'number' ? { calls: o.budget } : o.budget;
-  if (budget?.calls !== undefined && !(budget.calls >= 1)) {
-    throw new PromptkilnError('BUDGET', `optimize: the budget must allow at least one model call, got ${budget.calls}`);
-  }
-  const strategy = typeof o.strategy === 'object' ? o.strategy : strategyByName(o.strategy ?? 'grips');
-  const metric = typeof o.metric === 'object' ? o.metric : resolveMetric(o.metric ?? task.metric, task.labels);
-  const ev = new Evaluator(task, model, { metric, cache: o.cache, budget, concurrency: o.concurrency, generation: o.generation, signal: o.signal });
-  const proposer = o.proposer ?? model;
-  const seed = o.seed ?? 0;
-  const r = rng(seed);
-  const meta = { ...DEFAULT_META_PROMPTS, ...o.metaPrompts };
-  const validation = task.validation.slice(0, o.validationSize ?? task.validation.length);
-  if (validation.length === 0) throw new PromptkilnError('DATA', `task ${task.name}: the validation split is empty; give more examples or a larger split.validation`);
-  const racing = o.racing ?? strategy.racing ?? 'halving';
-  const maxIterations = o.maxIterations ?? 5;
-  const perIter = o.candidatesPerIteration ?? 8;
-  const emit = (e: ProgressEvent) => o.onProgress?.(e);
+// One search: settings resolved once, then the state the phases share (candidates, the pool,
+// history, stop reason) as fields; run() reads top to bottom: initialize → iterate → test → result.
+class SearchRun {
+  readonly strategy: Strategy;
+  readonly metric: Metric;
+  readonly ev: Evaluator;
+  readonly proposer: LanguageModel;
+  readonly seed: number;
+  readonly rng: Rng;
+  readonly meta: MetaPrompts;
+  readonly validation: Example[];
+  readonly racing: 'halving' | 'ucb' | 'exhaustive';
+  readonly maxIterations: number;
+  readonly perIter: number;
 
-  let llmCalls = 0;
-  const llm = async (prompt: string, c: LlmCallOptions = {}): Promise<string[]> => {
-    const params = { n: c.n ?? 1, temperature: c.temperature ?? 0.9, maxTokens: c.maxTokens ?? 64, stop: c.stop ?? [], seed: (seed * 1000003 + llmCalls++) >>> 0 };
-    const key = await contentKey(['gen/1', proposer.id, prompt, params]);
-    const { value } = await ev.memo(key, 1, async () => proposer.generate(prompt, { ...params, signal: o.signal }));
+  private llmCalls = 0;
+  private nextId = 0;
+  private readonly all = new Map<string, CandidateRecord>(); // by candidate key
+  private readonly byId = new Map<string, Candidate>();
+  private readonly pool: ScoredCandidate[] = []; // scored on the full validation set, best first
+  private readonly history: IterationRecord[] = [];
+  private stopReason: StopReason = 'max_iterations';
+
+  constructor(
+    readonly task: Task,
+    readonly model: LanguageModel,
+    readonly o: OptimizeOptions,
+    readonly log: RunLog,
+  ) {
+    const budget: Budget | undefined = typeof o.budget === 'number' ? { calls: o.budget } : o.budget;
+    if (budget?.calls !== undefined && !(budget.calls >= 1)) {
+      throw new PromptkilnError('BUDGET', `optimize: the budget must allow at least one model call, got ${budget.calls}`);
+    }
+    this.strategy = typeof o.strategy === 'object' ? o.strategy : strategyByName(o.strategy ?? 'grips');
+    this.metric = typeof o.metric === 'object' ? o.metric : o.metric !== undefined ? resolveMetric(o.metric, task.labels) : taskMetric(task);
+    this.proposer = o.proposer ?? model;
+    this.ev = new Evaluator(task, model, {
+      metric: this.metric, cache: o.cache, budget, concurrency: o.concurrency, generation: o.generation, signal: o.signal,
+      judge: o.judge, proposer: this.proposer, prices: o.prices,
+    });
+    this.seed = o.seed ?? 0;
+    this.rng = rng(this.seed);
+    this.meta = { ...DEFAULT_META_PROMPTS, ...o.metaPrompts };
+    this.validation = task.validation.slice(0, o.validationSize ?? task.validation.length);
+    if (this.validation.length === 0) throw new PromptkilnError('DATA', `task ${task.name}: the validation split is empty; give more examples or a larger split.validation`);
+    this.racing = o.racing ?? this.strategy.racing ?? 'halving';
+    this.maxIterations = o.maxIterations ?? 5;
+    this.perIter = o.candidatesPerIteration ?? 8;
+  }
+
+  private emit(e: ProgressEvent) {
+    this.o.onProgress?.(e);
+  }
+
+  private get spent() {
+    return { calls: this.ev.stats.calls, cost: this.ev.stats.cost };
+  }
+
+  // The proposing LLM: cached, charged to the budget as the proposer, seeded per call.
+  private readonly llm = async (prompt: string, c: LlmCallOptions = {}): Promise<string[]> => {
+    const params = { n: c.n ?? 1, temperature: c.temperature ?? 0.9, maxTokens: c.maxTokens ?? 64, stop: c.stop ?? [], seed: (this.seed * 1000003 + this.llmCalls++) >>> 0 };
+    const key = await contentKey(['gen/1', this.proposer.id, prompt, params]);
+    const { value } = await this.ev.memo(key, 1, async () => this.proposer.generate(prompt, { ...params, signal: this.o.signal }), 'proposer');
     return value.texts;
   };
 
-  let nextId = 0;
-  const all = new Map<string, CandidateRecord>(); // by candidate key
-  const byId = new Map<string, Candidate>();
-  const pool: ScoredCandidate[] = []; // scored on the full validation set, best first
-  const history: IterationRecord[] = [];
-  const estimate = ev.estimate(1 + maxIterations * perIter, validation);
-  log.write({ type: 'start', task: task.name, strategy: strategy.name, seed, metric: metric.name, model: model.id, proposer: proposer.id, estimate, validation: validation.map((e) => e.id) });
-  emit({ type: 'start', estimate, validation: validation.length, strategy: strategy.name });
-
-  const newCandidate = (p: Proposal, iteration: number): Candidate | null => {
+  private newCandidate(p: Proposal, iteration: number): Candidate | null {
     const key = candKey(p);
-    if (all.has(key) || !p.instruction.trim() && p.demos.length === 0) return null;
-    const c: Candidate = { id: `c${nextId++}`, instruction: p.instruction, demos: p.demos, parent: p.parent, operator: p.operator, iteration };
-    byId.set(c.id, c);
+    if (this.all.has(key) || (!p.instruction.trim() && p.demos.length === 0)) return null;
+    const c: Candidate = { id: `c${this.nextId++}`, instruction: p.instruction, demos: p.demos, parent: p.parent, operator: p.operator, iteration };
+    this.byId.set(c.id, c);
     return c;
-  };
+  }
 
   // Race a set of candidates on validation; those that finish every example join the pool.
-  const evaluate = async (cands: Candidate[], iteration: number) => {
-    const entries = await race(ev, cands, validation, { method: cands.length > 2 ? racing : 'exhaustive' });
+  private async evaluate(cands: Candidate[], iteration: number) {
+    const { ev, validation, pool } = this;
+    const entries = await race(ev, cands, validation, { method: cands.length > 2 ? this.racing : 'exhaustive' });
     // a bandit may crown a candidate it has not run on every example: finish it (the prefix it
     // has seen is cached), so the pool compares full-validation scores only
     const top = entries[0];
@@ -161,133 +200,172 @@ async function run(task: Task, model: LanguageModel, o: OptimizeOptions, log: Ru
       const cand = cands[e.index];
       const rec: CandidateRecord = { cand, score: e.score, n: e.n, pruned: e.n < validation.length, failures: e.failures, firstError: e.results.find((x) => x.error)?.error };
       const key = candKey(cand);
-      if (!all.has(key)) {
-        all.set(key, rec);
-        log.write({ type: 'candidate', iteration, id: cand.id, parent: cand.parent, operator: cand.operator, instruction: cand.instruction, demos: cand.demos.map((d) => d.id), score: e.score, n: e.n, pruned: rec.pruned, failures: e.failures, errors: e.results.filter((x) => x.error).slice(0, 3).map((x) => x.error), calls: ev.stats.calls });
-        emit({ type: 'candidate', id: cand.id, operator: cand.operator, parent: cand.parent, score: e.score, n: e.n, calls: ev.stats.calls });
+      if (!this.all.has(key)) {
+        this.all.set(key, rec);
+        this.log.write({ type: 'candidate', iteration, id: cand.id, parent: cand.parent, operator: cand.operator, instruction: cand.instruction, demos: cand.demos.map((d) => d.id), score: e.score, n: e.n, pruned: rec.pruned, failures: e.failures, errors: e.results.filter((x) => x.error).slice(0, 3).map((x) => x.error), ...this.spent });
+        this.emit({ type: 'candidate', id: cand.id, operator: cand.operator, parent: cand.parent, score: e.score, n: e.n, ...this.spent });
       }
       if (!rec.pruned && !pool.some((p) => p.cand.id === cand.id)) pool.push({ cand, score: e.score, n: e.n });
     }
     pool.sort((a, b) => byScoreDesc(a.score, b.score) || Number(a.cand.id.slice(1)) - Number(b.cand.id.slice(1)));
-  };
+  }
 
-  const ctx: SearchContext = { task, evaluator: ev, rng: r, meta, iteration: 0, trajectory: pool, llm, signal: o.signal };
+  private record(iteration: number, proposals: number) {
+    const best = this.pool[0];
+    this.history.push({ iteration, bestScore: best.score, bestId: best.cand.id, proposals, calls: this.ev.stats.calls });
+    this.log.write({ type: 'iteration', iteration, best: best.cand.id, score: best.score, ...this.spent, spend: this.ev.stats.byRole });
+    this.emit({ type: 'iteration', iteration, best: best.score, bestId: best.cand.id, ...this.spent, pool: this.pool.length });
+  }
 
-  // ---- initialize
-  const initial = newCandidate({ instruction: task.instruction, demos: task.demos, parent: null, operator: 'manual' }, 0)!;
-  const inits: Candidate[] = [initial];
-  const methods = o.init ?? (task.instruction.trim() ? ['manual'] : ['manual', 'induction']);
-  let stopReason: StopReason = 'max_iterations';
-  try {
-    for (const t of o.initialPrompts ?? []) {
-      const c = newCandidate({ instruction: t, demos: task.demos, parent: null, operator: 'manual' }, 0);
-      if (c) inits.push(c);
-    }
-    for (const m of methods) {
-      if (m === 'manual') continue;
-      const prompt =
-        m === 'description'
-          ? fill(meta.fromDescription, { 'task-description': task.description || task.name })
-          : fill(meta.fromExamples, { pairs: pairsText(r.fork('induction').shuffle(task.train).slice(0, 5)) });
-      for (const t of await llm(prompt, { n: o.initCount ?? 4, temperature: 0.9 })) {
-        const instruction = cleanProposal(t);
-        const c = instruction ? newCandidate({ instruction, demos: task.demos, parent: null, operator: m }, 0) : null;
+  // The manual prompt (scored on every validation example, so initial_score is exact), any
+  // further manual prompts, and the LLM-written ones of the init methods.
+  private async initialize(): Promise<{ initial: Candidate; initialScore: number | null }> {
+    const { task, o, meta } = this;
+    const initial = this.newCandidate({ instruction: task.instruction, demos: task.demos, parent: null, operator: 'manual' }, 0)!;
+    const inits: Candidate[] = [initial];
+    const methods = o.init ?? (task.instruction.trim() ? ['manual'] : ['manual', 'induction']);
+    try {
+      for (const t of o.initialPrompts ?? []) {
+        const c = this.newCandidate({ instruction: t, demos: task.demos, parent: null, operator: 'manual' }, 0);
         if (c) inits.push(c);
       }
-    }
-    // the initial prompt is scored on every validation example, so initial_score is exact
-    await evaluate([initial], 0);
-    if (inits.length > 1) await evaluate(inits, 0);
-  } catch (e) {
-    if (!isPromptkilnError(e, 'BUDGET') || pool.length === 0) throw e;
-    stopReason = 'budget';
-  }
-  const initRec = all.get(candKey(initial));
-  if (pool.length === 0 || !initRec || initRec.failures >= initRec.n) {
-    throw new PromptkilnError('NETWORK', `optimize: no validation example of the initial prompt could be scored (${ev.stats.failures} failures with model ${model.id}); first error: ${initRec?.firstError ?? 'none recorded'}`);
-  }
-  const initialScore = initRec.score;
-  history.push({ iteration: 0, bestScore: pool[0].score, bestId: pool[0].cand.id, proposals: inits.length, calls: ev.stats.calls });
-  log.write({ type: 'iteration', iteration: 0, best: pool[0].cand.id, score: pool[0].score, calls: ev.stats.calls });
-  emit({ type: 'iteration', iteration: 0, best: pool[0].score, bestId: pool[0].cand.id, calls: ev.stats.calls, pool: pool.length });
-
-  // ---- evaluate → prune → expand
-  let sinceBest = 0;
-  for (let it = 1; stopReason !== 'budget' && it <= maxIterations; it++) {
-    throwIfAborted(o.signal, 'optimize');
-    if (o.targetScore !== undefined && (pool[0].score ?? -Infinity) >= o.targetScore) {
-      stopReason = 'target';
-      break;
-    }
-    const keep = o.keepFraction !== undefined ? Math.max(1, Math.ceil(pool.length * o.keepFraction)) : (o.beam ?? 4);
-    const parents = pool.slice(0, keep);
-    const bestBefore = pool[0].score;
-    ctx.iteration = it;
-    let proposals = 0;
-    try {
-      const props = await strategy.expand(ctx, parents, perIter);
-      const fresh = props.map((p) => newCandidate(p, it)).filter((c): c is Candidate => c !== null);
-      proposals = fresh.length;
-      if (fresh.length === 0) {
-        stopReason = 'no_proposals';
-        break;
+      for (const m of methods) {
+        if (m === 'manual') continue;
+        const prompt =
+          m === 'description'
+            ? fill(meta.fromDescription, { 'task-description': task.description || task.name })
+            : fill(meta.fromExamples, { pairs: pairsText(this.rng.fork('induction').shuffle(task.train).slice(0, 5)) });
+        for (const t of await this.llm(prompt, { n: o.initCount ?? 4, temperature: 0.9 })) {
+          const instruction = cleanProposal(t);
+          const c = instruction ? this.newCandidate({ instruction, demos: task.demos, parent: null, operator: m }, 0) : null;
+          if (c) inits.push(c);
+        }
       }
-      await evaluate([...parents.map((p) => p.cand), ...fresh], it);
+      await this.evaluate([initial], 0);
+      if (inits.length > 1) await this.evaluate(inits, 0);
     } catch (e) {
-      if (!isPromptkilnError(e, 'BUDGET')) throw e;
-      stopReason = 'budget';
+      if (!isPromptkilnError(e, 'BUDGET') || this.pool.length === 0) throw e;
+      this.stopReason = 'budget';
     }
-    history.push({ iteration: it, bestScore: pool[0].score, bestId: pool[0].cand.id, proposals, calls: ev.stats.calls });
-    log.write({ type: 'iteration', iteration: it, best: pool[0].cand.id, score: pool[0].score, calls: ev.stats.calls });
-    emit({ type: 'iteration', iteration: it, best: pool[0].score, bestId: pool[0].cand.id, calls: ev.stats.calls, pool: pool.length });
-    if (stopReason === 'budget') break;
-    sinceBest = byScoreDesc(pool[0].score, bestBefore) < 0 ? 0 : sinceBest + 1;
-    if (sinceBest >= (o.patience ?? 2)) {
-      stopReason = 'patience';
-      break;
+    const initRec = this.all.get(candKey(initial));
+    if (this.pool.length === 0 || !initRec || initRec.failures >= initRec.n) {
+      throw new PromptkilnError('NETWORK', `optimize: no validation example of the initial prompt could be scored (${this.ev.stats.failures} failures with model ${this.model.id}); first error: ${initRec?.firstError ?? 'none recorded'}`);
     }
+    this.record(0, inits.length);
+    return { initial, initialScore: initRec.score };
   }
-  // reached in the last iteration (earlier ones stop at the next iteration's check)
-  if (stopReason === 'max_iterations' && o.targetScore !== undefined && (pool[0].score ?? -Infinity) >= o.targetScore) stopReason = 'target';
 
-  const best = pool[0];
-  // ---- test split: outside the search budget, sharing the cache
-  let testScore: number | null = null;
-  let initialTestScore: number | null = null;
-  let testCalls = 0;
-  if ((o.testScore ?? true) && task.test.length > 0) {
-    const tev = new Evaluator(task, model, { metric, cache: ev.cache, concurrency: o.concurrency, generation: o.generation, signal: o.signal });
-    testScore = (await tev.evaluate(best.cand, task.test)).score;
-    initialTestScore = (await tev.evaluate(initial, task.test)).score;
-    testCalls = tev.stats.calls;
+  private reachedTarget(): boolean {
+    return this.o.targetScore !== undefined && (this.pool[0].score ?? -Infinity) >= this.o.targetScore;
   }
-  const lineage: Candidate[] = [];
-  for (let c: Candidate | undefined = best.cand; c; c = c.parent ? byId.get(c.parent) : undefined) lineage.unshift(c);
-  const result: OptimizeResult = {
-    best: best.cand,
-    score: best.score,
-    initial,
-    initialScore,
-    testScore,
-    initialTestScore,
-    history,
-    candidates: [...all.values()],
-    lineage,
-    calls: ev.stats.calls,
-    freshCalls: ev.stats.freshCalls,
-    testCalls,
-    tokens: ev.stats.promptTokens + ev.stats.completionTokens,
-    estimate,
-    stopReason,
-    metric: metric.name,
-    modelId: model.id,
-    handoff: {
-      initText: promptPrefix(task, best.cand),
-      template: task.template,
-      data: task.train.map((e) => ({ input: e.input, target: e.output })),
-    },
-  };
-  log.write({ type: 'result', best: best.cand.id, instruction: best.cand.instruction, demos: best.cand.demos.map((d) => d.id), score: best.score, initialScore, testScore, initialTestScore, calls: result.calls, stopReason });
-  emit({ type: 'done', stopReason, best: best.score, calls: result.calls });
-  return result;
+
+  // evaluate → prune → expand, until an iteration limit, patience, the target score, the
+  // budget, or a strategy with nothing new to propose
+  private async iterate() {
+    const { o, pool } = this;
+    const ctx: SearchContext = { task: this.task, evaluator: this.ev, rng: this.rng, meta: this.meta, iteration: 0, trajectory: pool, llm: this.llm, signal: o.signal };
+    let sinceBest = 0;
+    for (let it = 1; this.stopReason !== 'budget' && it <= this.maxIterations; it++) {
+      throwIfAborted(o.signal, 'optimize');
+      if (this.reachedTarget()) {
+        this.stopReason = 'target';
+        return;
+      }
+      const keep = o.keepFraction !== undefined ? Math.max(1, Math.ceil(pool.length * o.keepFraction)) : (o.beam ?? 4);
+      const parents = pool.slice(0, keep);
+      const bestBefore = pool[0].score;
+      ctx.iteration = it;
+      let proposals = 0;
+      try {
+        const props = await this.strategy.expand(ctx, parents, this.perIter);
+        const fresh = props.map((p) => this.newCandidate(p, it)).filter((c): c is Candidate => c !== null);
+        proposals = fresh.length;
+        if (fresh.length === 0) {
+          this.stopReason = 'no_proposals';
+          return;
+        }
+        await this.evaluate([...parents.map((p) => p.cand), ...fresh], it);
+      } catch (e) {
+        if (!isPromptkilnError(e, 'BUDGET')) throw e;
+        this.stopReason = 'budget';
+      }
+      this.record(it, proposals);
+      if (this.stopReason === 'budget') return;
+      sinceBest = byScoreDesc(pool[0].score, bestBefore) < 0 ? 0 : sinceBest + 1;
+      if (sinceBest >= (o.patience ?? 2)) {
+        this.stopReason = 'patience';
+        return;
+      }
+    }
+    // reached in the last iteration (earlier ones stop at the next iteration's check)
+    if (this.stopReason === 'max_iterations' && this.reachedTarget()) this.stopReason = 'target';
+  }
+
+  // The test split: outside the search budget, sharing the cache.
+  private async testScores(best: Candidate, initial: Candidate) {
+    const { task, o } = this;
+    if (!(o.testScore ?? true) || task.test.length === 0) return { testScore: null, initialTestScore: null, testCalls: 0, testCost: 0 };
+    const tev = new Evaluator(task, this.model, { metric: this.metric, cache: this.ev.cache, concurrency: o.concurrency, generation: o.generation, signal: o.signal, judge: o.judge, prices: o.prices });
+    const testScore = (await tev.evaluate(best, task.test)).score;
+    const initialTestScore = (await tev.evaluate(initial, task.test)).score;
+    return { testScore, initialTestScore, testCalls: tev.stats.calls, testCost: tev.stats.cost };
+  }
+
+  async run(): Promise<OptimizeResult> {
+    const { task, model, ev, strategy, seed, metric, log } = this;
+    const estimate = ev.estimate(1 + this.maxIterations * this.perIter, this.validation);
+    log.write({ type: 'start', task: task.name, strategy: strategy.name, seed, metric: metric.name, model: model.id, proposer: this.proposer.id, judge: ev.judgeModel?.id ?? null, estimate, validation: this.validation.map((e) => e.id) });
+    this.emit({ type: 'start', estimate, validation: this.validation.length, strategy: strategy.name });
+
+    const { initial, initialScore } = await this.initialize();
+    await this.iterate();
+    const best = this.pool[0];
+    const { testScore, initialTestScore, testCalls, testCost } = await this.testScores(best.cand, initial);
+
+    const lineage: Candidate[] = [];
+    for (let c: Candidate | undefined = best.cand; c; c = c.parent ? this.byId.get(c.parent) : undefined) lineage.unshift(c);
+    const tokens = ev.stats.promptTokens + ev.stats.completionTokens;
+    const cost = ev.stats.cost + testCost;
+    const spend = ev.stats.byRole;
+    const program = programOf(task, best.cand, {
+      generation: ev.gen, modelId: model.id, modelName: model.modelName, metric: metric.name,
+      scores: { validation: best.score, test: testScore, initial_validation: initialScore, initial_test: initialTestScore },
+      cost: {
+        calls: ev.stats.calls + testCalls, tokens, usd: Object.values(spend).some((r) => r.cost === null) ? null : cost,
+        by_role: Object.fromEntries(Object.entries(spend).map(([k, r]) => [k, { calls: r.calls, tokens: r.tokens, usd: r.cost }])),
+      },
+      strategy: strategy.name, seed,
+      dataHash: await contentKey(task.examples.map((e) => [e.id, e.inputs ?? e.input, e.outputs ?? e.output])),
+    });
+    const result: OptimizeResult = {
+      best: best.cand,
+      score: best.score,
+      initial,
+      initialScore,
+      testScore,
+      initialTestScore,
+      history: this.history,
+      candidates: [...this.all.values()],
+      lineage,
+      calls: ev.stats.calls,
+      freshCalls: ev.stats.freshCalls,
+      testCalls,
+      tokens,
+      cost,
+      spend,
+      estimate,
+      stopReason: this.stopReason,
+      metric: metric.name,
+      modelId: model.id,
+      handoff: {
+        initText: candidatePrefix(task, best.cand),
+        template: task.template,
+        data: task.train.map((e) => ({ input: e.input, target: e.output })),
+      },
+      program,
+    };
+    log.write({ type: 'result', best: best.cand.id, instruction: best.cand.instruction, demos: best.cand.demos.map((d) => d.id), score: best.score, initialScore, testScore, initialTestScore, calls: result.calls, cost, spend, stopReason: this.stopReason });
+    this.emit({ type: 'done', stopReason: this.stopReason, best: best.score, calls: result.calls, cost: ev.stats.cost });
+    return result;
+  }
 }

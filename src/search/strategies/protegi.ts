@@ -1,6 +1,7 @@
 // ProTeGi (Pryzant et al. 2023): run the prompt on a minibatch, collect its errors, ask the LLM
 // why it failed (the "textual gradient"), ask it to revise the prompt along that critique, and
-// select among the revisions with a bandit (racing 'ucb' in the loop).
+// select among the revisions with a bandit (racing 'ucb' in the loop). A judge's reasons and an
+// unusable answer's parse error are shown beside each error: they say why it was wrong.
 import { fill } from '../meta-prompts.js';
 import { cleanProposal } from '../text.js';
 import type { Proposal, SearchContext, ScoredCandidate, Strategy } from '../types.js';
@@ -28,7 +29,7 @@ export function protegi(o: ProtegiOptions = {}): Strategy {
         if (wrong.length === 0) continue;
         const errors = wrong
           .slice(0, o.maxErrors ?? 4)
-          .map((e) => `Input: ${e.ex.input}\nExpected: ${e.ex.output}${e.x.prediction !== undefined ? `\nGot: ${e.x.prediction}` : ''}`)
+          .map((e) => `Input: ${e.ex.input}\nExpected: ${e.ex.output}${e.x.prediction !== undefined ? `\nGot: ${e.x.prediction}` : ''}${e.x.feedback ? `\nJudge: ${e.x.feedback}` : ''}${e.x.error ? `\nProblem: ${e.x.error}` : ''}`)
           .join('\n\n');
         const nCrit = o.critiques ?? 2;
         const crits = await ctx.llm(fill(ctx.meta.critique, { prompt: p.cand.instruction, errors, n: nCrit }), { n: nCrit, temperature: 0.9, maxTokens: 64 });
