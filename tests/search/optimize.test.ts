@@ -6,47 +6,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DiskCache } from '../../src/eval/cache.js';
 import { registerMetric } from '../../src/eval/metrics.js';
-import { defineTask, type Task } from '../../src/eval/task.js';
 import { functionModel } from '../../src/llm/function.js';
 import { optimize, type OptimizeResult } from '../../src/search/optimize.js';
 import { FileRunLog, MemoryRunLog } from '../../src/search/run-log.js';
 import { isPromptkilnError } from '../../src/errors.js';
-
-const words = ['apple', 'river', 'stone', 'cloud', 'tiger', 'lemon', 'piano', 'orbit', 'maple', 'sugar', 'train', 'zebra', 'candle', 'forest', 'mirror', 'pepper', 'rocket', 'silver', 'tunnel', 'violet'];
-
-async function upperTask(): Promise<Task> {
-  return defineTask({
-    name: 'upper',
-    description: 'Write the word in capital letters.',
-    instruction: 'Repeat the word.',
-    template: '{instruction}\n{demos}Input: {input}\nOutput:',
-    demo_template: 'Input: {input}\nOutput: {output}\n',
-    examples: words.map((w) => ({ input: w, output: w.toUpperCase() })),
-    split: { train: 0.5, validation: 0.25, test: 0.25, seed: 1 },
-    metric: 'exact_match',
-  });
-}
-
-// Target model: answers in capitals only when the instruction says "uppercase" (or capital).
-// As a proposer it answers each meta-prompt with fixed text that leads there.
-function scripted() {
-  let calls = 0;
-  const m = functionModel(
-    async (prompt) => {
-      calls++;
-      if (prompt.includes('<INS>')) return '<INS>Answer in uppercase letters.</INS>'; // OPRO
-      if (prompt.includes('give') && prompt.includes('reasons') || prompt.includes('Give')) return 'The prompt never asks for capital letters.'; // ProTeGi critique
-      if (prompt.includes('<START>')) return '<START>Write the word in uppercase.<END>'; // ProTeGi revise
-      if (prompt.includes('new prompts')) return '1. Say the word in uppercase.\n2. Say the word.'; // APE
-      if (prompt.includes('variation')) return 'Output the word in uppercase.'; // paraphrase
-      if (prompt.includes('input-output pairs')) return 'Copy the input.';
-      const input = /Input: (\S+)\nOutput:$/.exec(prompt)?.[1] ?? '';
-      return /uppercase|capital/i.test(prompt.split('\n')[0]) ? ` ${input.toUpperCase()}` : ` ${input}`;
-    },
-    { id: 'scripted-upper' },
-  );
-  return { m, calls: () => calls };
-}
+import { inputOf, scripted, upperTask } from './upper-task.js';
 
 describe('optimize with a scripted function model', () => {
   for (const strategy of ['ape', 'paraphrase', 'protegi', 'opro'] as const) {
@@ -80,7 +44,7 @@ describe('optimize with a scripted function model', () => {
   it('demonstration search (scripted function model) picks demos when only demos make the model right', async () => {
     const task = await upperTask();
     const m = functionModel((prompt) => {
-      const input = /Input: (\S+)\nOutput:$/.exec(prompt)?.[1] ?? '';
+      const input = inputOf(prompt);
       const nDemos = (prompt.match(/Output: [A-Z]+\n/g) ?? []).length;
       return nDemos >= 2 ? ` ${input.toUpperCase()}` : ` ${input}`;
     }, { id: 'needs-two-demos' });
