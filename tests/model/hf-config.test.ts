@@ -112,7 +112,8 @@ describe('config.json of every refs folder → the full ModelConfig', () => {
     expect(qs.layerTypes).toEqual(['full_attention', 'full_attention', 'sliding_attention', 'sliding_attention']);
     expect(qs.slidingWindow).toBe(9);
     // Qwen keeps sliding_window in the file and ignores it without use_sliding_window
-    expect(hfConfig({ ...qNoTypes, sliding_window: 9 }).slidingWindow).toBeNull();
+    const off = hfConfig({ ...qNoTypes, sliding_window: 9, max_window_layers: 0 });
+    expect([off.slidingWindow, off.layerTypes]).toEqual([null, ['full_attention', 'full_attention']]);
   });
 
   it('Phi-3 longrope: original context from the top-level key, attention factor √(1 + ln f / ln orig), context capped at the original (published formula)', () => {
