@@ -1,5 +1,6 @@
 import { madd, hsum4 } from './simd';
 import { add } from './util';
+import { bf16, wload, wload1, wofs } from './bf16';
 
 // Linear layers. Weights are kept in one internal layout, W (N, K) row-major ("out, in"),
 // the PyTorch nn.Linear layout; GPT-2's Conv1D (in, out) is transposed once at load.
@@ -16,6 +17,14 @@ import { add } from './util';
 //
 // The *_range variants compute a slice of the output columns; the thread pool (see
 // src/kernels/threads.ts) hands each thread one slice, and the plain exports are the full range.
+//
+// Frozen weights may be stored in bf16 (*_bf16 exports: Y = X·Wᵀ and dX = dY·W; a frozen layer
+// never needs dW). The kernels below are generic over W's element type T (f32, or bf16 as u16
+// bits) and widen bf16 in registers as they load it (wload in bf16.ts: one 64-bit load and one
+// unpack per 4 weights), so the f32 and bf16 GEMMs are one code: the same loops, blocks and
+// summation order. A bf16 GEMM therefore gives bit for bit the f32 GEMM's result on the widened
+// weights (the tests check exactly that). dX packing widens W blocks into the f32 panels, so past
+// the pack its micro-kernel is the f32 one.
 
 // Bytes of W kept hot in L2 while the rows of the other operand pass over it.
 const L2_BLOCK: i32 = 192 * 1024;
@@ -30,8 +39,23 @@ export function matmul_fwd(out: usize, inp: usize, w: usize, bias: usize, M: i32
 // Columns [n0, n1) of out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N).
 export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32,
   n0: i32, n1: i32): void {
+  fwd_range<f32>(out, inp, w, bias, M, K, N, n0, n1);
+}
+
+// out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N) with w in bf16.
+export function matmul_fwd_bf16(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32): void {
+  fwd_range<bf16>(out, inp, w, bias, M, K, N, 0, N);
+}
+
+// Columns [n0, n1) of matmul_fwd_bf16: one thread's share.
+export function matmul_fwd_bf16_range(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32,
+  n0: i32, n1: i32): void {
+  fwd_range<bf16>(out, inp, w, bias, M, K, N, n0, n1);
+}
+
+function fwd_range<T>(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
   if (!ASC_FEATURE_SIMD) {
-    fwd_scalar(out, inp, w, bias, M, K, N, n0, n1);
+    fwd_scalar<T>(out, inp, w, bias, M, K, N, n0, n1);
     return;
   }
   // Wide inputs (K > 2048) are cut into K blocks of 512: with whole 16 KiB rows (K = 4096) only 12 W
@@ -41,8 +65,9 @@ export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, 
   // W is then read once, as one stream.
   const KB = M >= 2 && K > 2048 ? 512 : K;
   // a panel of NB rows of W (NB, KB) stays in L2 while every row pair of inp streams over it
-  const NB = max<i32>(4, (L2_BLOCK / (KB << 2)) & ~3);
+  const NB = max<i32>(4, (L2_BLOCK / (KB * <i32>sizeof<T>())) & ~3);
   const rowK = <usize>K << 2;
+  const rowW = <usize>K * sizeof<T>();
   const rowN = <usize>N << 2;
   for (let nb = n0; nb < n1; nb += NB) {
     const ne = min<i32>(nb + NB, n1);
@@ -51,22 +76,23 @@ export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, 
       const acc = kb > 0;
       const bb: usize = acc ? 0 : bias;
       const ko = <usize>kb << 2;
+      const wo = <usize>kb * sizeof<T>();
       let m = 0;
       for (; m + 2 <= M; m += 2) {
         const x0 = inp + <usize>m * rowK + ko;
         const y0 = out + <usize>m * rowN;
         let n = nb;
-        for (; n + 4 <= ne; n += 4) fwd_2x4(y0, rowN, x0, rowK, w + <usize>n * rowK + ko, bb, n, kl, acc);
+        for (; n + 4 <= ne; n += 4) fwd_2x4<T>(y0, rowN, x0, rowK, w + <usize>n * rowW + wo, rowW, bb, n, kl, acc);
         for (; n < ne; n++) {
-          fwd_1x1(y0, x0, w + <usize>n * rowK + ko, bb, n, kl, acc);
-          fwd_1x1(y0 + rowN, x0 + rowK, w + <usize>n * rowK + ko, bb, n, kl, acc);
+          fwd_1x1<T>(y0, x0, w + <usize>n * rowW + wo, bb, n, kl, acc);
+          fwd_1x1<T>(y0 + rowN, x0 + rowK, w + <usize>n * rowW + wo, bb, n, kl, acc);
         }
       }
       if (m < M) {
         const x0 = inp + <usize>m * rowK + ko;
         const y0 = out + <usize>m * rowN;
         let n = nb;
-        for (; n < ne; n++) fwd_1x1(y0, x0, w + <usize>n * rowK + ko, bb, n, kl, acc);
+        for (; n < ne; n++) fwd_1x1<T>(y0, x0, w + <usize>n * rowW + wo, bb, n, kl, acc);
       }
     }
   }
@@ -74,39 +100,41 @@ export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, 
 
 // Σ_{k ≥ K4} x[k]·w[k]: the tail a K that is not a multiple of 4 leaves after the vector loop.
 // @ts-ignore: decorator
-@inline function dot_tail(x: usize, w: usize, K4: i32, K: i32): f32 {
+@inline function dot_tail<T>(x: usize, w: usize, K4: i32, K: i32): f32 {
   let s: f32 = 0;
-  for (let k = K4; k < K; k++) s += load<f32>(x + (<usize>k << 2)) * load<f32>(w + (<usize>k << 2));
+  for (let k = K4; k < K; k++) s += load<f32>(x + (<usize>k << 2)) * wload1<T>(w + <usize>k * sizeof<T>());
   return s;
 }
 
-// out rows m, m+1 (stride rowN), columns n..n+3, from inp rows x0, x0+rowK and W rows w0..w0+3.
-// 8 accumulators: c[i][j] = Σ_k inp[i]·W[j] lane-wise, reduced at the end.
+// out rows m, m+1 (stride rowN), columns n..n+3, from inp rows x0, x0+rowK and W rows w0..w0+3
+// (stride rowW). 8 accumulators: c[i][j] = Σ_k inp[i]·W[j] lane-wise, reduced at the end.
 // @ts-ignore: decorator
-@inline function fwd_2x4(y0: usize, rowN: usize, x0: usize, rowK: usize, w0: usize, bias: usize, n: i32, K: i32, acc: bool): void {
+@inline function fwd_2x4<T>(y0: usize, rowN: usize, x0: usize, rowK: usize, w0: usize, rowW: usize, bias: usize, n: i32,
+  K: i32, acc: bool): void {
   const x1 = x0 + rowK;
-  const w1 = w0 + rowK, w2 = w1 + rowK, w3 = w2 + rowK;
+  const w1 = w0 + rowW, w2 = w1 + rowW, w3 = w2 + rowW;
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
   const K4 = K & ~3;
   const end = <usize>K4 << 2;
   for (let o: usize = 0; o < end; o += 16) {
+    const ow = wofs<T>(o); // the same elements of a W row
     const a0 = v128.load(x0 + o);
     const a1 = v128.load(x1 + o);
-    let b = v128.load(w0 + o);
+    let b = wload<T>(w0 + ow, 0);
     c00 = madd(a0, b, c00); c10 = madd(a1, b, c10);
-    b = v128.load(w1 + o);
+    b = wload<T>(w1 + ow, 0);
     c01 = madd(a0, b, c01); c11 = madd(a1, b, c11);
-    b = v128.load(w2 + o);
+    b = wload<T>(w2 + ow, 0);
     c02 = madd(a0, b, c02); c12 = madd(a1, b, c12);
-    b = v128.load(w3 + o);
+    b = wload<T>(w3 + ow, 0);
     c03 = madd(a0, b, c03); c13 = madd(a1, b, c13);
   }
   let r0 = hsum4(c00, c01, c02, c03);
   let r1 = hsum4(c10, c11, c12, c13);
   if (K4 < K) {
-    r0 = f32x4.add(r0, tail4(x0, w0, rowK, K4, K));
-    r1 = f32x4.add(r1, tail4(x1, w0, rowK, K4, K));
+    r0 = f32x4.add(r0, tail4<T>(x0, w0, rowW, K4, K));
+    r1 = f32x4.add(r1, tail4<T>(x1, w0, rowW, K4, K));
   }
   if (bias) {
     const bv = v128.load(bias + (<usize>n << 2));
@@ -121,58 +149,62 @@ export function matmul_fwd_range(out: usize, inp: usize, w: usize, bias: usize, 
 }
 
 // the K tails of one inp row against four W rows, as one vector
-function tail4(x: usize, w0: usize, rowK: usize, K4: i32, K: i32): v128 {
+function tail4<T>(x: usize, w0: usize, rowW: usize, K4: i32, K: i32): v128 {
   let v = f32x4.splat(0);
-  v = f32x4.replace_lane(v, 0, dot_tail(x, w0, K4, K));
-  v = f32x4.replace_lane(v, 1, dot_tail(x, w0 + rowK, K4, K));
-  v = f32x4.replace_lane(v, 2, dot_tail(x, w0 + 2 * rowK, K4, K));
-  v = f32x4.replace_lane(v, 3, dot_tail(x, w0 + 3 * rowK, K4, K));
+  v = f32x4.replace_lane(v, 0, dot_tail<T>(x, w0, K4, K));
+  v = f32x4.replace_lane(v, 1, dot_tail<T>(x, w0 + rowW, K4, K));
+  v = f32x4.replace_lane(v, 2, dot_tail<T>(x, w0 + 2 * rowW, K4, K));
+  v = f32x4.replace_lane(v, 3, dot_tail<T>(x, w0 + 3 * rowW, K4, K));
   return v;
 }
 
-// One output out[n] = x0 · w0 (+ bias[n]), 16 floats per step. The matrix-vector shape (1, K, N)
+// One output out[n] = x0 · w0 (+ bias[n]), 16 weights per step. The matrix-vector shape (1, K, N)
 // lands here: walking W row after row is one sequential stream (34 GB/s measured), where four
 // rows at once (four streams) reached only ~15 GB/s.
-function fwd_1x1(y0: usize, x0: usize, w0: usize, bias: usize, n: i32, K: i32, acc: bool = false): void {
+function fwd_1x1<T>(y0: usize, x0: usize, w0: usize, bias: usize, n: i32, K: i32, acc: bool = false): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
   const K16 = K & ~15;
   const end = <usize>K16 << 2;
   let o: usize = 0;
   for (; o < end; o += 64) {
-    c0 = madd(v128.load(x0 + o), v128.load(w0 + o), c0);
-    c1 = madd(v128.load(x0 + o, 16), v128.load(w0 + o, 16), c1);
-    c2 = madd(v128.load(x0 + o, 32), v128.load(w0 + o, 32), c2);
-    c3 = madd(v128.load(x0 + o, 48), v128.load(w0 + o, 48), c3);
+    const wp = w0 + wofs<T>(o);
+    c0 = madd(v128.load(x0 + o), wload<T>(wp, 0), c0);
+    c1 = madd(v128.load(x0 + o, 16), wload<T>(wp, 1), c1);
+    c2 = madd(v128.load(x0 + o, 32), wload<T>(wp, 2), c2);
+    c3 = madd(v128.load(x0 + o, 48), wload<T>(wp, 3), c3);
   }
   const K4 = K & ~3;
-  for (; o < (<usize>K4 << 2); o += 16) c0 = madd(v128.load(x0 + o), v128.load(w0 + o), c0);
+  for (; o < (<usize>K4 << 2); o += 16) c0 = madd(v128.load(x0 + o), wload<T>(w0 + wofs<T>(o), 0), c0);
   const c = f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3));
   let s = (f32x4.extract_lane(c, 0) + f32x4.extract_lane(c, 2)) + (f32x4.extract_lane(c, 1) + f32x4.extract_lane(c, 3));
-  s += dot_tail(x0, w0, K4, K);
+  s += dot_tail<T>(x0, w0, K4, K);
   if (bias) s += load<f32>(bias + (<usize>n << 2));
   if (acc) s = load<f32>(y0 + (<usize>n << 2)) + s;
   store<f32>(y0 + (<usize>n << 2), s);
 }
 
-function fwd_scalar(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
+function fwd_scalar<T>(out: usize, inp: usize, w: usize, bias: usize, M: i32, K: i32, N: i32, n0: i32, n1: i32): void {
   const rowK = <usize>K << 2;
+  const rowW = <usize>K * sizeof<T>();
+  const sz = sizeof<T>();
   for (let m = 0; m < M; m++) {
     const x = inp + <usize>m * rowK;
     const y = out + (<usize>m * <usize>N << 2);
     for (let n = n0; n < n1; n++) {
-      const wr = w + <usize>n * rowK;
+      const wr = w + <usize>n * rowW;
       // four partial sums: the same association as the SIMD lanes, and no serial add chain
       let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
       let k = 0;
       for (; k + 4 <= K; k += 4) {
         const o = <usize>k << 2;
-        s0 += load<f32>(x + o) * load<f32>(wr + o);
-        s1 += load<f32>(x + o, 4) * load<f32>(wr + o, 4);
-        s2 += load<f32>(x + o, 8) * load<f32>(wr + o, 8);
-        s3 += load<f32>(x + o, 12) * load<f32>(wr + o, 12);
+        const ow = <usize>k * sz;
+        s0 += load<f32>(x + o) * wload1<T>(wr + ow);
+        s1 += load<f32>(x + o, 4) * wload1<T>(wr + ow + sz);
+        s2 += load<f32>(x + o, 8) * wload1<T>(wr + ow + 2 * sz);
+        s3 += load<f32>(x + o, 12) * wload1<T>(wr + ow + 3 * sz);
       }
       let s = (s0 + s2) + (s1 + s3);
-      for (; k < K; k++) s += load<f32>(x + (<usize>k << 2)) * load<f32>(wr + (<usize>k << 2));
+      for (; k < K; k++) s += load<f32>(x + (<usize>k << 2)) * wload1<T>(wr + <usize>k * sz);
       if (bias) s += load<f32>(bias + (<usize>n << 2));
       store<f32>(y + (<usize>n << 2), s);
     }
@@ -189,10 +221,10 @@ export function matmul_bwd_dx(dinp: usize, dout: usize, w: usize, M: i32, K: i32
 // Columns [k0, k1) of dinp (M, K) += dout (M, N) · w (N, K).
 export function matmul_bwd_dx_range(dinp: usize, dout: usize, w: usize, M: i32, K: i32, N: i32,
   k0: i32, k1: i32): void {
-  matmul_bwd_dx_packed(dinp, dout, w, 0, M, K, N, k0, k1);
+  dx_range<f32>(dinp, dout, w, 0, M, K, N, k0, k1);
 }
 
-// Floats of scratch matmul_bwd_dx_packed wants: one W block, packed.
+// Floats of scratch matmul_bwd_dx_packed and matmul_bwd_dx_bf16_packed want: one W block, packed (as f32).
 export function dx_scratch_floats(): i32 {
   return L2_BLOCK >> 2;
 }
@@ -204,18 +236,35 @@ export function dx_scratch_floats(): i32 {
 // speed (measured 27 vs 56 GFLOP/s at (1184, 3072, 768)).
 export function matmul_bwd_dx_packed(dinp: usize, dout: usize, w: usize, scratch: usize, M: i32, K: i32, N: i32,
   k0: i32, k1: i32): void {
+  dx_range<f32>(dinp, dout, w, scratch, M, K, N, k0, k1);
+}
+
+// dinp (M, K) += dout (M, N) · w (N, K) with w in bf16.
+export function matmul_bwd_dx_bf16(dinp: usize, dout: usize, w: usize, M: i32, K: i32, N: i32): void {
+  dx_range<bf16>(dinp, dout, w, 0, M, K, N, 0, K);
+}
+
+// Columns [k0, k1) of matmul_bwd_dx_bf16, W blocks widened into f32 panels in scratch
+// (dx_scratch_floats() floats, 0 = none) as matmul_bwd_dx_packed packs them.
+export function matmul_bwd_dx_bf16_packed(dinp: usize, dout: usize, w: usize, scratch: usize, M: i32, K: i32, N: i32,
+  k0: i32, k1: i32): void {
+  dx_range<bf16>(dinp, dout, w, scratch, M, K, N, k0, k1);
+}
+
+function dx_range<T>(dinp: usize, dout: usize, w: usize, scratch: usize, M: i32, K: i32, N: i32, k0: i32, k1: i32): void {
   if (!ASC_FEATURE_SIMD) {
-    dx_scalar(dinp, dout, w, M, K, N, k0, k1);
+    dx_scalar<T>(dinp, dout, w, M, K, N, k0, k1);
     return;
   }
   if (M == 1) {
-    dx_row(dinp, dout, w, K, N, k0, k1);
+    dx_row<T>(dinp, dout, w, K, N, k0, k1);
     return;
   }
   // a block of W (NB rows, KB columns) stays in L2 while every row pair of dout passes over it
   const KB: i32 = 256;
   const NB = max<i32>(16, L2_BLOCK / (KB << 2));
   const rowK = <usize>K << 2;
+  const rowW = <usize>K * sizeof<T>();
   const rowN = <usize>N << 2;
   // packing pays for itself once a few row pairs reuse the block
   const pack = scratch != 0 && M >= 8;
@@ -224,19 +273,19 @@ export function matmul_bwd_dx_packed(dinp: usize, dout: usize, w: usize, scratch
     const ke16 = kb + ((ke - kb) & ~15);
     for (let nb = 0; nb < N; nb += NB) {
       const nn = min<i32>(nb + NB, N) - nb;
-      const wb = w + <usize>nb * rowK;
-      // panels (ke16 − kb)/16 of (nn, 16): panel p holds W[nb.., kb + 16p .. +16) row after row
+      const wb = w + <usize>nb * rowW;
+      // panels (ke16 − kb)/16 of (nn, 16) f32: panel p holds W[nb.., kb + 16p .. +16) row after row
       const panel = <usize>nn << 6;
       if (pack) {
         for (let j = 0; j < nn; j++) {
-          const src = wb + <usize>j * rowK + (<usize>kb << 2);
+          const src = wb + <usize>j * rowW + <usize>kb * sizeof<T>();
           let dst = scratch + (<usize>j << 6);
           for (let k = kb; k < ke16; k += 16) {
-            const o = <usize>(k - kb) << 2;
-            v128.store(dst, v128.load(src + o));
-            v128.store(dst, v128.load(src + o, 16), 16);
-            v128.store(dst, v128.load(src + o, 32), 32);
-            v128.store(dst, v128.load(src + o, 48), 48);
+            const o = wofs<T>(<usize>(k - kb) << 2);
+            v128.store(dst, wload<T>(src + o, 0));
+            v128.store(dst, wload<T>(src + o, 1), 16);
+            v128.store(dst, wload<T>(src + o, 2), 32);
+            v128.store(dst, wload<T>(src + o, 3), 48);
             dst += panel;
           }
         }
@@ -247,19 +296,19 @@ export function matmul_bwd_dx_packed(dinp: usize, dout: usize, w: usize, scratch
         const d0 = dinp + <usize>m * rowK;
         let k = kb;
         if (pack) {
-          for (; k < ke16; k += 16) outer_2x16(d0, rowK, g0, rowN, 4, scratch + (<usize>((k - kb) >> 4)) * panel, 64, nn, k);
+          for (; k < ke16; k += 16) outer_2x16<f32>(d0, rowK, g0, rowN, 4, scratch + (<usize>((k - kb) >> 4)) * panel, 64, nn, k);
         } else {
-          for (; k < ke16; k += 16) outer_2x16(d0, rowK, g0, rowN, 4, wb + (<usize>k << 2), rowK, nn, k);
+          for (; k < ke16; k += 16) outer_2x16<T>(d0, rowK, g0, rowN, 4, wb + <usize>k * sizeof<T>(), rowW, nn, k);
         }
-        for (; k + 4 <= ke; k += 4) outer_2x4(d0, rowK, g0, rowN, 4, wb + (<usize>k << 2), rowK, nn, k);
-        for (; k < ke; k++) outer_2x1(d0, rowK, g0, rowN, 4, wb + (<usize>k << 2), rowK, nn, k);
+        for (; k + 4 <= ke; k += 4) outer_2x4<T>(d0, rowK, g0, rowN, 4, wb + <usize>k * sizeof<T>(), rowW, nn, k);
+        for (; k < ke; k++) outer_2x1<T>(d0, rowK, g0, rowN, 4, wb + <usize>k * sizeof<T>(), rowW, nn, k);
       }
       if (m < M) {
         const g0 = dout + <usize>m * rowN + (<usize>nb << 2);
         const d0 = dinp + <usize>m * rowK;
         let k = kb;
-        for (; k + 16 <= ke; k += 16) outer_1x16(d0, g0, 4, wb + (<usize>k << 2), rowK, nn, k);
-        for (; k < ke; k++) outer_2x1(d0, 0, g0, 0, 4, wb + (<usize>k << 2), rowK, nn, k, false);
+        for (; k + 16 <= ke; k += 16) outer_1x16<T>(d0, g0, 4, wb + <usize>k * sizeof<T>(), rowW, nn, k);
+        for (; k < ke; k++) outer_2x1<T>(d0, 0, g0, 0, 4, wb + <usize>k * sizeof<T>(), rowW, nn, k, false);
       }
     }
   }
@@ -268,35 +317,36 @@ export function matmul_bwd_dx_packed(dinp: usize, dout: usize, w: usize, scratch
 // One row: dinp[k0..k1) += Σ_n dout[n] · W[n, k0..k1). Nothing is reused across rows of dout
 // here, so W is read once, row after row, in address order (a stream the prefetcher follows),
 // while the output row stays in L1.
-function dx_row(dinp: usize, dout: usize, w: usize, K: i32, N: i32, k0: i32, k1: i32): void {
-  const rowK = <usize>K << 2;
+function dx_row<T>(dinp: usize, dout: usize, w: usize, K: i32, N: i32, k0: i32, k1: i32): void {
+  const rowW = <usize>K * sizeof<T>();
   const p = dinp + (<usize>k0 << 2);
   const W = k1 - k0;
   const W16 = W & ~15;
   const W4 = W & ~3;
   for (let n = 0; n < N; n++) {
     const a = v128.load32_splat(dout + (<usize>n << 2));
-    const wr = w + <usize>n * rowK + (<usize>k0 << 2);
+    const wr = w + <usize>n * rowW + <usize>k0 * sizeof<T>();
     let o: usize = 0;
     for (; o < (<usize>W16 << 2); o += 64) {
-      v128.store(p + o, madd(a, v128.load(wr + o), v128.load(p + o)));
-      v128.store(p + o, madd(a, v128.load(wr + o, 16), v128.load(p + o, 16)), 16);
-      v128.store(p + o, madd(a, v128.load(wr + o, 32), v128.load(p + o, 32)), 32);
-      v128.store(p + o, madd(a, v128.load(wr + o, 48), v128.load(p + o, 48)), 48);
+      const wp = wr + wofs<T>(o);
+      v128.store(p + o, madd(a, wload<T>(wp, 0), v128.load(p + o)));
+      v128.store(p + o, madd(a, wload<T>(wp, 1), v128.load(p + o, 16)), 16);
+      v128.store(p + o, madd(a, wload<T>(wp, 2), v128.load(p + o, 32)), 32);
+      v128.store(p + o, madd(a, wload<T>(wp, 3), v128.load(p + o, 48)), 48);
     }
-    for (; o < (<usize>W4 << 2); o += 16) v128.store(p + o, madd(a, v128.load(wr + o), v128.load(p + o)));
+    for (; o < (<usize>W4 << 2); o += 16) v128.store(p + o, madd(a, wload<T>(wr + wofs<T>(o), 0), v128.load(p + o)));
     const s = f32x4.extract_lane(a, 0);
-    for (; o < (<usize>W << 2); o += 4) store<f32>(p + o, load<f32>(p + o) + s * load<f32>(wr + o));
+    for (; o < (<usize>W << 2); o += 4) store<f32>(p + o, load<f32>(p + o) + s * wload1<T>(wr + wofs<T>(o)));
   }
 }
 
 // The outer-product micro-kernel shared by both backward GEMMs:
 //   C[i, k..k+15] += Σ_j a_i[j] · B[j, k..k+15]   for two rows i
-// where a_i[j] sits at a0 + i·aRow + j·aStep (a broadcast scalar) and B row j at b + j·bRow.
-// dX: C = dinp, a = dout rows (aStep 4 bytes), B = W.  dW: C = dw, a = dout columns (aStep a row
-// of dout), B = inp. 2 rows × 16 columns = 8 accumulators.
+// where a_i[j] sits at a0 + i·aRow + j·aStep (a broadcast scalar) and B row j at b + j·bRow,
+// elements of type T. dX: C = dinp, a = dout rows (aStep 4 bytes), B = W (or its f32 panels).
+// dW: C = dw, a = dout columns (aStep a row of dout), B = inp. 2 rows × 16 columns = 8 accumulators.
 // @ts-ignore: decorator
-@inline function outer_2x16(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
+@inline function outer_2x16<T>(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
   const p0 = c0 + (<usize>k << 2);
   const p1 = p0 + cRow;
   let c00 = v128.load(p0), c01 = v128.load(p0, 16), c02 = v128.load(p0, 32), c03 = v128.load(p0, 48);
@@ -306,13 +356,13 @@ function dx_row(dinp: usize, dout: usize, w: usize, K: i32, N: i32, k0: i32, k1:
   for (let j = 0; j < J; j++) {
     const x0 = v128.load32_splat(pa);
     const x1 = v128.load32_splat(pa + aRow);
-    let v = v128.load(pb);
+    let v = wload<T>(pb, 0);
     c00 = madd(x0, v, c00); c10 = madd(x1, v, c10);
-    v = v128.load(pb, 16);
+    v = wload<T>(pb, 1);
     c01 = madd(x0, v, c01); c11 = madd(x1, v, c11);
-    v = v128.load(pb, 32);
+    v = wload<T>(pb, 2);
     c02 = madd(x0, v, c02); c12 = madd(x1, v, c12);
-    v = v128.load(pb, 48);
+    v = wload<T>(pb, 3);
     c03 = madd(x0, v, c03); c13 = madd(x1, v, c13);
     pa += aStep;
     pb += bRow;
@@ -322,17 +372,17 @@ function dx_row(dinp: usize, dout: usize, w: usize, K: i32, N: i32, k0: i32, k1:
 }
 
 // @ts-ignore: decorator
-@inline function outer_1x16(c0: usize, a0: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
+@inline function outer_1x16<T>(c0: usize, a0: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
   const p0 = c0 + (<usize>k << 2);
   let c00 = v128.load(p0), c01 = v128.load(p0, 16), c02 = v128.load(p0, 32), c03 = v128.load(p0, 48);
   let pa = a0;
   let pb = b;
   for (let j = 0; j < J; j++) {
     const x0 = v128.load32_splat(pa);
-    c00 = madd(x0, v128.load(pb), c00);
-    c01 = madd(x0, v128.load(pb, 16), c01);
-    c02 = madd(x0, v128.load(pb, 32), c02);
-    c03 = madd(x0, v128.load(pb, 48), c03);
+    c00 = madd(x0, wload<T>(pb, 0), c00);
+    c01 = madd(x0, wload<T>(pb, 1), c01);
+    c02 = madd(x0, wload<T>(pb, 2), c02);
+    c03 = madd(x0, wload<T>(pb, 3), c03);
     pa += aStep;
     pb += bRow;
   }
@@ -340,14 +390,14 @@ function dx_row(dinp: usize, dout: usize, w: usize, K: i32, N: i32, k0: i32, k1:
 }
 
 // two rows × 4 columns: the column tail left after the 16-wide blocks
-function outer_2x4(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
+function outer_2x4<T>(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32): void {
   const p0 = c0 + (<usize>k << 2);
   const p1 = p0 + cRow;
   let c00 = v128.load(p0), c10 = v128.load(p1);
   let pa = a0;
   let pb = b;
   for (let j = 0; j < J; j++) {
-    const v = v128.load(pb);
+    const v = wload<T>(pb, 0);
     c00 = madd(v128.load32_splat(pa), v, c00);
     c10 = madd(v128.load32_splat(pa + aRow), v, c10);
     pa += aStep;
@@ -357,7 +407,7 @@ function outer_2x4(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize,
 }
 
 // one or two rows × 1 column: the last columns of a width that is not a multiple of 4
-function outer_2x1(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32,
+function outer_2x1<T>(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize, b: usize, bRow: usize, J: i32, k: i32,
   two: bool = true): void {
   const p0 = c0 + (<usize>k << 2);
   let s0 = load<f32>(p0);
@@ -365,7 +415,7 @@ function outer_2x1(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize,
   let pa = a0;
   let pb = b;
   for (let j = 0; j < J; j++) {
-    const v = load<f32>(pb);
+    const v = wload1<T>(pb);
     s0 += load<f32>(pa) * v;
     if (two) s1 += load<f32>(pa + aRow) * v;
     pa += aStep;
@@ -375,16 +425,16 @@ function outer_2x1(c0: usize, cRow: usize, a0: usize, aRow: usize, aStep: usize,
   if (two) store<f32>(p0 + cRow, s1);
 }
 
-function dx_scalar(dinp: usize, dout: usize, w: usize, M: i32, K: i32, N: i32, k0: i32, k1: i32): void {
+function dx_scalar<T>(dinp: usize, dout: usize, w: usize, M: i32, K: i32, N: i32, k0: i32, k1: i32): void {
   for (let m = 0; m < M; m++) {
     const dx = dinp + (<usize>m * <usize>K << 2);
     const dy = dout + (<usize>m * <usize>N << 2);
     for (let n = 0; n < N; n++) {
       const a = load<f32>(dy + (<usize>n << 2));
-      const wr = w + (<usize>n * <usize>K << 2);
+      const wr = w + <usize>n * <usize>K * sizeof<T>();
       for (let k = k0; k < k1; k++) {
         const o = <usize>k << 2;
-        store<f32>(dx + o, load<f32>(dx + o) + a * load<f32>(wr + o));
+        store<f32>(dx + o, load<f32>(dx + o) + a * wload1<T>(wr + <usize>k * sizeof<T>()));
       }
     }
   }
@@ -428,16 +478,16 @@ export function matmul_bwd_dw(dw: usize, db: usize, dout: usize, inp: usize, M: 
         const c0 = dw + <usize>n * rowK;
         const a0 = gb + (<usize>n << 2);
         let k = kb;
-        for (; k + 16 <= ke; k += 16) outer_2x16(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
-        for (; k + 4 <= ke; k += 4) outer_2x4(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
-        for (; k < ke; k++) outer_2x1(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
+        for (; k + 16 <= ke; k += 16) outer_2x16<f32>(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
+        for (; k + 4 <= ke; k += 4) outer_2x4<f32>(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
+        for (; k < ke; k++) outer_2x1<f32>(c0, rowK, a0, 4, rowN, xb + (<usize>k << 2), rowK, mm, k);
       }
       if (n < N) {
         const c0 = dw + <usize>n * rowK;
         const a0 = gb + (<usize>n << 2);
         let k = kb;
-        for (; k + 16 <= ke; k += 16) outer_1x16(c0, a0, rowN, xb + (<usize>k << 2), rowK, mm, k);
-        for (; k < ke; k++) outer_2x1(c0, 0, a0, 0, rowN, xb + (<usize>k << 2), rowK, mm, k, false);
+        for (; k + 16 <= ke; k += 16) outer_1x16<f32>(c0, a0, rowN, xb + (<usize>k << 2), rowK, mm, k);
+        for (; k < ke; k++) outer_2x1<f32>(c0, 0, a0, 0, rowN, xb + (<usize>k << 2), rowK, mm, k, false);
       }
     }
   }

@@ -115,7 +115,7 @@ void promptkiln_matmul_fwd_range(uint32_t out, uint32_t inp, uint32_t w, uint32_
 void promptkiln_matmul_bwd_dx_range(uint32_t dinp, uint32_t dout, uint32_t w,
                                     int32_t M, int32_t K, int32_t N, int32_t k0, int32_t k1);
 
-/* Floats of scratch that matmul_bwd_dx_packed wants (one W block). */
+/* Floats of scratch that matmul_bwd_dx_packed and matmul_bwd_dx_bf16_packed want (one W block, as f32). */
 int32_t promptkiln_dx_scratch_floats(void);
 
 /* matmul_bwd_dx_range with a caller's scratch (dx_scratch_floats() floats, 0 = none; one per
@@ -128,6 +128,46 @@ void promptkiln_matmul_bwd_dx_packed(uint32_t dinp, uint32_t dout, uint32_t w, u
  * For trainable MLPs only. */
 void promptkiln_matmul_bwd_dw(uint32_t dw, uint32_t db, uint32_t dout, uint32_t inp,
                               int32_t M, int32_t K, int32_t N);
+
+/* ---- 16-bit weights (gemm.ts, bf16.ts) -----------------------------------------------------
+ * A frozen layer's W may be stored in bf16: uint16_t elements, each the high half of an f32
+ * (2-byte aligned; 16-byte alignment is faster). The GEMMs widen it in registers; their loops,
+ * blocks and summation order are those of the f32 kernels, so a bf16 GEMM returns bit for bit what
+ * the f32 GEMM of the same build returns on the widened weights. f16 buffers are IEEE half. */
+
+/* out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), w bf16; bias == 0 means no bias. */
+void promptkiln_matmul_fwd_bf16(uint32_t out, uint32_t inp, uint32_t w, uint32_t bias,
+                                int32_t M, int32_t K, int32_t N);
+
+/* Columns [n0, n1) of matmul_fwd_bf16: one thread's share. */
+void promptkiln_matmul_fwd_bf16_range(uint32_t out, uint32_t inp, uint32_t w, uint32_t bias,
+                                      int32_t M, int32_t K, int32_t N, int32_t n0, int32_t n1);
+
+/* dinp (M, K) += dout (M, N) · w (N, K), w bf16. */
+void promptkiln_matmul_bwd_dx_bf16(uint32_t dinp, uint32_t dout, uint32_t w,
+                                   int32_t M, int32_t K, int32_t N);
+
+/* Columns [k0, k1) of matmul_bwd_dx_bf16 with a caller's scratch (dx_scratch_floats() floats,
+ * 0 = none; one per concurrent caller), into which W blocks are widened as f32 panels, as
+ * matmul_bwd_dx_packed packs them. */
+void promptkiln_matmul_bwd_dx_bf16_packed(uint32_t dinp, uint32_t dout, uint32_t w, uint32_t scratch,
+                                          int32_t M, int32_t K, int32_t N, int32_t k0, int32_t k1);
+
+/* dst (n) bf16 = src (n) f32, rounded to nearest, ties to even (PyTorch's .to(torch.bfloat16));
+ * NaN becomes 0x7FC0; finite values past the largest bf16 become ±Inf. */
+void promptkiln_f32_to_bf16(uint32_t dst, uint32_t src, int32_t n);
+
+/* dst (n) f32 = src (n) bf16, exact. */
+void promptkiln_bf16_to_f32(uint32_t dst, uint32_t src, int32_t n);
+
+/* dst (n) f32 = src (n) f16, exact (subnormals, ±Inf; a NaN keeps its payload and comes out quiet,
+ * as x86's vcvtph2ps and PyTorch's .float() make it). */
+void promptkiln_f16_to_f32(uint32_t dst, uint32_t src, int32_t n);
+
+/* dst (n) bf16 = src (n) f16 through f32, one rounding to nearest even: 10 mantissa bits become 7,
+ * a relative error of at most 2^-8 per weight (f32 keeps f16 exactly at twice the bytes). f16's
+ * range lies inside bf16's: nothing overflows or flushes to zero. */
+void promptkiln_f16_to_bf16(uint32_t dst, uint32_t src, int32_t n);
 
 /* ---- normalizations over the last axis of (N, C) rows (norm.ts) --------------------------- */
 
@@ -175,6 +215,12 @@ void promptkiln_tanh_fwd(uint32_t out, uint32_t inp, int32_t n);
 /* dinp (n) += (1 − out²) · dout (n), from the saved forward output out (n) */
 void promptkiln_tanh_bwd(uint32_t dinp, uint32_t out, uint32_t dout, int32_t n);
 
+/* out (n) = gelu_tanh(a (n)) · b (n)  (Gemma GeGLU: a = gate·x, b = up·x) */
+void promptkiln_geglu_fwd(uint32_t out, uint32_t a, uint32_t b, int32_t n);
+
+/* da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
+void promptkiln_geglu_bwd(uint32_t da, uint32_t db, uint32_t dout, uint32_t a, uint32_t b, int32_t n);
+
 /* ---- rotary position embedding (rope.ts) -------------------------------------------------- */
 
 /* In place on x (N, nh, hd): row r is rotated by the angles of position pos[r]; pos (N) int32_t.
@@ -183,6 +229,11 @@ void promptkiln_tanh_bwd(uint32_t dinp, uint32_t out, uint32_t dout, int32_t n);
  * inverse != 0 rotates by −angle: the backward of a rotation is its transpose. */
 void promptkiln_rope(uint32_t x, uint32_t pos, uint32_t cos, uint32_t sin, int32_t N, int32_t nh,
                      int32_t hd, int32_t mode, int32_t inverse);
+
+/* rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
+ * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims. */
+void promptkiln_rope_partial(uint32_t x, uint32_t pos, uint32_t cos, uint32_t sin, int32_t N,
+                             int32_t nh, int32_t hd, int32_t rd, int32_t mode, int32_t inverse);
 
 /* ---- embeddings (embed.ts) ---------------------------------------------------------------- */
 
@@ -212,6 +263,15 @@ void promptkiln_attention_fwd(uint32_t out, uint32_t att, uint32_t q, uint32_t k
                               uint32_t pk, uint32_t pv, uint32_t mask, int32_t B, int32_t Tq,
                               int32_t Tk, int32_t P, int32_t H, int32_t Hkv, int32_t hd,
                               int32_t bh0, int32_t bh1);
+
+/* attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
+ * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window
+ * (itself included); window 0 = unlimited. Masked keys get probability 0, so attention_bwd
+ * serves windowed layers unchanged. */
+void promptkiln_attention_window_fwd(uint32_t out, uint32_t att, uint32_t q, uint32_t k, uint32_t v,
+                                     uint32_t pk, uint32_t pv, uint32_t mask, int32_t B, int32_t Tq,
+                                     int32_t Tk, int32_t P, int32_t H, int32_t Hkv, int32_t hd,
+                                     int32_t window, int32_t bh0, int32_t bh1);
 
 /* Accumulates dq (B, Tq, H, hd), dk, dv (B, Tk, Hkv, hd) and, when non-null, dpk, dpv (P, Hkv, hd)
  * (summed over the batch) from dout (B, Tq, H, hd) and the saved att (B, H, Tq, P + Tk).

@@ -49,7 +49,7 @@ export interface KernelExports {
   matmul_fwd_range(out: P, inp: P, w: P, bias: P, M: I, K: I, N: I, n0: I, n1: I): void;
   /** Columns [k0, k1) of dinp (M, K) += dout (M, N) · w (N, K): one thread's share of matmul_bwd_dx. */
   matmul_bwd_dx_range(dinp: P, dout: P, w: P, M: I, K: I, N: I, k0: I, k1: I): void;
-  /** Floats of scratch that matmul_bwd_dx_packed wants (one W block). */
+  /** Floats of scratch that matmul_bwd_dx_packed and matmul_bwd_dx_bf16_packed want (one W block, as f32). */
   dx_scratch_floats(): number;
   /**
    * matmul_bwd_dx_range with a caller's scratch (dx_scratch_floats() floats, 0 = none; one per
@@ -62,6 +62,36 @@ export interface KernelExports {
    * For trainable MLPs only.
    */
   matmul_bwd_dw(dw: P, db: P, dout: P, inp: P, M: I, K: I, N: I): void;
+  /** out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), w bf16; bias == 0 means no bias. */
+  matmul_fwd_bf16(out: P, inp: P, w: P, bias: P, M: I, K: I, N: I): void;
+  /** Columns [n0, n1) of matmul_fwd_bf16: one thread's share. */
+  matmul_fwd_bf16_range(out: P, inp: P, w: P, bias: P, M: I, K: I, N: I, n0: I, n1: I): void;
+  /** dinp (M, K) += dout (M, N) · w (N, K), w bf16. */
+  matmul_bwd_dx_bf16(dinp: P, dout: P, w: P, M: I, K: I, N: I): void;
+  /**
+   * Columns [k0, k1) of matmul_bwd_dx_bf16 with a caller's scratch (dx_scratch_floats() floats,
+   * 0 = none; one per concurrent caller), into which W blocks are widened as f32 panels, as
+   * matmul_bwd_dx_packed packs them.
+   */
+  matmul_bwd_dx_bf16_packed(dinp: P, dout: P, w: P, scratch: P, M: I, K: I, N: I, k0: I, k1: I): void;
+  /**
+   * dst (n) bf16 = src (n) f32, rounded to nearest, ties to even (PyTorch's .to(torch.bfloat16));
+   * NaN becomes 0x7FC0; finite values past the largest bf16 become ±Inf.
+   */
+  f32_to_bf16(dst: P, src: P, n: I): void;
+  /** dst (n) f32 = src (n) bf16, exact. */
+  bf16_to_f32(dst: P, src: P, n: I): void;
+  /**
+   * dst (n) f32 = src (n) f16, exact (subnormals, ±Inf; a NaN keeps its payload and comes out quiet,
+   * as x86's vcvtph2ps and PyTorch's .float() make it).
+   */
+  f16_to_f32(dst: P, src: P, n: I): void;
+  /**
+   * dst (n) bf16 = src (n) f16 through f32, one rounding to nearest even: 10 mantissa bits become 7,
+   * a relative error of at most 2^-8 per weight (f32 keeps f16 exactly at twice the bytes). f16's
+   * range lies inside bf16's: nothing overflows or flushes to zero.
+   */
+  f16_to_bf16(dst: P, src: P, n: I): void;
   /**
    * out (N, C) = inp (N, C) · rstd · w (C);  rstd (N) = 1 / sqrt(mean(inp²) + eps)  (Llama RMSNorm).
    * rstd == 0: statistics not saved.
@@ -92,6 +122,10 @@ export interface KernelExports {
   tanh_fwd(out: P, inp: P, n: I): void;
   /** dinp (n) += (1 − out²) · dout (n), from the saved forward output out (n) */
   tanh_bwd(dinp: P, out: P, dout: P, n: I): void;
+  /** out (n) = gelu_tanh(a (n)) · b (n)  (Gemma GeGLU: a = gate·x, b = up·x) */
+  geglu_fwd(out: P, a: P, b: P, n: I): void;
+  /** da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
+  geglu_bwd(da: P, db: P, dout: P, a: P, b: P, n: I): void;
   /**
    * In place on x (N, nh, hd): row r is rotated by the angles of position pos[r]; pos (N) int32_t.
    * cos, sin (maxPos, hd/2) are tables built by the host, so each checkpoint's angle rounding is
@@ -99,6 +133,11 @@ export interface KernelExports {
    * inverse != 0 rotates by −angle: the backward of a rotation is its transpose.
    */
   rope(x: P, pos: P, cos: P, sin: P, N: I, nh: I, hd: I, mode: I, inverse: I): void;
+  /**
+   * rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
+   * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims.
+   */
+  rope_partial(x: P, pos: P, cos: P, sin: P, N: I, nh: I, hd: I, rd: I, mode: I, inverse: I): void;
   /**
    * out (N, C) row r = table[ids[r]] for ids[r] ≥ 0; ids (N) int32_t; table (V, C).
    * Rows whose id is negative are left untouched: soft rows the host wrote there.
@@ -124,6 +163,13 @@ export interface KernelExports {
    * bh = b·H + h, so threads can share one call: pass bh0 = 0, bh1 = B·H for all of it.
    */
   attention_fwd(out: P, att: P, q: P, k: P, v: P, pk: P, pv: P, mask: P, B: I, Tq: I, Tk: I, P: I, H: I, Hkv: I, hd: I, bh0: I, bh1: I): void;
+  /**
+   * attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
+   * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window
+   * (itself included); window 0 = unlimited. Masked keys get probability 0, so attention_bwd
+   * serves windowed layers unchanged.
+   */
+  attention_window_fwd(out: P, att: P, q: P, k: P, v: P, pk: P, pv: P, mask: P, B: I, Tq: I, Tk: I, P: I, H: I, Hkv: I, hd: I, window: I, bh0: I, bh1: I): void;
   /**
    * Accumulates dq (B, Tq, H, hd), dk, dv (B, Tk, Hkv, hd) and, when non-null, dpk, dpv (P, Hkv, hd)
    * (summed over the batch) from dout (B, Tq, H, hd) and the saved att (B, H, Tq, P + Tk).

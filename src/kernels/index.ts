@@ -6,7 +6,7 @@ import { initThreaded } from './threads.js';
 import { warmUp } from './warmup.js';
 
 export { Kernels, type Parallel, type Opt } from './kernels.js';
-export { Tensor, Heap } from './memory.js';
+export { Tensor, Heap, type DType } from './memory.js';
 export { hasSimd, hasRelaxedSimd, hasSharedMemory, isNode } from './features.js';
 export type { BuildName, InitOptions } from './module.js';
 export type { KernelExports } from './exports.js';

@@ -1,11 +1,12 @@
 import { PromptkilnError } from '../errors.js';
 import type { KernelExports } from './exports.js';
-import { Heap, Tensor } from './memory.js';
+import { Heap, Tensor, type DType } from './memory.js';
 import type { BuildName } from './module.js';
 
 export type Opt = Tensor | null | undefined;
 
-// A parallel executor for the heavy kernels (see threads.ts); absent means single thread.
+// A parallel executor for the heavy kernels (see threads.ts); absent means single thread. The
+// GEMMs take w in f32 or bf16, as Kernels.matmul does.
 export interface Parallel {
   readonly threads: number;
   matmul(out: Tensor, inp: Tensor, w: Tensor, bias: Opt, M: number, K: number, N: number): void;
@@ -16,16 +17,26 @@ export interface Parallel {
     B: number, Tq: number, Tk: number, P: number, H: number, Hkv: number, hd: number): void;
 }
 
-function need(t: Opt, count: number, name: string, kernel: string): number {
+function need(t: Opt, count: number, name: string, kernel: string, dtypes: readonly DType[] = F32): number {
   if (!t) {
     if (count === 0) return 0;
     throw new PromptkilnError('SHAPE', `${kernel}: ${name} is required (${count} elements)`);
+  }
+  if (!dtypes.includes(t.dtype)) {
+    throw new PromptkilnError('SHAPE', `${kernel}: ${name} holds ${t.dtype} elements, this kernel takes ${dtypes.join(' or ')}`);
   }
   if (t.n < count) {
     throw new PromptkilnError('SHAPE', `${kernel}: ${name} holds ${t.n} elements, the shape needs ${count}`);
   }
   return t.ptr;
 }
+const F32: readonly DType[] = ['f32'];
+// a frozen layer's weight: f32, or bf16 widened in registers by the *_bf16 GEMMs (f16 checkpoint
+// weights are converted first: f16ToBf16 or f16ToF32)
+const WEIGHT: readonly DType[] = ['f32', 'bf16'];
+const BF16: readonly DType[] = ['bf16'];
+const F16: readonly DType[] = ['f16'];
+
 function dims(kernel: string, d: Record<string, number>): void {
   for (const [k, v] of Object.entries(d)) {
     if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
@@ -58,20 +69,50 @@ export class Kernels {
   }
 
   private scratch: Tensor | null = null;
-  // One W block for matmul_bwd_dx_packed, allocated on first use and kept (192 KiB).
+  // One W block for matmul_bwd_dx_packed / matmul_bwd_dx_bf16_packed, allocated on first use and kept (192 KiB).
   dxScratch(): Tensor {
     this.scratch ??= this.heap.alloc(this.raw.dx_scratch_floats(), 'dX packing scratch', false);
     return this.scratch;
   }
 
-  alloc(n: number, what?: string, scoped = true): Tensor {
-    return this.heap.alloc(n, what, scoped);
+  alloc(n: number, what?: string, scoped = true, dtype: DType = 'f32'): Tensor {
+    return this.heap.alloc(n, what, scoped, dtype);
   }
   from(data: ArrayLike<number>, what?: string): Tensor {
     return this.heap.allocFrom(data, what);
   }
   ids(data: ArrayLike<number>, what?: string): Tensor {
     return this.heap.allocI32(data, what);
+  }
+  // a 16-bit tensor holding these raw bits (bf16 or f16, e.g. straight from a safetensors file)
+  from16(bits: ArrayLike<number>, dtype: 'bf16' | 'f16', what?: string, scoped = true): Tensor {
+    return this.heap.alloc(bits.length, what, scoped, dtype).setU16(bits);
+  }
+
+  // dst (n) bf16 = src (n) f32, rounded to nearest even as PyTorch's .to(torch.bfloat16) (NaN → 0x7FC0)
+  f32ToBf16(dst: Tensor, src: Tensor, n = src.n): void {
+    const k = 'f32ToBf16';
+    dims(k, { n });
+    this.raw.f32_to_bf16(need(dst, n, 'dst', k, BF16), need(src, n, 'src', k), n);
+  }
+  // dst (n) f32 = src (n) bf16, exact
+  bf16ToF32(dst: Tensor, src: Tensor, n = src.n): void {
+    const k = 'bf16ToF32';
+    dims(k, { n });
+    this.raw.bf16_to_f32(need(dst, n, 'dst', k), need(src, n, 'src', k, BF16), n);
+  }
+  // dst (n) f32 = src (n) f16, exact (subnormals, ±Inf; NaNs keep their payload, made quiet as PyTorch does)
+  f16ToF32(dst: Tensor, src: Tensor, n = src.n): void {
+    const k = 'f16ToF32';
+    dims(k, { n });
+    this.raw.f16_to_f32(need(dst, n, 'dst', k), need(src, n, 'src', k, F16), n);
+  }
+  // dst (n) bf16 = src (n) f16 through f32, one rounding to nearest even (relative error ≤ 2⁻⁸,
+  // PyTorch's .to(torch.bfloat16) on a float16 tensor)
+  f16ToBf16(dst: Tensor, src: Tensor, n = src.n): void {
+    const k = 'f16ToBf16';
+    dims(k, { n });
+    this.raw.f16_to_bf16(need(dst, n, 'dst', k, BF16), need(src, n, 'src', k, F16), n);
   }
 
   zero(x: Tensor, n = x.n): void {
@@ -96,21 +137,24 @@ export class Kernels {
     return this.raw.nonfinite(need(x, n, 'x', 'nonfinite'), n) !== 0;
   }
 
-  // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N)
+  // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N); w f32 or bf16 (its dtype picks the kernel)
   matmul(out: Tensor, inp: Tensor, w: Tensor, bias: Opt, M: number, K: number, N: number): void {
     const k = 'matmul';
     dims(k, { M, K, N });
-    need(out, M * N, 'out', k); need(inp, M * K, 'inp', k); need(w, N * K, 'w', k); need(bias, bias ? N : 0, 'bias', k);
+    need(out, M * N, 'out', k); need(inp, M * K, 'inp', k); need(w, N * K, 'w', k, WEIGHT); need(bias, bias ? N : 0, 'bias', k);
     if (this.parallel && M * K * N >= PARALLEL_GEMM_MACS) return this.parallel.matmul(out, inp, w, bias, M, K, N);
-    this.raw.matmul_fwd(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N);
+    if (w.dtype === 'bf16') this.raw.matmul_fwd_bf16(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N);
+    else this.raw.matmul_fwd(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N);
   }
-  // dinp (M, K) += dout (M, N) · w (N, K)
+  // dinp (M, K) += dout (M, N) · w (N, K); w f32 or bf16
   matmulBackwardInput(dinp: Tensor, dout: Tensor, w: Tensor, M: number, K: number, N: number): void {
     const k = 'matmulBackwardInput';
     dims(k, { M, K, N });
-    need(dinp, M * K, 'dinp', k); need(dout, M * N, 'dout', k); need(w, N * K, 'w', k);
+    need(dinp, M * K, 'dinp', k); need(dout, M * N, 'dout', k); need(w, N * K, 'w', k, WEIGHT);
     if (this.parallel && M * K * N >= PARALLEL_GEMM_MACS) return this.parallel.matmulBackwardInput(dinp, dout, w, M, K, N);
-    this.raw.matmul_bwd_dx_packed(dinp.ptr, dout.ptr, w.ptr, M > 1 ? this.dxScratch().ptr : 0, M, K, N, 0, K);
+    const scratch = M > 1 ? this.dxScratch().ptr : 0;
+    if (w.dtype === 'bf16') this.raw.matmul_bwd_dx_bf16_packed(dinp.ptr, dout.ptr, w.ptr, scratch, M, K, N, 0, K);
+    else this.raw.matmul_bwd_dx_packed(dinp.ptr, dout.ptr, w.ptr, scratch, M, K, N, 0, K);
   }
   // dw (N, K) += dout (M, N)ᵀ · inp (M, K); db (N) += Σ_m dout
   matmulBackwardWeight(dw: Tensor, db: Opt, dout: Tensor, inp: Tensor, M: number, K: number, N: number): void {

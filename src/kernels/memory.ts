@@ -1,21 +1,34 @@
 import { PromptkilnError } from '../errors.js';
 
-// A range of f32 (or i32) elements inside the kernel module's memory. Cheap to create: sub-ranges
-// (`at`) are how a row block of a bigger buffer is handed to a kernel.
+// What a tensor's elements are. 'f32': 4 bytes, f32 (or i32 ids, read through i32()). 'bf16' and
+// 'f16': 2 bytes, raw bits read through u16() — bf16 weights the GEMMs widen on use, f16
+// checkpoint data on its way to f32 or bf16 (Kernels.f16ToF32 / f16ToBf16).
+export type DType = 'f32' | 'bf16' | 'f16';
+export const DTYPE_BYTES: Record<DType, number> = { f32: 4, bf16: 2, f16: 2 };
+
+// A range of elements inside the kernel module's memory. Cheap to create: sub-ranges (`at`) are
+// how a row block of a bigger buffer is handed to a kernel.
 export class Tensor {
-  constructor(readonly heap: Heap, readonly ptr: number, readonly n: number) {}
+  constructor(readonly heap: Heap, readonly ptr: number, readonly n: number, readonly dtype: DType = 'f32') {}
   // A fresh view each call: views made before memory.grow() are detached.
   f32(): Float32Array {
+    this.expect32('f32()');
     return new Float32Array(this.heap.memory.buffer, this.ptr, this.n);
   }
   i32(): Int32Array {
+    this.expect32('i32()');
     return new Int32Array(this.heap.memory.buffer, this.ptr, this.n);
+  }
+  // the raw bits of a bf16 / f16 tensor
+  u16(): Uint16Array {
+    if (this.dtype === 'f32') throw new PromptkilnError('SHAPE', 'u16(): this tensor holds 4-byte f32 elements, not 16-bit ones');
+    return new Uint16Array(this.heap.memory.buffer, this.ptr, this.n);
   }
   at(offset: number, n: number): Tensor {
     if (offset < 0 || n < 0 || offset + n > this.n) {
       throw new PromptkilnError('SHAPE', `sub-tensor [${offset}, ${offset + n}) outside a tensor of ${this.n} elements`);
     }
-    return new Tensor(this.heap, this.ptr + offset * 4, n);
+    return new Tensor(this.heap, this.ptr + offset * DTYPE_BYTES[this.dtype], n, this.dtype);
   }
   set(data: ArrayLike<number>, offset = 0): this {
     if (offset + data.length > this.n) {
@@ -31,8 +44,19 @@ export class Tensor {
     this.i32().set(data, offset);
     return this;
   }
+  // raw 16-bit values (bf16 or f16 bits, e.g. straight from a safetensors file) into a 16-bit tensor
+  setU16(data: ArrayLike<number>, offset = 0): this {
+    if (offset + data.length > this.n) {
+      throw new PromptkilnError('SHAPE', `writing ${data.length} values at ${offset} into a tensor of ${this.n}`);
+    }
+    this.u16().set(data, offset);
+    return this;
+  }
   free(): void {
     this.heap.free(this);
+  }
+  private expect32(what: string): void {
+    if (this.dtype !== 'f32') throw new PromptkilnError('SHAPE', `${what}: this tensor holds ${this.dtype} elements (read them with u16())`);
   }
 }
 
@@ -65,11 +89,11 @@ export class Heap {
     return this.memory.buffer.byteLength;
   }
 
-  // n elements of 4 bytes each. Scoped allocations are released by reset(mark); long-lived
-  // buffers that outlive a scope (workspaces, weights, caches) pass scoped = false.
-  alloc(n: number, what = 'tensor', scoped = true): Tensor {
+  // n elements of dtype (4 bytes each for f32, 2 for bf16/f16). Scoped allocations are released by
+  // reset(mark); long-lived buffers that outlive a scope (workspaces, weights, caches) pass scoped = false.
+  alloc(n: number, what = 'tensor', scoped = true, dtype: DType = 'f32'): Tensor {
     if (!Number.isInteger(n) || n < 0) throw new PromptkilnError('SHAPE', `cannot allocate ${n} elements for ${what}`);
-    const bytes = Math.max(ALIGN, Math.ceil((n * 4) / ALIGN) * ALIGN);
+    const bytes = Math.max(ALIGN, Math.ceil((n * DTYPE_BYTES[dtype]) / ALIGN) * ALIGN);
     let ptr = -1;
     for (let i = 0; i < this.freeList.length; i++) {
       const f = this.freeList[i];
@@ -89,7 +113,7 @@ export class Heap {
     if (scoped) this.order.push(ptr);
     this.used += bytes;
     if (this.used > this.peakBytes) this.peakBytes = this.used;
-    return new Tensor(this, ptr, n);
+    return new Tensor(this, ptr, n, dtype);
   }
 
   allocFrom(data: ArrayLike<number>, what = 'tensor'): Tensor {

@@ -20,7 +20,8 @@ import type { Tensor } from './memory.js';
 import { compileFile, instantiate, type InitOptions } from './module.js';
 import { warmUp } from './warmup.js';
 import {
-  ALIGN, ARGS, CTL_INTS, DONE, FLAGS, NEXT, OP, OP_ATTENTION, OP_ATTENTION_BWD, OP_MATMUL, OP_MATMUL_DX, SEQ, TOTAL, WORKER_SOURCE, chunkRange,
+  ALIGN, ARGS, CTL_INTS, DONE, FLAGS, NEXT, OP, OP_ATTENTION, OP_ATTENTION_BWD, OP_MATMUL, OP_MATMUL_BF16, OP_MATMUL_DX, OP_MATMUL_DX_BF16,
+  SEQ, TOTAL, WORKER_SOURCE, chunkRange,
 } from './thread-worker.js';
 
 export const THREADS_FILE = 'promptkiln.threads.wasm';
@@ -73,24 +74,26 @@ export class ThreadPool implements Parallel {
     return new ThreadPool(raw, workers, ctl);
   }
 
-  // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), output columns split in chunks of 4
+  // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), output columns split in chunks of 4; w f32 or bf16
   matmul(out: Tensor, inp: Tensor, w: Tensor, bias: Opt, M: number, K: number, N: number): void {
     const args = [out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N];
-    this.run(OP_MATMUL, N, 4, args, (lo, hi) => this.raw.matmul_fwd_range(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N, lo, hi));
+    const fwd = w.dtype === 'bf16' ? this.raw.matmul_fwd_bf16_range : this.raw.matmul_fwd_range;
+    this.run(w.dtype === 'bf16' ? OP_MATMUL_BF16 : OP_MATMUL, N, 4, args, (lo, hi) => fwd(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N, lo, hi));
   }
 
-  // dinp (M, K) += dout (M, N) · w (N, K), columns of dinp split in chunks of 16
+  // dinp (M, K) += dout (M, N) · w (N, K), columns of dinp split in chunks of 16; w f32 or bf16
   matmulBackwardInput(dinp: Tensor, dout: Tensor, w: Tensor, M: number, K: number, N: number): void {
+    const dx = w.dtype === 'bf16' ? this.raw.matmul_bwd_dx_bf16_packed : this.raw.matmul_bwd_dx_packed;
     // One row of dout streams W row after row at memory speed, which one thread already reaches;
     // cutting the rows into column slices turns that stream into strided reads (measured 3.5x
     // slower even as 2 slices), and the contraction (N) cannot be cut without a reduction.
-    if (M === 1) return this.raw.matmul_bwd_dx(dinp.ptr, dout.ptr, w.ptr, M, K, N);
+    if (M === 1) return dx(dinp.ptr, dout.ptr, w.ptr, 0, M, K, N, 0, K);
     // each chunk packs W blocks into its own scratch slot (chunk i → slot i)
     const slot = this.raw.dx_scratch_floats() * 4;
     const base = this.scratch?.ptr ?? 0;
     const args = [dinp.ptr, dout.ptr, w.ptr, M, K, N, base, slot];
-    this.run(OP_MATMUL_DX, K, 16, args, (lo, hi, i) =>
-      this.raw.matmul_bwd_dx_packed(dinp.ptr, dout.ptr, w.ptr, base ? base + i * slot : 0, M, K, N, lo, hi));
+    this.run(w.dtype === 'bf16' ? OP_MATMUL_DX_BF16 : OP_MATMUL_DX, K, 16, args, (lo, hi, i) =>
+      dx(dinp.ptr, dout.ptr, w.ptr, base ? base + i * slot : 0, M, K, N, lo, hi));
   }
 
   // causal attention, (batch, head) pairs split across threads
