@@ -3,7 +3,8 @@
 //
 // Special tokens: encode(text) adds them exactly as transformers' tokenizer(text) does (the
 // tokenizer.json post-processor: Llama/Mistral's TemplateProcessing puts <s> first, byte-level
-// GPT-2/Qwen adds nothing). With an explicit { bos, eos } the library adds none and we add BOS /
+// GPT-2/Qwen adds nothing), except that text starting with the BOS string (a rendered chat
+// template) gets one BOS, not two. With an explicit { bos, eos } the library adds none and we add BOS /
 // EOS as asked (bos defaults to what the post-processor does). Decoding drops BOS/EOS ids and
 // keeps other special tokens.
 // Streaming (decodeToken) decodes a growing window of ids and emits only the new, complete text:
@@ -75,7 +76,13 @@ export class HfTokenizer implements Tokenizer {
   }
 
   encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
-    if (opts.bos === undefined && opts.eos === undefined) return this.lib.encode(text, { add_special_tokens: true }).ids.slice();
+    if (opts.bos === undefined && opts.eos === undefined) {
+      const ids = this.lib.encode(text, { add_special_tokens: true }).ids.slice();
+      // a rendered chat template already starts with the BOS text: keep one BOS, not two (the one
+      // place we differ from tokenizer(text), which would double it)
+      if (this.defaultBos && ids.length > 1 && ids[0] === this.bosId && ids[1] === this.bosId && text.startsWith(this.specialTokens.bos_token ?? '\0')) ids.shift();
+      return ids;
+    }
     const ids = this.lib.encode(text, { add_special_tokens: false }).ids.slice();
     if (opts.bos ?? this.defaultBos) {
       if (this.bosId === null) throw new PromptkilnError('TOKENIZER', 'this tokenizer has no BOS token; encode with { bos: false }');

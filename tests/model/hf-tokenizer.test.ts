@@ -73,6 +73,9 @@ describe('chat templates', () => {
     const ids = sp.encode(r, { bos: false });
     expect(ids.filter((id) => id === sp.bosId)).toEqual([1]);
     expect(ids[0]).toBe(1);
+    // encoded with the default rule (what generate(text) does), BOS still appears once
+    expect(sp.encode(r)).toEqual(ids);
+    expect(sp.encode('hi')[0]).toBe(1);
     // without the tokenizer's special tokens the template has no BOS to write
     expect(renderChat(inst, [{ role: 'user', content: 'hi' }], {})).toBe('[INST] hi [/INST]');
   });
