@@ -230,6 +230,7 @@ function readRope(c: Json, family: Family, layerTypes: LayerType[], dims: { head
     return ropeParams(d as Json, where, { theta: topTheta ?? fallbackTheta, partial: topPartial, topOrig: c.original_max_position_embeddings, family, ...dims }, file);
   };
   if (perType) {
+    for (const t of types) if (dict[t] === undefined) throw cfgErr(file, key, `has no entry for the "${t}" layers of layer_types`, raw);
     const full = one(dict.full_attention ?? {}, `${key}.full_attention`, gemma ? 1e6 : 10000);
     const local = dict.sliding_attention === undefined ? null : one(dict.sliding_attention, `${key}.sliding_attention`, 10000);
     return { full, local };

@@ -135,6 +135,7 @@ const REFUSED: [what: string, base: string, edit: Record<string, unknown>, key: 
   ['a RoPE key its type does not use', 'llama-gqa', { rope_parameters: { rope_type: 'default', rope_theta: 1e4, mrope_section: [2, 2] } }, /rope_parameters\.mrope_section is \[2,2\]/],
   ['llama3 RoPE without low_freq_factor', 'llama3-rope-scaled-tied', { rope_parameters: { rope_type: 'llama3', factor: 8, high_freq_factor: 4, rope_theta: 5e5 } }, /low_freq_factor is missing/],
   ['a per-layer RoPE type we do not run', 'gemma3-text', { rope_parameters: { full_attention: { rope_type: 'dynamic', factor: 2 }, sliding_attention: { rope_type: 'default' } } }, /rope_parameters\.full_attention\.rope_type is "dynamic"/],
+  ['a per-layer RoPE dict missing a layer type', 'gemma3-text', { rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 1e6 } } }, /rope_parameters has no entry for the "sliding_attention" layers/],
   ['attention logit soft-capping', 'gemma3-text', { attn_logit_softcapping: 50 }, /attn_logit_softcapping is 50/],
   ['final logit soft-capping', 'gemma3-text', { final_logit_softcapping: 30 }, /final_logit_softcapping is 30/],
   ['bidirectional attention', 'gemma3-text', { use_bidirectional_attention: true }, /use_bidirectional_attention is true/],
