@@ -209,7 +209,8 @@ export interface ParseTaskOptions {
 export async function defineTask(spec: unknown, opts: ParseTaskOptions & { lines?: Map<string, number> } = {}): Promise<Task> {
   const file = opts.file ?? 'task';
   const where: Where = (path) => {
-    const line = opts.lines?.get(path) ?? opts.lines?.get(path.replace(/\[\d+\]\.\w+$|\.\w+$/, ''));
+    // a missing key has no line of its own: its object's, else its array's
+    const line = opts.lines?.get(path) ?? opts.lines?.get(path.replace(/\.\w+$/, '')) ?? opts.lines?.get(path.replace(/\[\d+\]\.\w+$|\.\w+$/, ''));
     return `${file}${line ? `:${line}` : ''}: field ${path}`;
   };
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) bad((p) => `${file}: ${p}`, 'the task', 'a JSON object', spec);
