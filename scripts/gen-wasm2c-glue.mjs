@@ -5,15 +5,22 @@
 // and the module (a missing export, a wrong arity, float where the module takes i32) fails the
 // C build instead of corrupting a call.
 //
-// usage: node scripts/gen-wasm2c-glue.mjs <promptkiln.h> <wasm2c header file name> <module name> <out.c>
+// --catch-traps (for foreign-function hosts such as Python's ctypes, wasm/examples/python): each
+// function returns to its caller when the module traps (an out-of-bounds offset, a kernel abort),
+// with 0 as its result and the trap's wasm_rt_trap_t in promptkiln_last_trap, instead of the
+// runtime's default longjmp to a target nobody set. The runtime must be compiled with
+// -DWASM_RT_TRAP_HANDLER=promptkiln_on_trap (defined here).
+//
+// usage: node scripts/gen-wasm2c-glue.mjs <promptkiln.h> <wasm2c header file name> <module name> <out.c> [--catch-traps]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseHeader, C_TO_WASM } from './c-header.mjs';
 
-const [headerPath, wasm2cHeader, moduleName, outPath] = process.argv.slice(2);
-if (!outPath) {
-  console.error('usage: node scripts/gen-wasm2c-glue.mjs <promptkiln.h> <wasm2c header> <module name> <out.c>');
+const [headerPath, wasm2cHeader, moduleName, outPath, ...options] = process.argv.slice(2);
+if (!outPath || options.some((o) => o !== '--catch-traps')) {
+  console.error('usage: node scripts/gen-wasm2c-glue.mjs <promptkiln.h> <wasm2c header> <module name> <out.c> [--catch-traps]');
   process.exit(2);
 }
+const catchTraps = options.includes('--catch-traps');
 
 // wasm2c 1.0.32 mangling: Z_<module>Z_<name>, where a literal 'Z' is escaped as 'ZZ'
 const mangle = (s) => s.replace(/Z/g, 'ZZ');
@@ -31,6 +38,18 @@ const lines = [
   '#include "promptkiln.h"',
   `#include "${wasm2cHeader}"`,
   '#include "promptkiln_wasm2c.h"',
+  ...(catchTraps
+    ? [
+        '#include <setjmp.h>',
+        '#include "wasm-rt-impl.h"',
+        '',
+        '/* wasm_rt_trap_t of the last call: 0 (WASM_RT_TRAP_NONE) when it returned normally */',
+        'int32_t promptkiln_last_trap;',
+        'static jmp_buf trap_target;',
+        'void promptkiln_on_trap(wasm_rt_trap_t code);',
+        'void promptkiln_on_trap(wasm_rt_trap_t code) { promptkiln_last_trap = (int32_t)code; longjmp(trap_target, 1); }',
+      ]
+    : []),
   '',
   `static ${prefix}_instance_t* bound;`,
   '',
@@ -45,7 +64,10 @@ for (const f of functions) {
   const call = `${prefix}Z_${mangle(f.name)}(${args})`;
   // the result goes through a variable of the type the header implies (not a cast), so a module
   // returning f32 where the header says int32_t is a conversion warning, hence an error
-  const body = f.ret === 'void' ? `${call};` : `${W2C[C_TO_WASM[f.ret]]} r = ${call}; return (${f.ret})r;`;
+  let body = f.ret === 'void' ? `${call};` : `${W2C[C_TO_WASM[f.ret]]} r = ${call}; return (${f.ret})r;`;
+  // setjmp returns 0 now, and 1 when the call below traps (promptkiln_on_trap jumps back here);
+  // the runtime resets its call depth to the value saved here
+  if (catchTraps) body = `promptkiln_last_trap = 0; WASM_RT_SAVE_STACK_DEPTH(); if (setjmp(trap_target) != 0) return${f.ret === 'void' ? '' : ' 0'}; ${body}`;
   lines.push(`${f.ret} promptkiln_${f.name}(${params}) { ${body} }`);
 }
 writeFileSync(outPath, lines.join('\n') + '\n');
