@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DiskCache } from '../../src/eval/cache.js';
+import { DiskCache, MemoryCache } from '../../src/eval/cache.js';
 import { Evaluator } from '../../src/eval/evaluator.js';
 import { contains, exactMatch, regexMetric, resolveMetric, tokenF1 } from '../../src/eval/metrics.js';
 import { defineTask } from '../../src/eval/task.js';
@@ -86,17 +86,30 @@ describe('evaluator (function model)', () => {
   });
 
   it('runs at most `concurrency` examples at once', async () => {
+    const t = await task(12);
+    // Every model call waits at a gate that opens once all examples have looked up the cache (the
+    // step before the concurrency limit), so every call the limit lets through is in the model at
+    // once: counted work, no timer.
+    let lookups = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    class CountingCache extends MemoryCache {
+      get(key: string) {
+        if (++lookups === t.validation.length) open();
+        return super.get(key);
+      }
+    }
     let active = 0;
     let peak = 0;
     const m = functionModel(async () => {
-      active++;
-      peak = Math.max(peak, active);
-      await new Promise((r) => setTimeout(r, 5));
+      peak = Math.max(peak, ++active);
+      await gate;
       active--;
       return ' 0';
     });
-    const t = await task(12);
-    await new Evaluator(t, m, { concurrency: 3 }).evaluate({ instruction: '', demos: [] }, t.validation);
+    const s = await new Evaluator(t, m, { concurrency: 3, cache: new CountingCache() }).evaluate({ instruction: '', demos: [] }, t.validation);
+    expect(s.n).toBe(t.validation.length);
+    expect(t.validation.length).toBeGreaterThan(3);
     expect(peak).toBe(3);
   });
 

@@ -70,11 +70,10 @@ describe('OpenAI-compatible client under faults', () => {
       /* never answers */
     });
     const c = new OpenAIModel({ baseURL: s.url, model: 'm', timeoutMs: 150, maxRetries: 1, backoffMs: 1 });
-    const t0 = Date.now();
-    await expect(c.generate('hi')).rejects.toMatchObject({ code: 'NETWORK', message: expect.stringMatching(/no answer within 150 ms/) });
-    expect(Date.now() - t0).toBeLessThan(3000);
+    // without the per-attempt timeout the first attempt would wait forever: the second hit is the proof
+    await expect(c.generate('hi')).rejects.toMatchObject({ code: 'NETWORK', message: expect.stringMatching(/failed after 2 attempts: no answer within 150 ms/) });
     expect(s.hits()).toBe(2);
-  });
+  }, 10_000);
 
   it('a dropped connection is retried', async () => {
     const s = await faulty((_q, res, n) => {
@@ -102,21 +101,30 @@ describe('OpenAI-compatible client under faults', () => {
   });
 
   it('AbortSignal stops a request in flight and a backoff wait with ABORTED', async () => {
-    const s = await faulty(() => {});
-    const c = new OpenAIModel({ baseURL: s.url, model: 'm' });
+    // in flight: the server has the request and never answers; the abort fires on its arrival
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 100);
+    const s = await faulty(() => ac.abort());
+    const c = new OpenAIModel({ baseURL: s.url, model: 'm' });
     await expect(c.generate('hi', { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(s.hits()).toBe(1);
+    // backoff: a 429 asks for a 300 s wait (the test's 10 s limit fails a wait the abort does not
+    // cut). The abort fires once the client holds the whole 429 response and has run everything
+    // that follows from it without I/O, i.e. once it sleeps.
     const s2 = await faulty((_q, res) => {
-      res.writeHead(429, { 'retry-after': '30' });
+      res.writeHead(429, { 'retry-after': '300' });
       res.end();
     });
     const ac2 = new AbortController();
-    setTimeout(() => ac2.abort(), 100);
-    const t0 = Date.now();
-    await expect(new OpenAIModel({ baseURL: s2.url, model: 'm' }).generate('hi', { signal: ac2.signal })).rejects.toMatchObject({ code: 'ABORTED' });
-    expect(Date.now() - t0).toBeLessThan(2000);
-  });
+    const afterResponse: typeof fetch = async (url, init) => {
+      const r = await fetch(url, init);
+      const body = await r.text();
+      setImmediate(() => ac2.abort());
+      return new Response(body, { status: r.status, headers: r.headers });
+    };
+    const c2 = new OpenAIModel({ baseURL: s2.url, model: 'm', maxBackoffMs: 600_000, fetch: afterResponse });
+    await expect(c2.generate('hi', { signal: ac2.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(s2.hits()).toBe(1);
+  }, 10_000);
 
   it('sends the API key only as a header; ids and errors never contain it', async () => {
     const s = await faulty((_q, res) => {
@@ -142,18 +150,36 @@ describe('OpenAI-compatible client under faults', () => {
   });
 
   it('keeps at most `concurrency` requests in flight', async () => {
-    let inflight = 0;
-    let peak = 0;
+    // The server holds every answer until the test releases them; the client's fetch is counted.
+    const held: http.ServerResponse[] = [];
+    let release = false;
+    let twoHeld!: () => void;
+    const bothArrived = new Promise<void>((r) => (twoHeld = r));
     const s = await faulty((_q, res) => {
-      inflight++;
-      peak = Math.max(peak, inflight);
-      setTimeout(() => {
-        inflight--;
-        ok(res);
-      }, 30);
+      if (release) return ok(res);
+      held.push(res);
+      if (held.length === 2) twoHeld();
     });
-    const c = new OpenAIModel({ baseURL: s.url, model: 'm', concurrency: 2 });
-    await Promise.all(Array.from({ length: 6 }, () => c.generate('x')));
+    let calls = 0, inflight = 0, peak = 0;
+    const counting: typeof fetch = async (url, init) => {
+      calls++;
+      peak = Math.max(peak, ++inflight);
+      try {
+        return await fetch(url, init);
+      } finally {
+        inflight--;
+      }
+    };
+    const c = new OpenAIModel({ baseURL: s.url, model: 'm', concurrency: 2, fetch: counting });
+    const all = Promise.all(Array.from({ length: 6 }, () => c.generate('x')));
+    await bothArrived;
+    await new Promise((r) => setImmediate(r)); // anything the client would start without an answer has started
+    expect(calls).toBe(2);
+    release = true;
+    for (const res of held) ok(res);
+    expect((await all).map((g) => g.texts[0])).toEqual(Array(6).fill('hello'));
+    expect(calls).toBe(6);
+    expect(s.hits()).toBe(6);
     expect(peak).toBe(2);
   });
 
