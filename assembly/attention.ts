@@ -204,6 +204,15 @@ import { axpy, dot, rowmax, scaleRow } from './util';
 
 export function attention_fwd(out: usize, att: usize, q: usize, k: usize, v: usize, pk: usize, pv: usize,
   mask: usize, B: i32, Tq: i32, Tk: i32, P: i32, H: i32, Hkv: i32, hd: i32, bh0: i32, bh1: i32): void {
+  attention_window_fwd(out, att, q, k, v, pk, pv, mask, B, Tq, Tk, P, H, Hkv, hd, 0, bh0, bh1);
+}
+
+// attention_fwd with a sliding window (Mistral, Gemma 3's local layers): query i, at index
+// P + i + (Tk − Tq) of the [prefix; sequence] keys, sees only keys j with (that index) − j < window
+// (itself included); window 0 = unlimited. Masked keys get probability 0, so attention_bwd needs
+// no window: their scores' gradients vanish with them.
+export function attention_window_fwd(out: usize, att: usize, q: usize, k: usize, v: usize, pk: usize, pv: usize,
+  mask: usize, B: i32, Tq: i32, Tk: i32, P: i32, H: i32, Hkv: i32, hd: i32, window: i32, bh0: i32, bh1: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>hd);
   const grp = H / Hkv;
   const L = P + Tk;
@@ -231,6 +240,10 @@ export function attention_fwd(out: usize, att: usize, q: usize, k: usize, v: usi
         for (let j = 0; j < nseq; j++) {
           if (load<f32>(mrow + (<usize>j << 2)) == 0) store<f32>(aseq + (<usize>j << 2), -Infinity);
         }
+      }
+      if (window > 0) {
+        const first = min(P + i + off - window + 1, nvis); // keys before this one are out of the window
+        for (let j = 0; j < first; j++) store<f32>(arow + (<usize>j << 2), -Infinity);
       }
       zeroRow(arow + (<usize>nvis << 2), L - nvis);
       zeroRow(oi, hd);

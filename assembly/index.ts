@@ -35,6 +35,10 @@ export { adamw_step, sgd_step } from './optim';
 export { rope_partial } from './rope';
 export { attention_window_fwd } from './attention';
 export { geglu_fwd, geglu_bwd } from './geglu';
+// architectures beyond Llama / GPT-2: partial rotary (Phi-3), sliding windows (Mistral, Gemma 3), GeGLU (Gemma)
+export { rope_partial } from './rope';
+export { attention_window_fwd } from './attention';
+export { geglu_fwd, geglu_bwd } from './geglu';
 
 // Zero-argument self-test for hosts without a way to pass memory in (wasm-interp): a 3x5·(4x5)ᵀ
 // GEMM and a log-likelihood on known values, written at heap_base. Returns 0 on success, else the

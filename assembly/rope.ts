@@ -5,7 +5,14 @@
 // inverse != 0 rotates by −angle: the backward of a rotation is its transpose.
 export function rope(x: usize, pos: usize, cos: usize, sin: usize, N: i32, nh: i32, hd: i32,
   mode: i32, inverse: i32): void {
-  const half = hd >> 1;
+  rope_partial(x, pos, cos, sin, N, nh, hd, hd, mode, inverse);
+}
+
+// rope on the first rd dims of each head only (partial rotary: Phi-3, partial_rotary_factor);
+// dims rd..hd−1 pass through. Tables are (maxPos, rd/2); pairs are taken within the rd dims.
+export function rope_partial(x: usize, pos: usize, cos: usize, sin: usize, N: i32, nh: i32, hd: i32,
+  rd: i32, mode: i32, inverse: i32): void {
+  const half = rd >> 1;
   const sgn: f32 = inverse ? -1.0 : 1.0;
   for (let r = 0; r < N; r++) {
     const p = load<i32>(pos + (<usize>r << 2));

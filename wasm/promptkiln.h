@@ -221,6 +221,12 @@ void promptkiln_geglu_fwd(uint32_t out, uint32_t a, uint32_t b, int32_t n);
 /* da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
 void promptkiln_geglu_bwd(uint32_t da, uint32_t db, uint32_t dout, uint32_t a, uint32_t b, int32_t n);
 
+/* out (n) = gelu_tanh(a (n)) · b (n)  (Gemma GeGLU: a = gate·x, b = up·x) */
+void promptkiln_geglu_fwd(uint32_t out, uint32_t a, uint32_t b, int32_t n);
+
+/* da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
+void promptkiln_geglu_bwd(uint32_t da, uint32_t db, uint32_t dout, uint32_t a, uint32_t b, int32_t n);
+
 /* ---- rotary position embedding (rope.ts) -------------------------------------------------- */
 
 /* In place on x (N, nh, hd): row r is rotated by the angles of position pos[r]; pos (N) int32_t.
@@ -229,6 +235,11 @@ void promptkiln_geglu_bwd(uint32_t da, uint32_t db, uint32_t dout, uint32_t a, u
  * inverse != 0 rotates by −angle: the backward of a rotation is its transpose. */
 void promptkiln_rope(uint32_t x, uint32_t pos, uint32_t cos, uint32_t sin, int32_t N, int32_t nh,
                      int32_t hd, int32_t mode, int32_t inverse);
+
+/* rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
+ * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims. */
+void promptkiln_rope_partial(uint32_t x, uint32_t pos, uint32_t cos, uint32_t sin, int32_t N,
+                             int32_t nh, int32_t hd, int32_t rd, int32_t mode, int32_t inverse);
 
 /* rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
  * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims. */
@@ -263,6 +274,15 @@ void promptkiln_attention_fwd(uint32_t out, uint32_t att, uint32_t q, uint32_t k
                               uint32_t pk, uint32_t pv, uint32_t mask, int32_t B, int32_t Tq,
                               int32_t Tk, int32_t P, int32_t H, int32_t Hkv, int32_t hd,
                               int32_t bh0, int32_t bh1);
+
+/* attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
+ * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window
+ * (itself included); window 0 = unlimited. Masked keys get probability 0, so attention_bwd
+ * serves windowed layers unchanged. */
+void promptkiln_attention_window_fwd(uint32_t out, uint32_t att, uint32_t q, uint32_t k, uint32_t v,
+                                     uint32_t pk, uint32_t pv, uint32_t mask, int32_t B, int32_t Tq,
+                                     int32_t Tk, int32_t P, int32_t H, int32_t Hkv, int32_t hd,
+                                     int32_t window, int32_t bh0, int32_t bh1);
 
 /* attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
  * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window

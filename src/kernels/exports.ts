@@ -126,6 +126,10 @@ export interface KernelExports {
   geglu_fwd(out: P, a: P, b: P, n: I): void;
   /** da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
   geglu_bwd(da: P, db: P, dout: P, a: P, b: P, n: I): void;
+  /** out (n) = gelu_tanh(a (n)) · b (n)  (Gemma GeGLU: a = gate·x, b = up·x) */
+  geglu_fwd(out: P, a: P, b: P, n: I): void;
+  /** da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
+  geglu_bwd(da: P, db: P, dout: P, a: P, b: P, n: I): void;
   /**
    * In place on x (N, nh, hd): row r is rotated by the angles of position pos[r]; pos (N) int32_t.
    * cos, sin (maxPos, hd/2) are tables built by the host, so each checkpoint's angle rounding is
@@ -133,6 +137,11 @@ export interface KernelExports {
    * inverse != 0 rotates by −angle: the backward of a rotation is its transpose.
    */
   rope(x: P, pos: P, cos: P, sin: P, N: I, nh: I, hd: I, mode: I, inverse: I): void;
+  /**
+   * rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
+   * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims.
+   */
+  rope_partial(x: P, pos: P, cos: P, sin: P, N: I, nh: I, hd: I, rd: I, mode: I, inverse: I): void;
   /**
    * rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
    * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims.
@@ -163,6 +172,13 @@ export interface KernelExports {
    * bh = b·H + h, so threads can share one call: pass bh0 = 0, bh1 = B·H for all of it.
    */
   attention_fwd(out: P, att: P, q: P, k: P, v: P, pk: P, pv: P, mask: P, B: I, Tq: I, Tk: I, P: I, H: I, Hkv: I, hd: I, bh0: I, bh1: I): void;
+  /**
+   * attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
+   * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window
+   * (itself included); window 0 = unlimited. Masked keys get probability 0, so attention_bwd
+   * serves windowed layers unchanged.
+   */
+  attention_window_fwd(out: P, att: P, q: P, k: P, v: P, pk: P, pv: P, mask: P, B: I, Tq: I, Tk: I, P: I, H: I, Hkv: I, hd: I, window: I, bh0: I, bh1: I): void;
   /**
    * attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
    * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window

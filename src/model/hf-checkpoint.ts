@@ -14,10 +14,10 @@ import type { ModelConfig, TensorMap } from './types.js';
 
 // Settings hf-config.ts reads that the transformer does not run yet: refused at load, naming the
 // key, until it does (the config itself is complete either way).
+// (The transformer runs every family hf-config.ts reads: nothing is refused here today.)
 export function checkRunnable(c: ModelConfig, file: string): void {
-  const fam = c.family ?? c.arch;
-  if (fam !== 'llama' && fam !== 'gpt2') throw cfgErr(file, 'architectures', `family "${fam}" is read but this build does not run it yet`, fam);
-  if (c.rope && c.rope.rotaryDim !== c.headDim) throw cfgErr(file, 'partial_rotary_factor', `rotates ${c.rope.rotaryDim} of ${c.headDim} head dims; the Llama path rotates whole heads`, c.rope.rotaryDim / c.headDim);
+  void c;
+  void file;
 }
 
 // (rows, cols) → (cols, rows)
@@ -72,19 +72,43 @@ function llamaTensors(cfg: ModelConfig, raw: Map<string, SafetensorsTensor>, fil
     const p = `layers.${i}.`;
     const set = (name: string, src: string, shape: number[]) => out.set(p + name, s.get(p + src, shape));
     set('attn_norm', 'input_layernorm.weight', [C]);
-    set('wq', 'self_attn.q_proj.weight', [q, C]);
-    set('wk', 'self_attn.k_proj.weight', [kv, C]);
-    set('wv', 'self_attn.v_proj.weight', [kv, C]);
+    if (cfg.family === 'phi3') {
+      // fused (q + 2·kv, C): rows q, then k, then v
+      const qkv = s.get(p + 'self_attn.qkv_proj.weight', [q + 2 * kv, C]);
+      out.set(p + 'wq', qkv.subarray(0, q * C));
+      out.set(p + 'wk', qkv.subarray(q * C, (q + kv) * C));
+      out.set(p + 'wv', qkv.subarray((q + kv) * C, (q + 2 * kv) * C));
+    } else {
+      set('wq', 'self_attn.q_proj.weight', [q, C]);
+      set('wk', 'self_attn.k_proj.weight', [kv, C]);
+      set('wv', 'self_attn.v_proj.weight', [kv, C]);
+    }
     set('wo', 'self_attn.o_proj.weight', [C, q]);
     if (cfg.attnBias) {
       set('bq', 'self_attn.q_proj.bias', [q]);
       set('bk', 'self_attn.k_proj.bias', [kv]);
       set('bv', 'self_attn.v_proj.bias', [kv]);
-      set('bo', 'self_attn.o_proj.bias', [C]);
     }
-    set('mlp_norm', 'post_attention_layernorm.weight', [C]);
-    set('w1', 'mlp.gate_proj.weight', [F, C]);
-    set('w3', 'mlp.up_proj.weight', [F, C]);
+    if (cfg.attnOutBias ?? cfg.attnBias) set('bo', 'self_attn.o_proj.bias', [C]);
+    if (cfg.qkNorm) {
+      set('q_norm', 'self_attn.q_norm.weight', [cfg.headDim]);
+      set('k_norm', 'self_attn.k_norm.weight', [cfg.headDim]);
+    }
+    if (cfg.sandwichNorm) {
+      // Gemma: post_attention_layernorm normalizes the attention output; the MLP's input norm is pre_feedforward
+      set('post_attn_norm', 'post_attention_layernorm.weight', [C]);
+      set('mlp_norm', 'pre_feedforward_layernorm.weight', [C]);
+      set('post_mlp_norm', 'post_feedforward_layernorm.weight', [C]);
+    } else set('mlp_norm', 'post_attention_layernorm.weight', [C]);
+    if (cfg.family === 'phi3') {
+      // fused (2F, C): gate rows, then up rows
+      const gu = s.get(p + 'mlp.gate_up_proj.weight', [2 * F, C]);
+      out.set(p + 'w1', gu.subarray(0, F * C));
+      out.set(p + 'w3', gu.subarray(F * C, 2 * F * C));
+    } else {
+      set('w1', 'mlp.gate_proj.weight', [F, C]);
+      set('w3', 'mlp.up_proj.weight', [F, C]);
+    }
     set('w2', 'mlp.down_proj.weight', [C, F]);
     if (cfg.mlpBias) {
       set('b1', 'mlp.gate_proj.bias', [F]);

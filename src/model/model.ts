@@ -8,9 +8,10 @@ import { stopIds } from './generation-config.js';
 import { Lock } from './lock.js';
 import { rng, sample, type SampleOptions } from './sampling.js';
 import { checkIds, requireTokenizer, splitPromptTarget, type Text } from './text.js';
-import { Transformer, type KVCache, type Prefix } from './transformer.js';
-import type { Checkpoint, ModelConfig, Tokenizer } from './types.js';
-import { ropeTables, uploadWeights, type Weights } from './weights.js';
+import { Transformer, type KVCache, type Prefix, type RopeSet, type RopeTable } from './transformer.js';
+import type { Checkpoint, ModelConfig, RopeParams, Tokenizer } from './types.js';
+import { ropeOf, ropeTables } from './rope.js';
+import { uploadWeights, type Weights } from './weights.js';
 
 export type { Conditioning } from './conditioning.js';
 export type { Text } from './text.js';
@@ -76,11 +77,11 @@ export class Model {
   readonly chatTemplate: string | null;
   readonly stack: Transformer;
   private weights: Weights | null;
-  private ropeT: { cos: Tensor; sin: Tensor } | null;
+  private ropeT: RopeSet | null;
   // the one workspace serves one call at a time: every public entry point holds this lock
   protected readonly lock = new Lock();
 
-  private constructor(readonly kernels: Kernels, ckpt: Checkpoint, weights: Weights, rope: { cos: Tensor; sin: Tensor } | null) {
+  private constructor(readonly kernels: Kernels, ckpt: Checkpoint, weights: Weights, rope: RopeSet | null) {
     this.config = ckpt.config;
     this.tokenizer = ckpt.tokenizer;
     this.id = ckpt.id;
@@ -94,12 +95,7 @@ export class Model {
   static async fromCheckpoint(ckpt: Checkpoint, opts: LoadOptions = {}): Promise<Model> {
     const kernels = opts.kernels ?? (await init(opts.maxMemoryBytes ? { maxMemoryBytes: opts.maxMemoryBytes } : {}));
     const weights = uploadWeights(kernels, ckpt.config, ckpt.tensors, ckpt.source);
-    let rope: { cos: Tensor; sin: Tensor } | null = null;
-    if (ckpt.config.arch === 'llama') {
-      const t = ropeTables(ckpt.config);
-      rope = { cos: kernels.alloc(t.cos.length, 'rope cos', false).set(t.cos), sin: kernels.alloc(t.sin.length, 'rope sin', false).set(t.sin) };
-    }
-    return new Model(kernels, ckpt, weights, rope);
+    return new Model(kernels, ckpt, weights, uploadRope(kernels, ckpt.config));
   }
 
   private get w(): Weights {
@@ -111,7 +107,7 @@ export class Model {
     if (!this.weights) return;
     this.stack.acts.release();
     for (const t of this.weights.all) t.free();
-    if (this.ropeT) { this.ropeT.cos.free(); this.ropeT.sin.free(); }
+    for (const t of [this.ropeT?.full, this.ropeT?.local]) if (t) { t.cos.free(); t.sin.free(); }
     this.weights = null;
     this.ropeT = null;
   }
@@ -136,14 +132,17 @@ export class Model {
     checkIds(ids, this.config.vocabSize, what);
   }
 
-  // Token embedding rows (n, C) of ids: soft-prompt init from text or vocabulary samples, and
-  // compression's chunk-mean init.
+  // Token embedding rows (n, C) of ids as the embedding module gives them: soft-prompt init from
+  // text or vocabulary samples, and compression's chunk-mean init.
   embeddingRows(ids: readonly number[]): Float32Array {
     this.checkIds(ids, 'embedding rows');
     const C = this.config.dim;
     const table = this.w.tokEmbeddings.f32();
     const out = new Float32Array(ids.length * C);
     ids.forEach((id, i) => out.set(table.subarray(id * C, (id + 1) * C), i * C));
+    // what the embedding module returns: Gemma's scales its rows (f32 product, as transformers)
+    const s = this.config.embedScale;
+    if (s !== undefined && s !== 1) for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i] * s);
     return out;
   }
 
@@ -436,4 +435,14 @@ function sharedPromptLength(splits: { full: number[]; cut: number }[]): number {
   const p0 = splits[0].full;
   for (const s of splits) for (let j = 0; j < shared; j++) if (s.full[j] !== p0[j]) shared = j;
   return shared;
+}
+
+// RoPE tables of the full-attention layers, and of the sliding ones when their RoPE differs.
+function uploadRope(k: Kernels, c: ModelConfig): RopeSet | null {
+  if (c.arch !== 'llama') return null;
+  const table = (p: RopeParams): RopeTable => {
+    const t = ropeTables(p, c.maxSeqLen); // (maxSeqLen, rotaryDim/2)
+    return { cos: k.alloc(t.cos.length, 'rope cos', false).set(t.cos), sin: k.alloc(t.sin.length, 'rope sin', false).set(t.sin), rd: p.rotaryDim };
+  };
+  return { full: table(ropeOf(c)), local: c.ropeLocal ? table(ropeOf(c, true)) : null };
 }

@@ -1,5 +1,6 @@
 import { PromptkilnError } from '../errors.js';
 import type { Kernels, Tensor } from '../kernels/index.js';
+import { attentionWindow, geglu, gegluBackward, ropePartial } from '../kernels/layers.js';
 import type { ModelConfig } from './types.js';
 import type { LayerWeights, Weights } from './weights.js';
 import { Activations, HEAD_CHUNK, type LayerActs } from './workspace.js';
@@ -33,6 +34,17 @@ export interface RunSpec {
 
 export { HEAD_CHUNK };
 
+// RoPE angle tables in WASM, (maxSeqLen, rd/2) each; rd = dims rotated per head (partial rotary: < hd).
+export interface RopeTable { cos: Tensor; sin: Tensor; rd: number }
+// The full-attention layers' RoPE, and the sliding layers' own when it differs (Gemma 3's local θ).
+export interface RopeSet { full: RopeTable; local: RopeTable | null }
+
+// What differs between layers: sliding-window attention and its RoPE.
+interface LayerPlan {
+  window: number; // keys within this many rows of the query (itself included); 0 = all
+  rope: RopeTable | null;
+}
+
 // The frozen transformer stack: forward, LM head, and backward to the inputs only (frozen linear
 // layers give dX = dY·W; no weight gradients). One code path serves scoring, generation with a KV
 // cache, prompt/prefix tuning and compression.
@@ -40,10 +52,18 @@ export class Transformer {
   readonly acts: Activations;
   private spec: RunSpec | null = null;
   private trained = false;
+  private readonly plan: LayerPlan[];
+  // q is multiplied by this after RoPE so the kernels' 1/√hd gives the config's scale
+  // (Gemma: query_pre_attn_scalar^-½); 1 for every other family
+  private readonly qScale: number;
 
-  constructor(readonly k: Kernels, readonly c: ModelConfig, readonly w: Weights,
-    readonly rope: { cos: Tensor; sin: Tensor } | null) {
+  constructor(readonly k: Kernels, readonly c: ModelConfig, readonly w: Weights, readonly rope: RopeSet | null) {
     this.acts = new Activations(k, c);
+    this.plan = Array.from({ length: c.nLayers }, (_, l) => {
+      const sliding = c.layerTypes?.[l] === 'sliding_attention';
+      return { window: sliding ? c.slidingWindow ?? 0 : 0, rope: rope ? (sliding && rope.local ? rope.local : rope.full) : null };
+    });
+    this.qScale = c.queryScale === undefined ? 1 : Math.fround(c.queryScale * Math.sqrt(c.headDim));
   }
 
   get rows(): number {
@@ -100,7 +120,13 @@ export class Transformer {
   embedTokens(ids: Int32Array): void {
     const { c, k } = this;
     const idsT = this.acts.step.ids.setI32(ids);
-    k.embed(this.residual(0), idsT, this.w.tokEmbeddings, ids.length, c.dim, c.vocabSize);
+    const x = this.residual(0);
+    k.embed(x, idsT, this.w.tokEmbeddings, ids.length, c.dim, c.vocabSize);
+    // Gemma scales inside its embedding module, so only token rows are scaled: the caller writes
+    // soft rows after this (PEFT's soft rows are not scaled)
+    if (c.embedScale !== undefined && c.embedScale !== 1) {
+      for (let r = 0; r < ids.length; r++) if (ids[r] >= 0) k.scale(x.at(r * c.dim, c.dim), c.embedScale);
+    }
   }
 
   // Adds learned positions (GPT-2) to the input rows, soft rows included, as HF inputs_embeds does.
@@ -156,15 +182,23 @@ export class Transformer {
     const qd = H * hd, kvd = Hkv * hd;
     const rin = this.residual(l), rmid = this.residualMid(l), rnext = this.residual(l + 1);
 
+    const plan = this.plan[l];
+
     // attention block
     this.norm(a.ln, s, 1, rin, lw.attnNorm, lw.attnNormBias);
-    k.matmul(s.q, a.ln, lw.wq, lw.bq, N, C, qd);
-    k.matmul(s.k, a.ln, lw.wk, lw.bk, N, C, kvd);
+    k.matmul(lw.qNorm ? s.qRaw : s.q, a.ln, lw.wq, lw.bq, N, C, qd);
+    k.matmul(lw.kNorm ? s.kRaw : s.k, a.ln, lw.wk, lw.bk, N, C, kvd);
     k.matmul(s.v, a.ln, lw.wv, lw.bv, N, C, kvd);
-    if (this.rope) {
-      k.rope(s.q, a.pos, this.rope.cos, this.rope.sin, N, H, hd, c.ropeMode);
-      k.rope(s.k, a.pos, this.rope.cos, this.rope.sin, N, Hkv, hd, c.ropeMode);
+    if (lw.qNorm && lw.kNorm) {
+      // per-head RMSNorm: (B·T·H) rows of hd
+      k.rmsnorm(s.q, s.rstdQ, s.qRaw, lw.qNorm, N * H, hd, c.normEps);
+      k.rmsnorm(s.k, s.rstdK, s.kRaw, lw.kNorm, N * Hkv, hd, c.normEps);
     }
+    if (plan.rope) {
+      this.rotate(s.q, H, plan.rope, false);
+      this.rotate(s.k, Hkv, plan.rope, false);
+    }
+    if (this.qScale !== 1) k.scale(s.q, this.qScale);
     let keys = s.k, vals = s.v, Tk = T;
     if (spec.cache) {
       const cache = spec.cache;
@@ -176,8 +210,13 @@ export class Transformer {
     }
     const P = spec.prefix?.P ?? 0;
     const mask = spec.mask ? a.mask : null;
-    k.attention(a.atty, s.att, s.q, keys, vals, spec.prefix?.k[l], spec.prefix?.v[l], mask, B, T, Tk, P, H, Hkv, hd);
-    k.matmul(a.proj, a.atty, lw.wo, lw.bo, N, qd, C);
+    if (plan.window > 0) {
+      attentionWindow(k, a.atty, s.att, s.q, keys, vals, spec.prefix?.k[l], spec.prefix?.v[l], mask, B, T, Tk, P, H, Hkv, hd, plan.window);
+    } else {
+      k.attention(a.atty, s.att, s.q, keys, vals, spec.prefix?.k[l], spec.prefix?.v[l], mask, B, T, Tk, P, H, Hkv, hd);
+    }
+    k.matmul(lw.postAttnNorm ? s.attnOut : a.proj, a.atty, lw.wo, lw.bo, N, qd, C);
+    if (lw.postAttnNorm) k.rmsnorm(a.proj, s.rstdPA, s.attnOut, lw.postAttnNorm, N, C, c.normEps);
     k.add(rmid, rin, a.proj);
 
     // MLP block
@@ -187,10 +226,29 @@ export class Transformer {
       k.gelu(a.act, s.h1);
     } else {
       k.matmul(s.h3, a.ln, lw.w3!, lw.b3, N, C, F);
-      k.swiglu(a.act, s.h1, s.h3);
+      if (c.activation === 'gelu_tanh') geglu(k, a.act, s.h1, s.h3);
+      else k.swiglu(a.act, s.h1, s.h3);
     }
-    k.matmul(a.proj, a.act, lw.w2, lw.b2, N, F, C);
+    k.matmul(lw.postMlpNorm ? s.mlpOut : a.proj, a.act, lw.w2, lw.b2, N, F, C);
+    if (lw.postMlpNorm) k.rmsnorm(a.proj, s.rstdPM, s.mlpOut, lw.postMlpNorm, N, C, c.normEps);
     k.add(rnext, rmid, a.proj);
+  }
+
+  // RoPE (or its inverse, the backward) on the first rd dims of each of the nh heads of x (B·T, nh, hd)
+  private rotate(x: Tensor, nh: number, rt: RopeTable, inverse: boolean): void {
+    const { c, k } = this;
+    const pos = this.acts.step.pos;
+    if (rt.rd === c.headDim) k.rope(x, pos, rt.cos, rt.sin, this.rows, nh, c.headDim, c.ropeMode, inverse);
+    else ropePartial(k, x, pos, rt.cos, rt.sin, this.rows, nh, c.headDim, rt.rd, c.ropeMode, inverse);
+  }
+
+  // d(a block's output) through its post norm (sandwichNorm), or dres itself without one
+  private postNormBackward(dres: Tensor, w: Tensor | null, inp: Tensor, rstd: Tensor): Tensor {
+    if (!w) return dres;
+    const dout = this.acts.grads.dout;
+    this.k.zero(dout);
+    this.k.rmsnormBackward(dout, dres, inp, w, rstd, this.rows, this.c.dim);
+    return dout;
   }
 
   // dres (N, C) holds d(residual leaving layer l); on return, d(residual entering layer l).
@@ -198,15 +256,16 @@ export class Transformer {
     const { c, k } = this;
     const spec = this.spec!;
     const lw = this.w.layers[l];
-    const s = this.saved(l), g = this.acts.grads, pos = this.acts.step.pos;
+    const s = this.saved(l), g = this.acts.grads;
+    const plan = this.plan[l];
     const { B, T } = spec;
     const N = B * T, C = c.dim, H = c.nHeads, Hkv = c.nKvHeads, hd = c.headDim, F = c.hiddenDim;
     const qd = H * hd, kvd = Hkv * hd;
     const P = spec.prefix?.P ?? 0;
 
-    // MLP block: rnext = rmid + W2·act(h1[, h3])
+    // MLP block: rnext = rmid + [post norm](W2·act(h1[, h3]))
     k.zero(g.dact);
-    k.matmulBackwardInput(g.dact, dres, lw.w2, N, F, C);
+    k.matmulBackwardInput(g.dact, this.postNormBackward(dres, lw.postMlpNorm, s.mlpOut, s.rstdPM), lw.w2, N, F, C);
     k.zero(g.dh1);
     k.zero(g.dln);
     if (c.arch === 'gpt2') {
@@ -214,27 +273,38 @@ export class Transformer {
       k.matmulBackwardInput(g.dln, g.dh1, lw.w1, N, C, F);
     } else {
       k.zero(g.dh3);
-      k.swigluBackward(g.dh1, g.dh3, g.dact, s.h1, s.h3);
+      if (c.activation === 'gelu_tanh') gegluBackward(k, g.dh1, g.dh3, g.dact, s.h1, s.h3);
+      else k.swigluBackward(g.dh1, g.dh3, g.dact, s.h1, s.h3);
       k.matmulBackwardInput(g.dln, g.dh1, lw.w1, N, C, F);
       k.matmulBackwardInput(g.dln, g.dh3, lw.w3!, N, C, F);
     }
     this.normBackward(dres, g.dln, s, 2, this.residualMid(l), lw.mlpNorm);
 
-    // attention block: rmid = rin + Wo·attention(q, k, v)
+    // attention block: rmid = rin + [post norm](Wo·attention(q, k, v))
     k.zero(g.datty);
-    k.matmulBackwardInput(g.datty, dres, lw.wo, N, qd, C);
+    k.matmulBackwardInput(g.datty, this.postNormBackward(dres, lw.postAttnNorm, s.attnOut, s.rstdPA), lw.wo, N, qd, C);
     k.zero(g.dq);
     k.zero(g.dk);
     k.zero(g.dv);
     k.attentionBackward(g.dq, g.dk, g.dv, dprefix?.k[l], dprefix?.v[l], g.datty, s.att,
       s.q, s.k, s.v, spec.prefix?.k[l], spec.prefix?.v[l], B, T, T, P, H, Hkv, hd);
-    if (this.rope) {
-      k.rope(g.dq, pos, this.rope.cos, this.rope.sin, N, H, hd, c.ropeMode, true);
-      k.rope(g.dk, pos, this.rope.cos, this.rope.sin, N, Hkv, hd, c.ropeMode, true);
+    if (this.qScale !== 1) k.scale(g.dq, this.qScale);
+    if (plan.rope) {
+      this.rotate(g.dq, H, plan.rope, true);
+      this.rotate(g.dk, Hkv, plan.rope, true);
+    }
+    let dq = g.dq, dk = g.dk;
+    if (lw.qNorm && lw.kNorm) {
+      k.zero(g.dqRaw);
+      k.zero(g.dkRaw);
+      k.rmsnormBackward(g.dqRaw, g.dq, s.qRaw, lw.qNorm, s.rstdQ, N * H, hd);
+      k.rmsnormBackward(g.dkRaw, g.dk, s.kRaw, lw.kNorm, s.rstdK, N * Hkv, hd);
+      dq = g.dqRaw;
+      dk = g.dkRaw;
     }
     k.zero(g.dln);
-    k.matmulBackwardInput(g.dln, g.dq, lw.wq, N, C, qd);
-    k.matmulBackwardInput(g.dln, g.dk, lw.wk, N, C, kvd);
+    k.matmulBackwardInput(g.dln, dq, lw.wq, N, C, qd);
+    k.matmulBackwardInput(g.dln, dk, lw.wk, N, C, kvd);
     k.matmulBackwardInput(g.dln, g.dv, lw.wv, N, C, kvd);
     this.normBackward(dres, g.dln, s, 1, this.residual(l), lw.attnNorm);
   }

@@ -20,6 +20,10 @@ export interface LayerWeights {
   b3: Tensor | null; // (hidden): llama up bias (mlp_bias)
   w2: Tensor; // (C, hidden): down / c_proj
   b2: Tensor | null;
+  qNorm: Tensor | null; // (hd) per-head RMSNorm of q (qkNorm)
+  kNorm: Tensor | null; // (hd) per-head RMSNorm of k (qkNorm)
+  postAttnNorm: Tensor | null; // (C) norm of the attention output before the residual (sandwichNorm)
+  postMlpNorm: Tensor | null; // (C) norm of the MLP output before the residual (sandwichNorm)
 }
 
 export interface Weights {
@@ -45,7 +49,10 @@ export function expectedShapes(c: ModelConfig): Map<string, number[]> {
     m.set(p + 'attn_norm', [C]);
     if (gpt2) m.set(p + 'attn_norm_bias', [C]);
     m.set(p + 'wq', [qd, C]); m.set(p + 'wk', [kvd, C]); m.set(p + 'wv', [kvd, C]); m.set(p + 'wo', [C, qd]);
-    if (c.attnBias) { m.set(p + 'bq', [qd]); m.set(p + 'bk', [kvd]); m.set(p + 'bv', [kvd]); m.set(p + 'bo', [C]); }
+    if (c.attnBias) { m.set(p + 'bq', [qd]); m.set(p + 'bk', [kvd]); m.set(p + 'bv', [kvd]); }
+    if (c.attnOutBias ?? c.attnBias) m.set(p + 'bo', [C]);
+    if (c.qkNorm) { m.set(p + 'q_norm', [c.headDim]); m.set(p + 'k_norm', [c.headDim]); }
+    if (c.sandwichNorm) { m.set(p + 'post_attn_norm', [C]); m.set(p + 'post_mlp_norm', [C]); }
     m.set(p + 'mlp_norm', [C]);
     if (gpt2) m.set(p + 'mlp_norm_bias', [C]);
     m.set(p + 'w1', [F, C]); m.set(p + 'w2', [C, F]);
@@ -71,6 +78,11 @@ export function validateConfig(c: ModelConfig, source: string): void {
   if (!(c.normEps > 0)) throw new PromptkilnError('CONFIG', `${source}: norm epsilon must be > 0, got ${c.normEps}`);
 }
 
+// RMSNorm weights among the canonical names (GPT-2's layernorm weights are never (1 + w)).
+function isRmsNormWeight(name: string): boolean {
+  return /(^|\.)(attn_norm|mlp_norm|final_norm|q_norm|k_norm|post_attn_norm|post_mlp_norm)$/.test(name);
+}
+
 // Copy a checkpoint's tensors into WASM memory once. The JS copies can be dropped afterwards.
 export function uploadWeights(k: Kernels, c: ModelConfig, tensors: TensorMap, source: string): Weights {
   validateConfig(c, source);
@@ -85,7 +97,9 @@ export function uploadWeights(k: Kernels, c: ModelConfig, tensors: TensorMap, so
       if (data.length !== n) {
         throw new PromptkilnError('CHECKPOINT', `${source}: tensor ${name} has ${data.length} values, expected ${JSON.stringify(shape)} = ${n}`);
       }
-      const t = k.alloc(data.length, name, false).set(data);
+      // Gemma's (1 + w) RMSNorm: the 1 is added once here, in f32 as transformers adds it
+      const values = c.normPlusOne && isRmsNormWeight(name) ? data.map((x) => Math.fround(1 + x)) : data;
+      const t = k.alloc(data.length, name, false).set(values);
       all.push(t);
       got.set(name, t);
     }
@@ -104,6 +118,7 @@ export function uploadWeights(k: Kernels, c: ModelConfig, tensors: TensorMap, so
       wo: g(p + 'wo'), bo: o(p + 'bo'),
       mlpNorm: g(p + 'mlp_norm'), mlpNormBias: o(p + 'mlp_norm_bias'),
       w1: g(p + 'w1'), b1: o(p + 'b1'), w3: o(p + 'w3'), b3: o(p + 'b3'), w2: g(p + 'w2'), b2: o(p + 'b2'),
+      qNorm: o(p + 'q_norm'), kNorm: o(p + 'k_norm'), postAttnNorm: o(p + 'post_attn_norm'), postMlpNorm: o(p + 'post_mlp_norm'),
     });
   }
   const tok = g('tok_embeddings');

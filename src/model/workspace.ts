@@ -41,20 +41,28 @@ function stepSizes(c: ModelConfig, d: Dims) {
 function layerSizes(c: ModelConfig, d: Dims) {
   const N = d.B * d.T, C = c.dim, F = c.hiddenDim, H = c.nHeads, hd = c.headDim;
   const qd = H * hd, kvd = c.nKvHeads * hd;
-  const gpt2 = c.arch === 'gpt2';
+  const gpt2 = c.arch === 'gpt2', qkn = c.qkNorm ? 1 : 0, sw = c.sandwichNorm ? 1 : 0;
   return {
     res: d.train ? N * C : 0, // (N, C) residual entering the layer (training)
     resMid: d.train ? N * C : 0, // (N, C) residual between attention and MLP (training)
     mean1: gpt2 ? N : 0, // (N) attention-norm means (layernorm)
     rstd1: N, // (N) attention-norm reciprocal std
-    q: N * qd, // (B, T, H, hd) queries after RoPE
+    qRaw: qkn * N * qd, // (B, T, H, hd) queries before their per-head norm (qkNorm)
+    kRaw: qkn * N * kvd, // (B, T, Hkv, hd) keys before their per-head norm (qkNorm)
+    rstdQ: qkn * N * H, // (B, T, H) q-norm reciprocal std
+    rstdK: qkn * N * c.nKvHeads, // (B, T, Hkv) k-norm reciprocal std
+    q: N * qd, // (B, T, H, hd) queries after RoPE (and the query scale)
     k: N * kvd, // (B, T, Hkv, hd) keys after RoPE
     v: N * kvd, // (B, T, Hkv, hd)
     att: d.B * H * d.T * (d.P + d.Tk), // (B, H, T, P + Tk) attention probabilities
+    attnOut: sw * N * C, // (N, C) attention block output before its post norm (sandwichNorm)
+    rstdPA: sw * N, // (N) post-attention norm reciprocal std
     mean2: gpt2 ? N : 0, // (N) MLP-norm means (layernorm)
     rstd2: N, // (N) MLP-norm reciprocal std
     h1: N * F, // (N, F) MLP pre-activation: llama gate, gpt2 c_fc
     h3: gpt2 ? 0 : N * F, // (N, F) llama up projection
+    mlpOut: sw * N * C, // (N, C) MLP output before its post norm (sandwichNorm)
+    rstdPM: sw * N, // (N) post-MLP norm reciprocal std
   };
 }
 
@@ -73,6 +81,9 @@ function gradSizes(c: ModelConfig, d: Dims) {
     dq: n * qd, // (B, T, H, hd)
     dk: n * kvd, // (B, T, Hkv, hd)
     dv: n * kvd, // (B, T, Hkv, hd)
+    dqRaw: c.qkNorm ? n * qd : 0, // (B, T, H, hd) d(queries before their norm)
+    dkRaw: c.qkNorm ? n * kvd : 0, // (B, T, Hkv, hd)
+    dout: c.sandwichNorm ? n * C : 0, // (N, C) d(a block's output before its post norm)
   };
 }
 
