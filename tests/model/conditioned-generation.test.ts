@@ -1,43 +1,17 @@
 // Greedy generation under a Conditioning (soft prompt, prefix with positions from P and from 0,
 // compressed context) equals, token for token, the argmax of a full forward recomputed at every
 // step without a KV cache, the rows laid out here by hand from the conventions of
-// ../shared/refs/README.md. The conditionings are the reference inputs (soft_prompt_init,
-// prefix_init, sigma_init), on the real stories260K and on gpt2-tiny-random.
+// ../shared/refs/README.md. The conditionings are the refs' soft_prompt_init and prefix_init, and
+// σ = the embeddings of the distill context, on the real stories260K and on gpt2-tiny-random.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Conditioning, Model, Segment } from '../../src/model/index.js';
+import type { Conditioning, Model } from '../../src/model/index.js';
 import { REFS_DIR } from '../helpers/paths.js';
 import { model, MODELS, prefixFromRef, ref, type ModelName } from '../soft/helpers.js';
+import { greedyOracle } from './greedy-oracle.js';
 
 const STEPS = 16;
-
-// Greedy continuation by full recompute: `layout(ids)` is the whole input for the current ids.
-async function oracle(m: Model, ids: number[], layout: (ids: number[]) => Segment[], o: { prefix?: { P: number; k: Float32Array[]; v: Float32Array[] }; posOffset?: number } = {}) {
-  const k = m.kernels, V = m.config.vocabSize;
-  const mark = k.heap.mark();
-  try {
-    const prefix = o.prefix ? { P: o.prefix.P, k: o.prefix.k.map((x) => k.from(x)), v: o.prefix.v.map((x) => k.from(x)) } : null;
-    const seq = [...ids], out: number[] = [];
-    let margin = Infinity; // smallest top-1 minus top-2 logit over the steps
-    for (let n = 0; n < STEPS; n++) {
-      const segs = layout(seq);
-      const T = segs.reduce((a, s) => a + ('ids' in s ? s.ids.length : s.rows), 0);
-      const r = await m.forward({ sequences: [segs], prefix, posOffset: o.posOffset ?? 0 });
-      const row = r.logits!.subarray((T - 1) * V, T * V);
-      let best = 0;
-      for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
-      let second = -Infinity;
-      for (let i = 0; i < V; i++) if (i !== best) second = Math.max(second, row[i]);
-      margin = Math.min(margin, row[best] - second);
-      out.push(best);
-      seq.push(best);
-    }
-    return { tokens: out, margin };
-  } finally {
-    k.heap.reset(mark);
-  }
-}
 
 function distillRef(name: ModelName) {
   return JSON.parse(readFileSync(path.join(REFS_DIR, name, 'distill.json'), 'utf8')).cases[0];
@@ -57,7 +31,7 @@ for (const name of MODELS) {
       const m = await model(name);
       const r = ref(name, 'prompt_tuning');
       const soft = new Float32Array(r.soft_prompt_init.data);
-      const want = await oracle(m, prompt, (ids) => [{ embeds: soft, rows: r.P }, { ids }]);
+      const want = await greedyOracle(m, STEPS, prompt, (ids) => [{ embeds: soft, rows: r.P }, { ids }]);
       expect(await gen(m, { id: 'soft', soft: { rows: r.P, data: soft } })).toEqual(want.tokens);
       expect(want.tokens).not.toEqual(await gen(m, null)); // the rows change the continuation
     });
@@ -68,7 +42,7 @@ for (const name of MODELS) {
         const r = ref(name, 'prefix_tuning');
         const pre = { P: r.P as number, ...prefixFromRef(r.prefix_init) };
         const posOffset = from === 'P' ? pre.P : 0;
-        const want = await oracle(m, prompt, (ids) => [{ ids }], { prefix: pre, posOffset });
+        const want = await greedyOracle(m, STEPS, prompt, (ids) => [{ ids }], { prefix: pre, posOffset });
         expect(await gen(m, { id: `prefix-${from}`, prefix: pre, posOffset })).toEqual(want.tokens);
         expect(want.tokens).not.toEqual(await gen(m, null));
       });
@@ -95,7 +69,7 @@ for (const name of MODELS) {
       // the query as a user sends it: with the checkpoint's BOS, which σ replaces
       const query = [bos, ...(d.z_tokens as number[]).slice(0, 4)];
       const strip = (ids: number[]) => (ids[0] === bos ? ids.slice(1) : ids);
-      const want = await oracle(m, query, (ids) => [{ embeds: sigma, rows: ctx.length }, { ids: strip(ids) }]);
+      const want = await greedyOracle(m, STEPS, query, (ids) => [{ embeds: sigma, rows: ctx.length }, { ids: strip(ids) }]);
       const g = await m.generate(query, { maxTokens: STEPS, stopAtEos: false, conditioning: { id: 'sigma', soft: { rows: ctx.length, data: sigma }, dropBos: true } });
       expect(g.tokens).toEqual(want.tokens);
       const plain = await m.generate([...ctx, ...strip(query)], { maxTokens: STEPS, stopAtEos: false });
