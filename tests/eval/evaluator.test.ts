@@ -94,7 +94,7 @@ describe('evaluator (function model)', () => {
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
     class CountingCache extends MemoryCache {
-      get(key: string) {
+      override get(key: string) {
         if (++lookups === t.validation.length) open();
         return super.get(key);
       }
