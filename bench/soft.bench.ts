@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { init, type Kernels } from '../src/kernels/index.js';
 import { disposeThreads } from '../src/kernels/threads.js';
-import { AdamW } from '../src/model/optim.js';
+import { AdamW } from '../src/train/optim.js';
 import { Model, loadModel } from '../src/model/index.js';
 import { batchTargets } from '../src/soft/method.js';
 import { layoutExample, type LaidExample } from '../src/soft/mixed.js';

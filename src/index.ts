@@ -2,10 +2,12 @@
 export { init, Kernels, Tensor, Heap, hasSimd, hasRelaxedSimd, hasSharedMemory } from './kernels/index.js';
 export type { BuildName, InitOptions, KernelExports, Parallel } from './kernels/index.js';
 export { PromptkilnError, isPromptkilnError, type ErrorCode } from './errors.js';
-export { loadModel, loadModelInWorker, WorkerModel, Model, Transformer, AdamW, learningRate } from './model/index.js';
+export { loadModel, loadModelInWorker, WorkerModel, Model, Transformer } from './model/index.js';
+export { AdamW, SGD, learningRate, train, Trainer } from './train/index.js';
+export type { Param, Schedule, TrainMethod, TrainCheckpoint, ModelIdentity } from './train/index.js';
 export type {
   Checkpoint, Conditioning, ForwardBatch, ForwardResult, GenerateOptions, GenerateResult, LoadOptions, ModelConfig,
-  ScoreOptions, ScoreResult, Segment, Text, Tokenizer, Arch, Prefix, KVCache, Param, Schedule, WorkerModelOptions,
+  ScoreOptions, ScoreResult, Segment, Text, Tokenizer, Arch, Prefix, KVCache, WorkerModelOptions,
 } from './model/index.js';
 // hard-prompt search: tasks and evaluation, language-model adapters, the optimize loop
 export { loadTask, parseTask, defineTask, render, registerMetric, resolveMetric, Evaluator, race, MemoryCache, DiskCache } from './eval/index.js';
@@ -26,5 +28,6 @@ export {
 } from './compress/index.js';
 export type { CompressOptions, CompressReport, CompressedContext, CompressorSpec, CorpusItem, CompressionMeasures } from './compress/index.js';
 
-// scoring on onnxruntime-web (createBackend, OrtBackend) is the entry `promptkiln/ort`
-// (src/ort-entry.ts), so that this entry never reaches onnxruntime
+// scoring backends: our WASM kernels or onnxruntime-web (WebGPU / wasm EP)
+export { createBackend, parseBackendChoice } from './backend.js';
+export type { BackendChoice, BackendOptions, ScoringBackend, SelectedBackend } from './backend.js';

@@ -1,11 +1,6 @@
 import { PromptkilnError } from '../errors.js';
-import type { Conditioning, ModelConfig } from '../model/index.js';
-
-// What identifies a model: a WASM Model and an ORT scoring backend both have it.
-export interface ModelInfo {
-  readonly id: string;
-  readonly config: ModelConfig;
-}
+import type { Conditioning } from '../model/index.js';
+import { checkModelIdentity, modelIdentity, readModelIdentity, type ModelIdentity, type ModelRef } from '../train/index.js';
 import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';
 import { nodeFs, readFileBytes, writeFileAtomic } from '../util/files.js';
 import type { CompressionMeasures } from './measures.js';
@@ -14,13 +9,9 @@ import type { CompressionMeasures } from './measures.js';
 // `compressed.json` recording the model it belongs to and the convention.
 export const CONVENTION = 'sigma-replaces-context-including-bos';
 
-export interface ModelIdentity {
-  id: string;
-  arch: string;
-  dim: number;
-  vocabSize: number;
-  nLayers: number;
-}
+// What identifies a model: a WASM Model and an ORT scoring backend both have it.
+export type ModelInfo = ModelRef;
+export type { ModelIdentity };
 
 export interface CompressedContext {
   sigma: Float32Array; // (K, C)
@@ -33,10 +24,7 @@ export interface CompressedContext {
   measures?: { before?: CompressionMeasures | null; after?: CompressionMeasures | null };
 }
 
-export function identity(model: ModelInfo): ModelIdentity {
-  const c = model.config;
-  return { id: model.id, arch: c.arch, dim: c.dim, vocabSize: c.vocabSize, nLayers: c.nLayers };
-}
+export const identity = modelIdentity;
 
 // The student reads σ then the prompt with its BOS removed: σ replaces the whole context.
 export function toConditioning(cc: CompressedContext, model: ModelInfo): Conditioning {
@@ -44,16 +32,9 @@ export function toConditioning(cc: CompressedContext, model: ModelInfo): Conditi
   return { id: `compressed:${cc.method}:${hash(cc.sigma)}`, soft: { rows: cc.tokens, data: cc.sigma }, dropBos: true };
 }
 
+// Files written before the identity was merged spell vocabSize / nLayers in camelCase: read both.
 export function checkModel(m: ModelIdentity, model: ModelInfo, what: string): void {
-  const c = model.config;
-  const diffs: string[] = [];
-  if (m.arch !== c.arch) diffs.push(`architecture ${m.arch} vs ${c.arch}`);
-  if (m.dim !== c.dim) diffs.push(`hidden size ${m.dim} vs ${c.dim}`);
-  if (m.vocabSize !== c.vocabSize) diffs.push(`vocabulary ${m.vocabSize} vs ${c.vocabSize}`);
-  if (m.nLayers !== c.nLayers) diffs.push(`layers ${m.nLayers} vs ${c.nLayers}`);
-  if (diffs.length) {
-    throw new PromptkilnError('ADAPTER', `${what} was made for model ${m.id}, not ${model.id}: ${diffs.join(', ')} (file vs model)`);
-  }
+  checkModelIdentity(readModelIdentity(m as unknown as Record<string, unknown>), model, what);
 }
 
 export async function saveCompressed(dir: string, cc: CompressedContext): Promise<void> {
@@ -83,7 +64,7 @@ export async function loadCompressed(dir: string, model?: ModelInfo): Promise<Co
   const st = parseSafetensors(await readFileBytes(sf), sf);
   const t = st.tensors.get('sigma');
   if (!t) throw new PromptkilnError('ADAPTER', `${sf}: tensor "sigma" is missing`);
-  if (t.shape.length !== 2 || t.shape[0] !== meta.tokens || t.shape[1] !== meta.model.dim) {
+  if (t.shape.length !== 2 || t.shape[0] !== meta.tokens || (meta.model?.dim !== undefined && t.shape[1] !== meta.model.dim)) {
     throw new PromptkilnError('ADAPTER', `${sf}: sigma has shape ${JSON.stringify(t.shape)}, expected [${meta.tokens}, ${meta.model.dim}]`);
   }
   const cc: CompressedContext = { ...meta, sigma: t.data };

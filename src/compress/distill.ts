@@ -1,38 +1,42 @@
-import { PromptkilnError, throwIfAborted } from '../errors.js';
+// Context distillation as one train/ step: σ (K, C) learns to stand in for the context.
+import { PromptkilnError } from '../errors.js';
 import type { Tensor } from '../kernels/index.js';
-import { AdamW, learningRate, type Model, type Schedule } from '../model/index.js';
+import type { Model } from '../model/index.js';
+import {
+  distillLoss, Fnv, modelIdentity, paramOf, train, type DistillObjective, type Schedule, type TeacherRows, type TrainCheckpoint,
+} from '../train/index.js';
 import { measure, type CompressionMeasures } from './measures.js';
-import { argmaxRow, studentSegments, studentTargets, teacherFor, type TeacherRows } from './teacher.js';
+import { studentSegments, studentTargets, teacherFor } from './teacher.js';
+
+// The defaults of distill() — the CLI reads them from here.
+export const DISTILL_DEFAULTS = {
+  steps: 300, lr: 0.05, warmup: 10, schedule: 'cosine' as Schedule, batch: 8, init: 'chunks' as const, objective: 'kl' as DistillObjective,
+  teacherTopK: 0, clip: 1, seed: 0,
+};
 
 export interface DistillOptions {
   tokens: number; // K soft tokens
-  steps?: number; // optimizer steps (default 300)
-  lr?: number; // peak learning rate (default 0.05)
-  warmup?: number; // default 10
-  schedule?: Schedule; // default cosine
-  batch?: number; // queries per step (default 8)
-  init?: 'chunks' | 'random'; // default chunks: mean token embedding of K context chunks
-  objective?: 'kl' | 'argmax'; // KL to the teacher (default) or NLL of the teacher's greedy tokens
+  steps?: number; // optimizer steps
+  lr?: number; // peak learning rate
+  warmup?: number;
+  schedule?: Schedule;
+  batch?: number; // queries per step
+  init?: 'chunks' | 'random'; // chunks: mean token embedding of K context chunks
+  objective?: DistillObjective; // KL to the teacher or NLL of the teacher's greedy tokens
   teacherTopK?: number; // keep only the teacher's top-k per row (0 = full distributions)
-  clip?: number; // global-norm clipping (default 1)
+  clip?: number; // global-norm clipping
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (e: DistillProgress) => void;
   evalQueries?: (readonly number[])[]; // held-out queries measured before and after
-  checkpointEvery?: number; // steps between onCheckpoint calls (0 = never)
+  checkpointEvery?: number; // steps between onCheckpoint calls (and one at the end; 0 = never)
   onCheckpoint?: (c: DistillCheckpoint) => void | Promise<void>;
   resume?: DistillCheckpoint | null; // continue exactly where that run stopped
+  resumeFile?: string; // names the checkpoint in errors
 }
 
-// Everything a run needs to continue bit for bit: σ, the optimizer moments, the step, the history,
-// and a fingerprint of the settings and data it was made with (resuming anything else is refused).
-export interface DistillCheckpoint {
-  fingerprint: string;
-  step: number;
-  sigma: number[];
-  adam: { step: number; m: number[][]; v: number[][] };
-  history: { step: number; loss: number; lr: number }[];
-}
+// train/'s one checkpoint format: σ, the optimizer state, the step, the history and the run identity.
+export type DistillCheckpoint = TrainCheckpoint;
 
 export interface DistillProgress {
   step: number;
@@ -52,91 +56,54 @@ export interface DistillResult {
 // minimizing (1/rows) Σ KL(teacher ‖ student) on the z rows (the convention of
 // ../shared/refs/README.md). The model stays frozen; only σ trains.
 export async function distill(model: Model, context: readonly number[], queries: readonly (readonly number[])[], o: DistillOptions): Promise<DistillResult> {
+  const D = DISTILL_DEFAULTS;
   const { config: c, kernels: k } = model;
   const K = o.tokens, C = c.dim;
   checkShapes(model, context, queries, K);
-  const steps = o.steps ?? 300;
-  const batch = Math.min(o.batch ?? 8, queries.length);
-  const fingerprint = fingerprintOf(model, context, queries, o, steps, batch);
-  if (o.resume && o.resume.fingerprint !== fingerprint) {
-    throw new PromptkilnError('DATA', 'compress --resume: the checkpoint was made with other settings, data or model; start without --resume');
-  }
-  const teacher = teacherFor(model, context, queries, o.teacherTopK ?? 0);
+  const objective = o.objective ?? D.objective;
+  if (objective !== 'kl' && objective !== 'argmax') throw new PromptkilnError('ARGUMENT', `compress: objective must be kl or argmax, got "${objective}"`);
+  const topK = o.teacherTopK ?? D.teacherTopK;
+  if (!(Number.isInteger(topK) && topK >= 0)) throw new PromptkilnError('ARGUMENT', `compress: teacherTopK must be a non-negative integer, got ${topK}`);
+  const teacher = teacherFor(model, context, queries, topK);
   const evalTeacher = o.evalQueries?.length ? teacherFor(model, context, o.evalQueries, 0) : null;
   const before = evalTeacher ? measure(model, null, 0, o.evalQueries!, evalTeacher) : null;
-
-  const sigma = k.alloc(K * C, 'sigma', false).set(o.resume ? o.resume.sigma : initSigma(model, context, K, o.init ?? 'chunks', o.seed ?? 0));
-  const grad = k.alloc(K * C, 'sigma grad', false);
-  const opt = new AdamW(k, [{ name: 'sigma', value: sigma, grad }], { lr: o.lr ?? 0.05 });
-  if (o.resume) opt.load(o.resume.adam);
-  const history: DistillResult['history'] = o.resume ? [...o.resume.history] : [];
-  const checkpoint = (step: number): DistillCheckpoint => {
-    const st = opt.state();
-    return { fingerprint, step, sigma: Array.from(sigma.f32()), adam: { step: st.step, m: st.m.map((a) => Array.from(a)), v: st.v.map((a) => Array.from(a)) }, history: [...history] };
-  };
+  const sigma = paramOf(k, 'sigma', initSigma(model, context, K, o.init ?? D.init, o.seed ?? D.seed)); // (K, C)
   try {
-    let lastYield = Date.now();
-    for (let step = o.resume?.step ?? 0; step < steps; step++) {
-      // let timers and signals (Ctrl-C) run between steps
-      if (Date.now() - lastYield > 50) {
-        await new Promise((r) => setTimeout(r, 0));
-        lastYield = Date.now();
-      }
-      throwIfAborted(o.signal, 'compression');
-      const idx = Array.from({ length: batch }, (_, i) => (step * batch + i) % queries.length);
-      const lr = learningRate(step, { lr: o.lr ?? 0.05, warmup: o.warmup ?? 10, totalSteps: steps, schedule: o.schedule ?? 'cosine' });
-      opt.zeroGrad();
-      const loss = studentStep(model, sigma, K, idx.map((i) => queries[i]), idx.map((i) => teacher[i]), o.objective ?? 'kl', grad);
-      if (!Number.isFinite(loss)) throw new PromptkilnError('NAN', `compression loss is ${loss} at step ${step + 1}; σ kept from step ${step}`);
-      opt.clip(o.clip ?? 1);
-      opt.update(lr);
-      history.push({ step: step + 1, loss, lr });
-      o.onProgress?.({ step: step + 1, steps, loss, lr });
-      if (o.onCheckpoint && o.checkpointEvery && (step + 1) % o.checkpointEvery === 0 && step + 1 < steps) await o.onCheckpoint(checkpoint(step + 1));
-    }
-    const after = evalTeacher ? measure(model, sigma, K, o.evalQueries!, evalTeacher) : null;
-    return { sigma: sigma.f32().slice(), history, before, after };
+    const data = new Fnv().ids(context);
+    for (const q of queries) data.ids(q);
+    const steps = o.steps ?? D.steps;
+    const r = await train(k, {
+      params: [sigma],
+      step: (idx) => ({ loss: studentStep(model, sigma.value, K, idx.map((i) => queries[i]), idx.map((i) => teacher[i]), objective, sigma.grad) }),
+    }, {
+      what: 'compression', steps, data: { size: queries.length, batchSize: Math.min(o.batch ?? D.batch, queries.length), order: 'cycle' },
+      lr: o.lr ?? D.lr, schedule: o.schedule ?? D.schedule, warmup: o.warmup ?? D.warmup, clip: o.clip ?? D.clip, seed: o.seed ?? D.seed,
+      identity: { model: modelIdentity(model), data: data.hex(), settings: { K, init: o.init ?? D.init, objective, teacherTopK: topK } },
+      checkpointEvery: o.checkpointEvery, onCheckpoint: o.onCheckpoint, resume: o.resume, resumeFile: o.resumeFile, signal: o.signal,
+      onProgress: o.onProgress && ((e) => o.onProgress!({ step: e.step, steps, loss: e.loss, lr: e.lr })),
+    });
+    const after = evalTeacher ? measure(model, sigma.value, K, o.evalQueries!, evalTeacher) : null;
+    const history = r.history.map((h) => ({ step: h.step, loss: h.loss!, lr: h.lr! }));
+    return { sigma: sigma.value.f32().slice(), history, before, after };
   } finally {
-    opt.free();
-    sigma.free();
-    grad.free();
+    sigma.value.free();
+    sigma.grad.free();
   }
-}
-
-// The settings and data a checkpoint must agree with to be resumed.
-function fingerprintOf(model: Model, context: readonly number[], queries: readonly (readonly number[])[], o: DistillOptions,
-  steps: number, batch: number): string {
-  let h = 0x811c9dc5;
-  const mix = (x: number) => { h = Math.imul(h ^ (x & 0xffff), 0x01000193); h = Math.imul(h ^ (x >>> 16), 0x01000193); };
-  for (const t of context) mix(t);
-  for (const q of queries) { mix(-1); for (const t of q) mix(t); }
-  return JSON.stringify({
-    model: model.id, K: o.tokens, steps, batch, lr: o.lr ?? 0.05, warmup: o.warmup ?? 10, schedule: o.schedule ?? 'cosine',
-    init: o.init ?? 'chunks', objective: o.objective ?? 'kl', topK: o.teacherTopK ?? 0, clip: o.clip ?? 1, seed: o.seed ?? 0,
-    data: (h >>> 0).toString(16),
-  });
 }
 
 // One forward/backward of the student on a batch of queries; accumulates dσ into grad and returns
 // the mean loss over the batch's z rows.
 export function studentStep(model: Model, sigma: Tensor, K: number, zs: readonly (readonly number[])[], teacher: TeacherRows[],
-  objective: 'kl' | 'argmax', grad: Tensor): number {
+  objective: DistillObjective, grad: Tensor): number {
   const { config: c, kernels: k } = model;
   const C = c.dim, V = c.vocabSize;
   const st = model.run(zs.map((z) => studentSegments(sigma, K, z)), { train: true });
   const T = st.rows / zs.length;
   const { rows, t } = studentTargets(zs, teacher, K, T, V);
-  const n = rows.length;
   const mark = k.heap.mark();
   try {
-    let loss: number;
-    if (objective === 'kl') {
-      const tT = k.from(t, 'teacher batch');
-      loss = st.kl(rows, tT, 1 / n, true).sum / n;
-    } else {
-      const targets = Array.from({ length: n }, (_, r) => argmaxRow(t, r * V, V));
-      loss = st.nll(rows, targets, 1 / n, true).sum / n;
-    }
+    const loss = distillLoss(model, st, rows, t, objective);
+    if (!Number.isFinite(loss)) return loss; // the loop stops before σ moves
     const dx = st.backward();
     for (let b = 0; b < zs.length; b++) k.axpy(grad, dx.at(b * T * C, K * C), 1);
     return loss;

@@ -6,10 +6,10 @@ import { measure, type CompressionMeasures } from './measures.js';
 import type { RecurrentCompressor } from './recurrent.js';
 import { teacherFor } from './teacher.js';
 
-export { RecurrentCompressor, type CompressorSpec, type CorpusItem, type RecurrentTrainOptions } from './recurrent.js';
+export { RecurrentCompressor, RECURRENT_DEFAULTS, type CompressorSpec, type CorpusItem, type RecurrentTrainOptions } from './recurrent.js';
 export { saveCompressor, loadCompressor } from './compressor-file.js';
 export { saveCompressed, loadCompressed, toConditioning, CONVENTION, type CompressedContext, type ModelInfo } from './artifact.js';
-export { distill, type DistillOptions, type DistillProgress, type DistillResult, type DistillCheckpoint } from './distill.js';
+export { distill, DISTILL_DEFAULTS, type DistillOptions, type DistillProgress, type DistillResult, type DistillCheckpoint } from './distill.js';
 export { measure, type CompressionMeasures } from './measures.js';
 
 export interface CompressOptions extends Omit<DistillOptions, 'tokens' | 'evalQueries' | 'onProgress'> {
@@ -30,7 +30,8 @@ export interface CompressReport {
   after: CompressionMeasures; // with σ
   history: { step: number; loss: number; lr: number }[];
   tokensSavedPerQuery: number;
-  msPerQuery: { context: number; sigma: number };
+  rowsPerQuery: { context: number; sigma: number }; // mean rows one held-out query's forward reads
+  msPerQuery: { context: number; sigma: number }; // measured, for the report (wall clock: not for tests)
 }
 
 // Context ids, and query ids as they follow the context (encoded together and split, as scoring does).
@@ -95,7 +96,8 @@ export async function compress(model: Model, context: Text, o: CompressOptions =
     sigma, tokens: K, method, model: identity(model), convention: CONVENTION,
     contextTokens: ctx.length, ratio: ctx.length / K, measures: { before, after },
   };
-  return { compressed, before, after, history, tokensSavedPerQuery: ctx.length - K, msPerQuery };
+  const meanZ = held.reduce((a, z) => a + z.length, 0) / Math.max(1, held.length);
+  return { compressed, before, after, history, tokensSavedPerQuery: ctx.length - K, rowsPerQuery: { context: ctx.length + meanZ, sigma: K + meanZ }, msPerQuery };
 }
 
 // Forward time of answering each held-out query with the full context vs with σ.

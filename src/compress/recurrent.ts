@@ -1,6 +1,7 @@
-import { PromptkilnError, throwIfAborted } from '../errors.js';
+import { PromptkilnError } from '../errors.js';
 import type { Kernels, Tensor } from '../kernels/index.js';
-import { AdamW, learningRate, type Model, type Segment } from '../model/index.js';
+import type { Model, Segment } from '../model/index.js';
+import { distillLoss, Fnv, modelIdentity, train, type TrainCheckpoint } from '../train/index.js';
 import { measure, type CompressionMeasures } from './measures.js';
 import { studentSegments, studentTargets, teacherFor, type TeacherRows } from './teacher.js';
 
@@ -29,15 +30,21 @@ export interface CorpusItem {
   queries: readonly (readonly number[])[];
 }
 
+// The defaults of RecurrentCompressor.train() — the CLI reads them from here.
+export const RECURRENT_DEFAULTS = { steps: 200, lr: 0.003, warmup: 10, queriesPerStep: 4, clip: 1, seed: 0, slots: 4, segments: 2 };
+
 export interface RecurrentTrainOptions {
-  steps?: number; // default 200
-  lr?: number; // default 0.01
+  steps?: number;
+  lr?: number; // peak (cosine schedule)
   warmup?: number;
-  queriesPerStep?: number; // default 4
-  clip?: number; // default 1
+  queriesPerStep?: number;
+  clip?: number;
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (e: { step: number; steps: number; loss: number; lr: number }) => void;
+  checkpointEvery?: number; // steps between onCheckpoint calls (and one at the end; 0 = never)
+  onCheckpoint?: (c: TrainCheckpoint) => void | Promise<void>;
+  resume?: TrainCheckpoint | null;
 }
 
 export class RecurrentCompressor {
@@ -154,8 +161,8 @@ export class RecurrentCompressor {
       const st = model.run(zs.map((z) => studentSegments(sigma, K, z)), { train: true });
       const T = st.rows / zs.length;
       const { rows, t } = studentTargets(zs, teacher, K, T, V);
-      const tT = k.from(t, 'teacher');
-      const loss = st.kl(rows, tT, 1 / rows.length, true).sum / rows.length;
+      const loss = distillLoss(model, st, rows, t, 'kl');
+      if (!Number.isFinite(loss)) return loss; // the loop stops before anything moves
       const dx = st.backward();
       let dmem = new Float32Array(K * C);
       const dxv = dx.f32();
@@ -191,8 +198,11 @@ export class RecurrentCompressor {
     }
   }
 
+  // Trains slots and projection end to end on the corpus, one context a step (cycling), its queries
+  // taken q at a time in turn.
   async train(corpus: readonly CorpusItem[], o: RecurrentTrainOptions = {}): Promise<{ history: { step: number; loss: number; lr: number }[] }> {
     const { model, k } = this;
+    const D = RECURRENT_DEFAULTS;
     if (corpus.length === 0) throw new PromptkilnError('ARGUMENT', 'compressor training needs at least one context');
     const teachers = corpus.map((c) => teacherFor(model, c.context, c.queries));
     const grads = {
@@ -200,41 +210,37 @@ export class RecurrentCompressor {
       projW: k.alloc(this.projW.n, 'dW', false),
       projB: k.alloc(this.projB.n, 'db', false),
     };
-    const opt = new AdamW(k, [
-      { name: 'slots', value: this.slots, grad: grads.slots },
-      { name: 'proj.weight', value: this.projW, grad: grads.projW },
-      { name: 'proj.bias', value: this.projB, grad: grads.projB },
-    ], { lr: o.lr ?? 0.01 });
-    const steps = o.steps ?? 200;
-    const q = o.queriesPerStep ?? 4;
-    const history: { step: number; loss: number; lr: number }[] = [];
+    const steps = o.steps ?? D.steps;
+    const q = o.queriesPerStep ?? D.queriesPerStep;
+    const data = new Fnv();
+    for (const c of corpus) {
+      data.ids(c.context).int(c.queries.length);
+      for (const z of c.queries) data.ids(z);
+    }
     try {
-      let lastYield = Date.now();
-      for (let step = 0; step < steps; step++) {
-        // let timers and signals (Ctrl-C) run between steps
-        if (Date.now() - lastYield > 50) {
-          await new Promise((r) => setTimeout(r, 0));
-          lastYield = Date.now();
-        }
-        throwIfAborted(o.signal, 'compressor training');
-        const ci = step % corpus.length;
-        const item = corpus[ci];
-        const start = (Math.floor(step / corpus.length) * q) % item.queries.length;
-        const idx = Array.from({ length: Math.min(q, item.queries.length) }, (_, j) => (start + j) % item.queries.length);
-        const lr = learningRate(step, { lr: o.lr ?? 0.01, warmup: o.warmup ?? 10, totalSteps: steps, schedule: 'cosine' });
-        opt.zeroGrad();
-        const loss = this.gradient(item.context, idx.map((j) => item.queries[j]), idx.map((j) => teachers[ci][j]), grads);
-        if (!Number.isFinite(loss)) throw new PromptkilnError('NAN', `compressor loss is ${loss} at step ${step + 1}`);
-        opt.clip(o.clip ?? 1);
-        opt.update(lr);
-        history.push({ step: step + 1, loss, lr });
-        o.onProgress?.({ step: step + 1, steps, loss, lr });
-      }
+      const r = await train(k, {
+        params: [
+          { name: 'slots', value: this.slots, grad: grads.slots },
+          { name: 'proj.weight', value: this.projW, grad: grads.projW },
+          { name: 'proj.bias', value: this.projB, grad: grads.projB },
+        ],
+        step: ([ci], step) => {
+          const item = corpus[ci];
+          const start = (Math.floor(step / corpus.length) * q) % item.queries.length;
+          const idx = Array.from({ length: Math.min(q, item.queries.length) }, (_, j) => (start + j) % item.queries.length);
+          return { loss: this.gradient(item.context, idx.map((j) => item.queries[j]), idx.map((j) => teachers[ci][j]), grads) };
+        },
+      }, {
+        what: 'compressor training', steps, data: { size: corpus.length, batchSize: 1, order: 'cycle' },
+        lr: o.lr ?? D.lr, schedule: 'cosine', warmup: o.warmup ?? D.warmup, clip: o.clip ?? D.clip, seed: o.seed ?? D.seed,
+        identity: { model: modelIdentity(model), data: data.hex(), settings: { spec: this.spec, queriesPerStep: q } },
+        checkpointEvery: o.checkpointEvery, onCheckpoint: o.onCheckpoint, resume: o.resume, signal: o.signal,
+        onProgress: o.onProgress && ((e) => o.onProgress!({ step: e.step, steps, loss: e.loss, lr: e.lr })),
+      });
+      return { history: r.history.map((h) => ({ step: h.step, loss: h.loss!, lr: h.lr! })) };
     } finally {
-      opt.free();
       grads.slots.free(); grads.projW.free(); grads.projB.free();
     }
-    return { history };
   }
 
   // KL / top-1 / NLL of σ(c) on queries, with the no-context baseline beside it.

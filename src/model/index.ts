@@ -8,7 +8,6 @@ export type {
 } from './model.js';
 export type { Checkpoint, ModelConfig, Tokenizer, Arch } from './types.js';
 export { Transformer, HEAD_CHUNK, type Prefix, type KVCache } from './transformer.js';
-export { AdamW, learningRate, type Param, type Schedule } from './optim.js';
 export { loadModelInWorker, WorkerModel, type WorkerModelOptions } from './remote.js';
 
 // Load a model from a folder (HF config.json + safetensors, or llama2.c .bin + tokenizer), a .bin

@@ -1,11 +1,12 @@
 import type { Tensor } from '../kernels/index.js';
-import type { Model, Param, Segment, Transformer } from '../model/index.js';
+import type { Model, Segment, Transformer } from '../model/index.js';
+import { paramOf as trainParam, type Param } from '../train/index.js';
 import type { LaidExample } from './mixed.js';
 import type { SoftArtifact, TemplatePart } from './types.js';
 
-// What the trainer needs from a tuning method (prompt/mixed or prefix): trainable parameters,
-// a forward over a laid-out batch, a backward that ends in the parameters' gradients, and the
-// trained artifact.
+// A tuning method (prompt/mixed or prefix): trainable parameters, a forward over a laid-out batch,
+// a backward that ends in the parameters' gradients, and the trained artifact. trainer.ts turns it
+// into one train/ step (loss of the batch's targets); the loop does the rest.
 export interface TuningMethod {
   readonly kind: 'prompt' | 'prefix';
   readonly params: Param[];
@@ -46,9 +47,5 @@ export function batchTargets(batch: LaidExample[]): { rows: number[]; targets: n
 }
 
 export function paramOf(model: Model, name: string, init: ArrayLike<number>): Param {
-  const k = model.kernels;
-  const value = k.from(init, name);
-  const grad = k.alloc(init.length, `${name} grad`);
-  k.zero(grad);
-  return { name, value, grad };
+  return trainParam(model.kernels, name, init);
 }

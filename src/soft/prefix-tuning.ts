@@ -1,6 +1,7 @@
 import { PromptkilnError } from '../errors.js';
 import type { Tensor } from '../kernels/index.js';
-import type { Model, Param, Prefix, Transformer } from '../model/index.js';
+import type { Model, Prefix, Transformer } from '../model/index.js';
+import { Mlp, type MlpActs, type Param } from '../train/index.js';
 import { rng } from '../model/sampling.js';
 import { modelIdentity as identity } from './identity.js';
 import { embedRows, initTokenIds, normal, peftInitName, type InitSpec } from './init.js';
@@ -15,8 +16,8 @@ import type { PrefixArtifact, TemplatePart } from './types.js';
 // HF layout on the way out and back on the way in. GQA: P × kv_heads × head_dim per layer.
 //
 // Optional reparameterization (PEFT prefix_projection): E (P, C) → tanh(E·W1ᵀ + b1) (P, hidden)
-// → ·W2ᵀ + b2 (P, layers·2·kv_dim), trained with the kernels' dW, merged into plain prefixes at
-// the end (the saved file holds only the merged K/V, as PEFT's inference mode does).
+// → ·W2ᵀ + b2 (P, layers·2·kv_dim) — train/'s Mlp pair — merged into plain prefixes at the end
+// (the saved file holds only the merged K/V, as PEFT's inference mode does).
 
 export interface PrefixOptions {
   P: number;
@@ -36,7 +37,7 @@ export class PrefixTuning implements TuningMethod {
   private readonly dpref: Tensor | null; // its gradient when reparameterized (else pref's param grad)
   readonly prefix: Prefix;
   private readonly dprefix: { k: Tensor[]; v: Tensor[] };
-  private readonly mlp: { E: Param; W1: Param; b1: Param; W2: Param; b2: Param; hidden: number; a: Tensor; h: Tensor; out: Tensor } | null;
+  private readonly mlp: { E: Param; net: Mlp; acts: MlpActs } | null;
 
   constructor(readonly model: Model, readonly template: TemplatePart[], readonly o: PrefixOptions, initial?: { k: Float32Array[]; v: Float32Array[] }) {
     checkTemplate(template);
@@ -61,21 +62,20 @@ export class PrefixTuning implements TuningMethod {
       const unif = (len: number, fanIn: number) => Float32Array.from({ length: len }, () => (2 * u() - 1) / Math.sqrt(fanIn));
       const ids = initTokenIds(model, P, o.init, o.seed);
       const z = normal(rng(o.seed));
-      const E = ids ? embedRows(model, ids) : Float32Array.from({ length: P * C }, () => z());
-      this.mlp = {
-        E: paramOf(model, 'prefix embedding', E), // (P, C)
-        W1: paramOf(model, 'prefix W1', unif(hidden * C, C)), // (hidden, C)
-        b1: paramOf(model, 'prefix b1', unif(hidden, C)), // (hidden)
-        W2: paramOf(model, 'prefix W2', unif(out * hidden, hidden)), // (L·2·kvd, hidden)
-        b2: paramOf(model, 'prefix b2', unif(out, hidden)), // (L·2·kvd)
-        hidden,
-        a: k.alloc(P * hidden, 'prefix mlp a'), // (P, hidden) pre-activation
-        h: k.alloc(P * hidden, 'prefix mlp h'), // (P, hidden) tanh
-        out: k.alloc(P * out, 'prefix mlp out'), // (P, L·2·kvd) PEFT row layout
+      const E = paramOf(model, 'prefix embedding', ids ? embedRows(model, ids) : Float32Array.from({ length: P * C }, () => z())); // (P, C)
+      // W1 (hidden, C), b1 (hidden), W2 (L·2·kvd, hidden), b2 (L·2·kvd), drawn in that order
+      const W1 = unif(hidden * C, C), b1 = unif(hidden, C), W2 = unif(out * hidden, hidden), b2 = unif(out, hidden);
+      const net = new Mlp(k, 'prefix', { in: C, hidden, out }, 'tanh', { W1, b1, W2, b2 });
+      const acts: MlpActs = {
+        N: P, x: E.value,
+        a: k.alloc(P * hidden, 'prefix mlp a', false), // (P, hidden) pre-activation
+        h: k.alloc(P * hidden, 'prefix mlp h', false), // (P, hidden) tanh
+        y: k.alloc(P * out, 'prefix mlp out', false), // (P, L·2·kvd) PEFT row layout
       };
+      this.mlp = { E, net, acts };
       this.pref = k.alloc(L * 2 * n, 'prefix');
       this.dpref = k.alloc(L * 2 * n, 'prefix grad');
-      this.params = [this.mlp.E, this.mlp.W1, this.mlp.b1, this.mlp.W2, this.mlp.b2];
+      this.params = [E, ...net.params];
       this.prefix = { P, ...mk(this.pref) };
       this.dprefix = mk(this.dpref);
       this.materialize();
@@ -122,13 +122,10 @@ export class PrefixTuning implements TuningMethod {
     const m = this.mlp;
     if (!m) return;
     const k = this.model.kernels, c = this.model.config;
-    const P = this.P, C = c.dim, H = m.hidden, kvd = this.kvd, L = c.nLayers, out = L * 2 * kvd;
-    k.matmul(m.a, m.E.value, m.W1.value, m.b1.value, P, C, H);
-    k.zero(m.h);
-    k.tanh(m.h, m.a);
-    k.matmul(m.out, m.h, m.W2.value, m.b2.value, P, H, out);
+    const P = this.P, kvd = this.kvd, L = c.nLayers, out = L * 2 * kvd;
+    m.net.forward(m.E.value, P, m.acts);
     for (let p = 0; p < P; p++) {
-      for (let j = 0; j < 2 * L; j++) k.copy(this.pref.at((j * P + p) * kvd, kvd), m.out.at(p * out + j * kvd, kvd));
+      for (let j = 0; j < 2 * L; j++) k.copy(this.pref.at((j * P + p) * kvd, kvd), m.acts.y.at(p * out + j * kvd, kvd));
     }
   }
 
@@ -144,23 +141,15 @@ export class PrefixTuning implements TuningMethod {
       return;
     }
     const k = this.model.kernels, c = this.model.config;
-    const P = this.P, C = c.dim, H = m.hidden, kvd = this.kvd, L = c.nLayers, out = L * 2 * kvd;
+    const P = this.P, kvd = this.kvd, L = c.nLayers, out = L * 2 * kvd;
     k.zero(this.dpref!);
     st.backward(this.dprefix);
-    return k.heap.scope(() => {
+    k.heap.scope(() => {
       const dout = k.alloc(P * out, 'prefix mlp dout'); // (P, L·2·kvd)
       for (let p = 0; p < P; p++) {
         for (let j = 0; j < 2 * L; j++) k.copy(dout.at(p * out + j * kvd, kvd), this.dpref!.at((j * P + p) * kvd, kvd));
       }
-      k.matmulBackwardWeight(m.W2.grad, m.b2.grad, dout, m.h, P, H, out);
-      const dh = k.alloc(P * H, 'prefix mlp dh'); // (P, hidden)
-      k.zero(dh);
-      k.matmulBackwardInput(dh, dout, m.W2.value, P, H, out);
-      const da = k.alloc(P * H, 'prefix mlp da');
-      k.zero(da);
-      k.tanhBackward(da, m.h, dh);
-      k.matmulBackwardWeight(m.W1.grad, m.b1.grad, da, m.E.value, P, C, H);
-      k.matmulBackwardInput(m.E.grad, da, m.W1.value, P, C, H);
+      m.net.backward(m.acts, dout, m.E.grad);
     });
   }
 
@@ -188,7 +177,7 @@ export class PrefixTuning implements TuningMethod {
   }
   free(): void {
     for (const p of this.params) { p.value.free(); p.grad.free(); }
-    if (this.mlp) { this.mlp.a.free(); this.mlp.h.free(); this.mlp.out.free(); this.pref.free(); this.dpref!.free(); }
+    if (this.mlp) { this.mlp.acts.a.free(); this.mlp.acts.h.free(); this.mlp.acts.y.free(); this.pref.free(); this.dpref!.free(); }
   }
 }
 

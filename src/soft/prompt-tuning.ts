@@ -1,5 +1,6 @@
 import { PromptkilnError } from '../errors.js';
-import type { Model, Param, Transformer } from '../model/index.js';
+import type { Model, Transformer } from '../model/index.js';
+import type { Param } from '../train/index.js';
 import { initPromptRows, peftInitName, type InitSpec } from './init.js';
 import { batchSequences, batchTargets, paramOf, type TuningMethod } from './method.js';
 import { checkTemplate, softRows, type LaidExample } from './mixed.js';

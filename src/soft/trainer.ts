@@ -1,34 +1,43 @@
-import { PromptkilnError, throwIfAborted } from '../errors.js';
+// tune(): prompt or prefix tuning as one train/ step — the NLL of a batch's targets through the
+// frozen model — with validation (loss, exact match, label accuracy) as the loop's evaluation.
+import { PromptkilnError } from '../errors.js';
 import type { Model } from '../model/model.js';
-import { AdamW, learningRate, type Schedule } from '../model/optim.js';
-import type { TrainCheckpoint } from './checkpoint.js';
+import {
+  Fnv, modelIdentity, train, type HistoryEntry as LoopHistoryEntry, type LoopProgress, type Schedule, type TrainCheckpoint,
+  type TrainMethod,
+} from '../train/index.js';
 import { evaluateLaid, type EvalMetrics } from './evaluate.js';
 import type { InitSpec } from './init.js';
 import { batchTargets, type TuningMethod } from './method.js';
 import { layoutExample, type LaidExample } from './mixed.js';
 import { PrefixTuning } from './prefix-tuning.js';
 import { PromptTuning } from './prompt-tuning.js';
-import { rng } from '../model/sampling.js';
 import type { Example, SoftArtifact, TemplatePart } from './types.js';
 
+// The defaults of tune() — the CLI and the docs read them from here.
+export const TUNE_DEFAULTS = {
+  method: 'prompt', virtualTokens: 8, epochs: 1, batchSize: 8, lr: 0.03, weightDecay: 0, betas: [0.9, 0.999] as [number, number],
+  warmup: 0, schedule: 'cosine' as Schedule, clip: 1, seed: 0,
+} as const;
+
 export interface TuneOptions {
-  method?: 'prompt' | 'prefix'; // default 'prompt'
-  virtualTokens?: number; // N (plain prompt tuning / prefix P); default 8
+  method?: 'prompt' | 'prefix'; // default TUNE_DEFAULTS.method
+  virtualTokens?: number; // N (plain prompt tuning / prefix P)
   template?: TemplatePart[]; // mixed prompt (method 'prompt': soft parts; 'prefix': text + input)
   init?: InitSpec; // default random
   reparameterize?: { hidden: number } | null; // prefix only
   // starting values instead of `init`: soft rows (N, C), or per-layer prefix K/V (P, Hkv, hd)
   initial?: Float32Array | { k: Float32Array[]; v: Float32Array[] } | null;
-  epochs?: number; // default 1
+  epochs?: number;
   maxSteps?: number; // overrides epochs
-  batchSize?: number; // default 8
-  lr?: number; // default 0.03
-  weightDecay?: number; // default 0
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
   betas?: [number, number];
-  warmup?: number; // steps of linear warm-up; default 0
-  schedule?: Schedule; // default 'cosine'
-  clip?: number; // global-norm clipping; default 1, 0 = off
-  seed?: number; // default 0
+  warmup?: number; // steps of linear warm-up
+  schedule?: Schedule;
+  clip?: number; // global-norm clipping, 0 = off
+  seed?: number;
   valid?: Example[];
   evalEvery?: number; // steps; default once per epoch
   labels?: string[] | null; // label accuracy by log-likelihood over these choices
@@ -36,30 +45,14 @@ export interface TuneOptions {
   checkpointEvery?: number; // steps; 0 = never
   onCheckpoint?: (c: TrainCheckpoint) => void | Promise<void>;
   resume?: TrainCheckpoint | null;
+  resumeFile?: string; // names the checkpoint in errors
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
 }
 
-export interface ProgressEvent {
-  step: number; // steps done
-  totalSteps: number;
-  epoch: number;
-  loss: number; // this step's training loss
-  lr: number;
-  gradNorm: number;
-  tokensPerSec: number;
-  eta: number; // seconds
-  valid?: EvalMetrics; // present when this step ended with an evaluation
-}
+export type ProgressEvent = LoopProgress<EvalMetrics>;
 
-export interface HistoryEntry {
-  step: number;
-  epoch: number;
-  loss?: number;
-  lr?: number;
-  gradNorm?: number;
-  tokensPerSec?: number;
-  validLoss?: number;
+export interface HistoryEntry extends LoopHistoryEntry {
   exactMatch?: number;
   labelAccuracy?: number;
 }
@@ -80,19 +73,11 @@ export interface TuneResult {
   history: HistoryEntry[];
 }
 
-// The settings a checkpoint must agree with to resume.
-function signature(model: Model, o: TuneOptions, method: TuningMethod, n: number): string {
-  return JSON.stringify({
-    model: model.id, method: method.kind, template: method.template, params: method.params.map((p) => p.value.n),
-    batch: o.batchSize ?? 8, lr: o.lr ?? 0.03, seed: o.seed ?? 0, data: n, epochs: o.epochs ?? 1, maxSteps: o.maxSteps ?? null,
-  });
-}
-
 export function buildMethod(model: Model, o: TuneOptions): TuningMethod {
-  const kind = o.method ?? 'prompt';
-  const n = o.virtualTokens ?? 8;
+  const kind = o.method ?? TUNE_DEFAULTS.method;
+  const n = o.virtualTokens ?? TUNE_DEFAULTS.virtualTokens;
   const init = o.init ?? { type: 'random' };
-  const seed = o.seed ?? 0;
+  const seed = o.seed ?? TUNE_DEFAULTS.seed;
   if (kind === 'prompt') {
     const t = o.template ?? [{ soft: n }, { input: true }];
     if (o.initial && !(o.initial instanceof Float32Array)) throw new PromptkilnError('ARGUMENT', 'prompt tuning: initial must be a Float32Array of soft rows');
@@ -105,133 +90,74 @@ export function buildMethod(model: Model, o: TuneOptions): TuningMethod {
   throw new PromptkilnError('ARGUMENT', `method must be "prompt" or "prefix", got "${kind}"`);
 }
 
-// The epoch's example order: a pure function of (seed, epoch), so a resumed run sees the same.
-function epochOrder(n: number, seed: number, epoch: number): number[] {
-  const r = rng((seed * 1000003 + epoch * 7919 + 1) >>> 0);
-  const a = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
+// Fingerprint of the examples (train, then validation) and of any given starting values.
+function dataHash(data: Example[], valid: Example[] | undefined, initial: TuneOptions['initial']): string {
+  const h = new Fnv();
+  for (const set of [data, valid ?? []]) {
+    h.int(set.length);
+    for (const e of set) h.value(typeof e.input === 'string' ? e.input : [...e.input]).value(typeof e.target === 'string' ? e.target : [...e.target]);
   }
-  return a;
+  if (initial instanceof Float32Array) h.floats(initial);
+  else if (initial) for (const t of [...initial.k, ...initial.v]) h.floats(t);
+  return h.hex();
 }
-
-const tick = () => new Promise<void>((r) => setTimeout(r, 0));
 
 // Learns a soft prompt (or prefix) for `data` with the model frozen. Same seed, same data and
 // build → the same prompt, bit for bit.
 export async function tune(model: Model, data: Example[], o: TuneOptions = {}): Promise<TuneResult> {
+  const D = TUNE_DEFAULTS;
   if (!data.length) throw new PromptkilnError('DATA', 'tune: no training examples');
-  const bs = o.batchSize ?? 8;
+  const bs = o.batchSize ?? D.batchSize;
   if (!Number.isInteger(bs) || bs <= 0) throw new PromptkilnError('ARGUMENT', `batchSize must be a positive integer, got ${bs}`);
-  const epochs = o.epochs ?? 1;
   const perEpoch = Math.ceil(data.length / bs);
-  const total = o.maxSteps ?? Math.max(1, Math.round(epochs * perEpoch));
-  const lr = o.lr ?? 0.03;
-  if (!(lr > 0) || !Number.isFinite(lr)) throw new PromptkilnError('ARGUMENT', `lr must be a positive number, got ${lr}`);
-  const seed = o.seed ?? 0;
+  const total = o.maxSteps ?? Math.max(1, Math.round((o.epochs ?? D.epochs) * perEpoch));
   const method = buildMethod(model, o);
-  const opt = new AdamW(model.kernels, method.params, {
-    lr, beta1: o.betas?.[0] ?? 0.9, beta2: o.betas?.[1] ?? 0.999, weightDecay: o.weightDecay ?? 0,
-  });
   try {
-    const train: LaidExample[] = data.map((e) => layoutExample(model, method.template, e, method.posOffset));
+    const laid: LaidExample[] = data.map((e) => layoutExample(model, method.template, e, method.posOffset));
     const validLaid = o.valid?.map((e) => layoutExample(model, method.template, e, method.posOffset)) ?? null;
-    const evalEvery = o.evalEvery ?? perEpoch;
-    const evaluate = (): EvalMetrics | null => validLaid && o.valid
-      ? evaluateLaid({ model, template: method.template, posOffset: method.posOffset, forward: (b) => method.forward(b, false), batchSize: bs, labels: o.labels, signal: o.signal }, o.valid, validLaid)
-      : null;
-
-    const sig = signature(model, o, method, data.length);
-    let step = 0;
-    let history: HistoryEntry[] = [];
-    let best: TrainCheckpoint['best'] = null;
-    let badEvals = 0;
-    if (o.resume) {
-      const r = o.resume;
-      if (r.signature !== sig) {
-        throw new PromptkilnError('ARGUMENT', `resume: the checkpoint was made with different settings (${r.signature}), this run has ${sig}`);
-      }
-      method.restore(r.params);
-      opt.load(r.adam);
-      step = r.step;
-      history = r.history.slice();
-      best = r.best ? { ...r.best, params: r.best.params.map((p) => p.slice()) } : null;
-      badEvals = r.badEvals;
-    }
-    const snapshot = (): TrainCheckpoint => ({
-      step, params: method.snapshot(), adam: opt.state(), best, badEvals, history: history.slice(), signature: sig,
+    const step: TrainMethod<EvalMetrics> = {
+      params: method.params,
+      step(idx) {
+        const batch = idx.map((i) => laid[i]);
+        const st = method.forward(batch, true);
+        const { rows, targets } = batchTargets(batch);
+        const loss = st.nll(rows, targets, 1 / rows.length, true).sum / rows.length;
+        if (Number.isFinite(loss)) method.backward(st, batch);
+        return { loss, tokens: batch.reduce((a, e) => a + e.length, 0) };
+      },
+      ...(validLaid && o.valid ? {
+        evaluate: () => evaluateLaid({ model, template: method.template, posOffset: method.posOffset, forward: (b) => method.forward(b, false), batchSize: bs, labels: o.labels, signal: o.signal }, o.valid!, validLaid),
+        historyOf: (e: EvalMetrics) => ({ exactMatch: e.exactMatch, labelAccuracy: e.labelAccuracy }),
+      } : {}),
+    };
+    const betas = o.betas ?? D.betas;
+    const r = await train(model.kernels, step, {
+      what: 'tuning', steps: total, data: { size: data.length, batchSize: bs, order: 'shuffle' },
+      lr: o.lr ?? D.lr, optimizer: { type: 'adamw', beta1: betas[0], beta2: betas[1], weightDecay: o.weightDecay ?? D.weightDecay },
+      schedule: o.schedule ?? D.schedule, warmup: o.warmup ?? D.warmup, clip: o.clip ?? D.clip, seed: o.seed ?? D.seed,
+      evalEvery: o.evalEvery, earlyStopping: o.earlyStopping,
+      identity: {
+        model: modelIdentity(model), data: dataHash(data, o.valid, o.initial),
+        settings: {
+          method: method.kind, template: method.template, virtualTokens: o.virtualTokens ?? D.virtualTokens, init: o.init ?? { type: 'random' },
+          reparameterize: o.reparameterize ?? null, labels: o.labels ?? null,
+        },
+      },
+      checkpointEvery: o.checkpointEvery, onCheckpoint: o.onCheckpoint, resume: o.resume, resumeFile: o.resumeFile,
+      signal: o.signal, onProgress: o.onProgress,
     });
-    const before = step === 0 ? evaluate() : null;
-    if (before) {
-      history.push({ step: 0, epoch: 0, validLoss: before.loss, exactMatch: before.exactMatch, labelAccuracy: before.labelAccuracy });
-      best = { loss: before.loss, step: 0, params: method.snapshot() }; // training may never beat the start
-    }
-
-    const t0 = Date.now();
-    let tokens = 0, stoppedEarly = false, lastCheckpoint = step;
-    let lastTick = Date.now();
-    while (step < total) {
-      throwIfAborted(o.signal, 'tuning');
-      const epoch = Math.floor(step / perEpoch);
-      const order = epochOrder(data.length, seed, epoch);
-      const at = (step % perEpoch) * bs;
-      const batch = order.slice(at, at + bs).map((i) => train[i]);
-
-      opt.zeroGrad();
-      const st = method.forward(batch, true);
-      const { rows, targets } = batchTargets(batch);
-      const { sum } = st.nll(rows, targets, 1 / rows.length, true);
-      const loss = sum / rows.length;
-      if (!Number.isFinite(loss)) {
-        throw new PromptkilnError('NAN', `training loss is ${loss} at step ${step + 1}; the parameters were not updated and the last good checkpoint (step ${lastCheckpoint}) is kept`, { step: step + 1, lastGoodStep: lastCheckpoint });
-      }
-      method.backward(st, batch);
-      const gradNorm = opt.clip(o.clip ?? 1);
-      const rate = learningRate(step, { lr, warmup: o.warmup ?? 0, totalSteps: total, schedule: o.schedule ?? 'cosine' });
-      opt.update(rate);
-      step++;
-      tokens += batch.reduce((a, e) => a + e.length, 0);
-      const secs = Math.max(1e-3, (Date.now() - t0) / 1000);
-      const entry: HistoryEntry = { step, epoch, loss, lr: rate, gradNorm, tokensPerSec: tokens / secs };
-      let valid: EvalMetrics | undefined;
-      if (validLaid && (step % evalEvery === 0 || step === total)) {
-        valid = evaluate()!;
-        entry.validLoss = valid.loss;
-        entry.exactMatch = valid.exactMatch;
-        entry.labelAccuracy = valid.labelAccuracy;
-        if (!best || valid.loss < best.loss - (o.earlyStopping?.minDelta ?? 0)) {
-          best = { loss: valid.loss, step, params: method.snapshot() };
-          badEvals = 0;
-        } else badEvals++;
-        if (o.earlyStopping && badEvals >= o.earlyStopping.patience) stoppedEarly = true;
-      }
-      history.push(entry);
-      o.onProgress?.({ step, totalSteps: total, epoch, loss, lr: rate, gradNorm, tokensPerSec: tokens / secs, eta: (secs / (step - (o.resume?.step ?? 0))) * (total - step), valid });
-      if (o.checkpointEvery && o.onCheckpoint && (step % o.checkpointEvery === 0 || step === total || stoppedEarly)) {
-        await o.onCheckpoint(snapshot());
-        lastCheckpoint = step;
-      }
-      if (stoppedEarly) break;
-      if (Date.now() - lastTick > 20) {
-        await tick(); // lets abort signals and progress rendering run
-        lastTick = Date.now();
-      }
-    }
-    if (best) method.restore(best.params);
-    const after = validLaid ? (best ? evaluate() : null) : null;
-    const lastEpoch = history.filter((h) => h.loss !== undefined && h.epoch === Math.floor((step - 1) / perEpoch));
+    const history = r.history as HistoryEntry[];
+    const lastEpoch = history.filter((h) => h.loss !== undefined && h.epoch === Math.floor((r.steps - 1) / perEpoch));
     return {
       prompt: method.artifact(),
       metrics: {
-        steps: step,
+        steps: r.steps,
         trainLoss: lastEpoch.length ? lastEpoch.reduce((a, h) => a + h.loss!, 0) / lastEpoch.length : NaN,
-        before, after, bestStep: best?.step ?? null, stoppedEarly, seconds: (Date.now() - t0) / 1000,
+        before: r.before, after: r.after, bestStep: r.bestStep, stoppedEarly: r.stoppedEarly, seconds: r.seconds,
       },
       history,
     };
   } finally {
-    opt.free();
     method.free();
   }
 }

@@ -1,4 +1,5 @@
 // Shapes shared by the soft-prompt room: training examples, prompt templates, trained artifacts.
+import type { KeyLayout, ModelIdentity } from '../train/index.js';
 
 // One training / validation pair. Text is tokenized with the model's tokenizer; token ids are
 // taken as given (checkpoints without a tokenizer).
@@ -21,21 +22,8 @@ export const CONVENTIONS = {
   prefix: 'hf_peft',
 } as const;
 
-// The identity of the model an artifact belongs to (checked on load).
-export interface ModelIdentity {
-  id: string;
-  arch: string;
-  dim: number;
-  n_layers: number;
-  n_heads: number;
-  n_kv_heads: number;
-  head_dim: number;
-  vocab_size: number;
-  // head layout of keys inside this model: llama2.c interleaved RoPE pairs, HF rotate-half, or no RoPE
-  key_layout: KeyLayout;
-}
-
-export type KeyLayout = 'interleaved' | 'rotate_half' | 'none';
+// The identity of the model an artifact belongs to (checked on load): one shape for every artifact.
+export type { KeyLayout, ModelIdentity };
 
 // A trained prompt-tuning (or mixed-template) artifact.
 export interface SoftPromptArtifact {

@@ -2,7 +2,7 @@
 // trainer with AdamW) against the PyTorch float64 references in ../shared/refs, with the
 // tolerances of refs/README.md.
 import { describe, expect, it } from 'vitest';
-import { AdamW } from '../../src/model/optim.js';
+import { AdamW } from '../../src/train/optim.js';
 import { batchTargets } from '../../src/soft/method.js';
 import { layoutExample } from '../../src/soft/mixed.js';
 import { PrefixTuning } from '../../src/soft/prefix-tuning.js';

@@ -49,7 +49,7 @@ describe('trainer', () => {
     const strip = (h: typeof full.history) => h.map(({ step, loss, lr, gradNorm, validLoss, exactMatch }) => ({ step, loss, lr, gradNorm, validLoss, exactMatch }));
     expect(strip(resumed.history)).toEqual(strip(full.history));
     // a checkpoint from other settings is refused
-    await rejects(tune(m, gptTrain, { ...opts, lr: 0.1, resume: saved[0] }), 'ARGUMENT');
+    await rejects(tune(m, gptTrain, { ...opts, lr: 0.1, resume: saved[0] }), 'DATA');
   });
 
   it('progress events: steps, warm-up then cosine lr, tokens/s, ETA', async () => {

@@ -2,7 +2,8 @@ import { PromptkilnError } from '../../errors.js';
 import {
   compress, loadCompressor, RecurrentCompressor, saveCompressed, saveCompressor, type CompressReport,
 } from '../../compress/index.js';
-import { encodeContext, sampleContinuations, type DistillCheckpoint } from '../../compress/index.js';
+import { DISTILL_DEFAULTS as DD, encodeContext, RECURRENT_DEFAULTS as RD, sampleContinuations } from '../../compress/index.js';
+import { loadCheckpointFile, saveCheckpointFile } from '../../train/index.js';
 import type { Model } from '../../model/index.js';
 import { nodeFs, writeFileAtomic } from '../../util/files.js';
 import { numberOpt, parse, type CliIO } from '../command.js';
@@ -11,6 +12,9 @@ import { Progress } from '../progress.js';
 import { register } from '../registry.js';
 import { esc, htmlReport, lineChart, table } from '../report.js';
 
+const STATE_FILE = 'compress_state.safetensors';
+const CHECKPOINT_EVERY = 25;
+
 const usage = `promptkiln compress --model M --context FILE --tokens K [--method distill|recurrent] --out DIR [--resume] [--json]
     distill:    [--steps N --lr LR --queries FILE --queries-n N --query-tokens L --objective kl|argmax --init chunks|random --seed S]
     recurrent:  --compressor FILE            use a trained compressor
@@ -18,9 +22,12 @@ const usage = `promptkiln compress --model M --context FILE --tokens K [--method
 
 Compresses the context in FILE into K soft tokens σ (σ replaces the whole context, BOS included:
 the model then reads σ and the query). Writes DIR/sigma.safetensors, DIR/compressed.json and
-DIR/report.html (the KL curve). Distillation checkpoints to DIR/compress_state.json every 25 steps;
---resume continues from it exactly (same settings and data; anything else is refused). Without --queries the model's own sampled continuations of the
+DIR/report.html (the KL curve). Distillation checkpoints to DIR/compress_state.safetensors every
+${CHECKPOINT_EVERY} steps (each announced on stderr); --resume continues from it exactly (same settings and
+data; anything else is refused). Without --queries the model's own sampled continuations of the
 context are the distillation queries; 5 more are held out for the measures.
+Defaults: distill --steps ${DD.steps} --lr ${DD.lr} --objective ${DD.objective} --init ${DD.init}; recurrent training
+--steps ${RD.steps} --lr ${RD.lr} --slots ${RD.slots} --segments ${RD.segments}.
 --json prints {"kl_before", "kl_after", "top1", "top1_before", "ratio", "tokens", "nll_before", "nll_after"}.
 Use the result with: promptkiln score|generate --model M --compressed DIR …
 Corpus JSONL (recurrent training): {"context": "…", "queries": ["…", …]} per line (queries optional).`;
@@ -39,7 +46,7 @@ register({
       compressor: { type: 'string' }, 'train-corpus': { type: 'string' }, slots: { type: 'string' }, segments: { type: 'string' },
       resume: { type: 'boolean', default: false },
     });
-    backendOpt('compress', values.backend, 'compression runs on the WASM kernels (onnxruntime only scores)');
+    backendOpt('compress', values.backend); // training runs on the WASM kernels
     if (!values.context) throw new PromptkilnError('ARGUMENT', 'compress: --context FILE is required');
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'compress: --out DIR is required');
     const method = values.method;
@@ -55,8 +62,8 @@ register({
     if (!context.trim()) throw new PromptkilnError('ARGUMENT', `compress: the context file ${values.context} is empty`);
     const queries = values.queries ? await readLines(values.queries) : undefined;
     const tokens = numberOpt('compress', 'tokens', values.tokens);
-    const steps = numberOpt('compress', 'steps', values.steps, method === 'distill' ? 300 : 200)!;
-    const seed = numberOpt('compress', 'seed', values.seed, 0)!;
+    const steps = numberOpt('compress', 'steps', values.steps, method === 'distill' ? DD.steps : RD.steps)!;
+    const seed = numberOpt('compress', 'seed', values.seed, DD.seed)!;
     const model = await openModel('compress', values.model, io);
     let compressor: RecurrentCompressor | undefined;
     try {
@@ -64,8 +71,8 @@ register({
         if (!values.compressor) throw new PromptkilnError('ARGUMENT', 'compress: --method recurrent needs --compressor FILE');
         if (values['train-corpus']) {
           compressor = await trainCompressor(model, values['train-corpus'], {
-            slots: numberOpt('compress', 'slots', values.slots, 4)!, segments: numberOpt('compress', 'segments', values.segments, 2)!,
-            steps, lr: numberOpt('compress', 'lr', values.lr, 0.003)!, seed,
+            slots: numberOpt('compress', 'slots', values.slots, RD.slots)!, segments: numberOpt('compress', 'segments', values.segments, RD.segments)!,
+            steps, lr: numberOpt('compress', 'lr', values.lr, RD.lr)!, seed,
           }, io);
           await saveCompressor(values.compressor, compressor);
           io.err(`compressor saved to ${values.compressor}`);
@@ -75,13 +82,16 @@ register({
       }
       const bar = new Progress(io, 'compress', steps);
       const stateFile = path.join(values.out, STATE_FILE);
-      const resume = values.resume ? await readState(stateFile) : null;
+      const resume = values.resume ? await loadCheckpointFile(stateFile, 'null') : null;
       if (resume) io.err(`resuming from ${stateFile} at step ${resume.step}`);
       const r = await compress(model, context, {
-        resume, checkpointEvery: method === 'distill' ? 25 : 0,
-        onCheckpoint: (c) => writeFileAtomic(stateFile, JSON.stringify(c)),
+        resume, resumeFile: stateFile, checkpointEvery: method === 'distill' ? CHECKPOINT_EVERY : 0,
+        onCheckpoint: async (c) => {
+          await saveCheckpointFile(stateFile, c);
+          io.err(`checkpoint: step ${c.step} saved to ${stateFile}`);
+        },
         method, tokens, compressor, steps, seed, queries,
-        lr: numberOpt('compress', 'lr', values.lr, method === 'distill' ? 0.05 : undefined),
+        lr: numberOpt('compress', 'lr', values.lr, method === 'distill' ? DD.lr : undefined),
         numQueries: numberOpt('compress', 'queries-n', values['queries-n'], 32),
         queryTokens: numberOpt('compress', 'query-tokens', values['query-tokens'], 16),
         objective: values.objective as 'kl' | 'argmax' | undefined,
@@ -110,25 +120,6 @@ register({
     }
   },
 });
-
-const STATE_FILE = 'compress_state.json';
-
-async function readState(file: string): Promise<DistillCheckpoint | null> {
-  const { fs } = await nodeFs();
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return null; // nothing to resume: start fresh
-  }
-  try {
-    const c = JSON.parse(text) as DistillCheckpoint;
-    if (typeof c.step !== 'number' || !Array.isArray(c.sigma) || !c.adam || typeof c.fingerprint !== 'string') throw new Error('fields missing');
-    return c;
-  } catch (e) {
-    throw new PromptkilnError('DATA', `${file}: not a readable compression checkpoint (${(e as Error).message}); delete it or start without --resume`);
-  }
-}
 
 async function trainCompressor(model: Model, corpusFile: string, o: { slots: number; segments: number; steps: number; lr: number; seed: number }, io: CliIO): Promise<RecurrentCompressor> {
   const lines = (await readText(corpusFile)).split('\n');

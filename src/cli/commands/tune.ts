@@ -1,16 +1,17 @@
 import { PromptkilnError } from '../../errors.js';
 import type { Model } from '../../model/index.js';
 import { nodeFs, writeFileAtomic } from '../../util/files.js';
-import { loadCheckpointFile, saveCheckpointFile } from '../../soft/checkpoint.js';
+import { loadCheckpointFile, saveCheckpointFile } from '../../train/index.js';
 import { isPlainTemplate, toConditioning } from '../../soft/conditioning.js';
 import { readJsonl } from '../../soft/data.js';
 import { parseInit } from '../../soft/init.js';
 import { parseTemplate } from '../../soft/mixed.js';
 import { savePeft } from '../../soft/peft.js';
-import { tune, type TuneOptions, type TuneResult } from '../../soft/trainer.js';
+import { TUNE_DEFAULTS as D, tune, type TuneOptions, type TuneResult } from '../../soft/trainer.js';
+import { checkSchedule } from '../../train/index.js';
 import type { Example, SoftArtifact } from '../../soft/types.js';
 import { numberOpt, parse } from '../command.js';
-import { backendOpt, modelOptions, openModel } from '../model-options.js';
+import { modelOptions, openModel } from '../model-options.js';
 import { Progress } from '../progress.js';
 import { esc, htmlReport, lineChart, table } from '../report.js';
 import { register } from '../registry.js';
@@ -26,7 +27,11 @@ Learns a soft prompt (prompt tuning, or a mixed template) or a prefix (prefix tu
 {"input", "target"} JSONL pairs with the model frozen. Writes DIR/adapter_config.json and
 DIR/adapter_model.safetensors (Hugging Face PEFT layout; load with score/generate --adapter DIR),
 DIR/report.html (curves, settings, before/after samples) and DIR/train_state.safetensors
-(checkpoints; --resume continues from it exactly). --json prints the final metrics.`;
+(checkpoints, each announced on stderr; --resume continues from it exactly, and refuses a state made
+with other settings, data or model). --json prints the final metrics.
+Defaults: --method ${D.method} --virtual-tokens ${D.virtualTokens} --epochs ${D.epochs} --lr ${D.lr} --batch ${D.batchSize}
+--seed ${D.seed} --warmup ${D.warmup} --schedule ${D.schedule} --weight-decay ${D.weightDecay} --clip ${D.clip}; --eval-every:
+once per epoch; --checkpoint-every: once per epoch.`;
 
 const STATE_FILE = 'train_state.safetensors';
 
@@ -84,7 +89,7 @@ register({
     const { values } = parse('tune', argv, {
       ...modelOptions,
       data: { type: 'string' }, valid: { type: 'string' }, out: { type: 'string' },
-      method: { type: 'string', default: 'prompt' }, 'virtual-tokens': { type: 'string' }, init: { type: 'string' },
+      method: { type: 'string', default: D.method }, 'virtual-tokens': { type: 'string' }, init: { type: 'string' },
       template: { type: 'string' }, reparameterize: { type: 'string' },
       epochs: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' },
       warmup: { type: 'string' }, schedule: { type: 'string' }, 'weight-decay': { type: 'string' }, clip: { type: 'string' },
@@ -93,27 +98,26 @@ register({
     });
     if (!values.data) throw new PromptkilnError('ARGUMENT', 'tune: --data train.jsonl is required');
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'tune: --out DIR is required');
-    backendOpt('tune', values.backend, 'training runs on the WASM backend (onnxruntime has no backward pass)');
+    if (values.backend === 'ort') throw new PromptkilnError('ARGUMENT', 'tune: training needs the WASM backend (onnxruntime has no backward); use --backend wasm or auto');
     if (values.adapter || values.compressed) throw new PromptkilnError('ARGUMENT', 'tune: --adapter/--compressed do not apply to training');
     const method = values.method;
     if (method !== 'prompt' && method !== 'prefix') throw new PromptkilnError('ARGUMENT', `tune: --method must be prompt or prefix, got "${method}"`);
-    const schedule = values.schedule ?? 'cosine';
-    if (schedule !== 'cosine' && schedule !== 'linear' && schedule !== 'constant') throw new PromptkilnError('ARGUMENT', `tune: --schedule must be cosine, linear or constant, got "${schedule}"`);
+    const schedule = checkSchedule(values.schedule ?? D.schedule, 'tune: --schedule');
     const hidden = intOpt('reparameterize', values.reparameterize);
     const opts: TuneOptions = {
       method,
-      virtualTokens: intOpt('virtual-tokens', values['virtual-tokens'], 8),
+      virtualTokens: intOpt('virtual-tokens', values['virtual-tokens'], D.virtualTokens),
       init: parseInit(values.init),
       template: values.template ? parseTemplate(values.template) : undefined,
       reparameterize: hidden ? { hidden } : null,
-      epochs: numberOpt('tune', 'epochs', values.epochs, 1),
-      lr: numberOpt('tune', 'lr', values.lr, 0.03),
-      batchSize: intOpt('batch', values.batch, 8),
-      seed: intOpt('seed', values.seed, 0),
-      warmup: intOpt('warmup', values.warmup, 0),
+      epochs: numberOpt('tune', 'epochs', values.epochs, D.epochs),
+      lr: numberOpt('tune', 'lr', values.lr, D.lr),
+      batchSize: intOpt('batch', values.batch, D.batchSize),
+      seed: intOpt('seed', values.seed, D.seed),
+      warmup: intOpt('warmup', values.warmup, D.warmup),
       schedule,
-      weightDecay: numberOpt('tune', 'weight-decay', values['weight-decay'], 0),
-      clip: numberOpt('tune', 'clip', values.clip, 1),
+      weightDecay: numberOpt('tune', 'weight-decay', values['weight-decay'], D.weightDecay),
+      clip: numberOpt('tune', 'clip', values.clip, D.clip),
       evalEvery: intOpt('eval-every', values['eval-every']),
       earlyStopping: values.patience ? { patience: intOpt('patience', values.patience)! } : null,
       labels: values.labels ? values.labels.split(',') : null,
@@ -128,9 +132,12 @@ register({
     try {
       let bar: Progress | null = null;
       const res = await tune(model, train, {
-        ...opts, valid, resume,
-        checkpointEvery: intOpt('checkpoint-every', values['checkpoint-every'], Math.ceil(train.length / (opts.batchSize ?? 8))),
-        onCheckpoint: (c) => saveCheckpointFile(statePath, c),
+        ...opts, valid, resume, resumeFile: statePath,
+        checkpointEvery: intOpt('checkpoint-every', values['checkpoint-every'], Math.ceil(train.length / (opts.batchSize ?? D.batchSize))),
+        onCheckpoint: async (c) => {
+          await saveCheckpointFile(statePath, c);
+          io.err(`checkpoint: step ${c.step} saved to ${statePath}`);
+        },
         onProgress: (e) => {
           bar ??= new Progress(io, 'tune', e.totalSteps);
           const info: Record<string, number> = { loss: e.loss, lr: e.lr, 'tok/s': Math.round(e.tokensPerSec) };

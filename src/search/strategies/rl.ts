@@ -1,11 +1,11 @@
 // RLPrompt-style search (Deng et al. 2022): a small MLP policy reads the frozen local model's
 // last hidden state and picks the next prompt token from an action set; K picks make a prompt.
 // Reward: the evaluator's score of that prompt on a training minibatch (cached, budgeted).
-// REINFORCE with a moving-average baseline; only the policy's weights train (dW by the kernels,
-// AdamW in WASM); the language model is never updated.
+// REINFORCE with a moving-average baseline; only the policy's weights train (the shared MLP pair,
+// stepped by train/'s loop); the language model is never updated.
 import { PromptkilnError } from '../../errors.js';
 import type { Kernels, Tensor } from '../../kernels/index.js';
-import { AdamW, type Param } from '../../model/optim.js';
+import { Mlp, Trainer, type MlpActs, type StepResult } from '../../train/index.js';
 import type { Proposal, SearchContext, ScoredCandidate, Strategy } from '../types.js';
 
 // What the policy needs from the local model (src/model's Model has it).
@@ -50,9 +50,12 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
   const C = m.config.dim;
   const Hd = o.hidden ?? 32;
   const K = o.promptTokens ?? 4;
+  const spi = o.stepsPerIteration ?? 8;
   const steps: RlStepRecord[] = [];
   const decay = o.baselineDecay ?? 0.8;
-  let state: { A: number; actions: number[]; bos: number; params: Param[]; opt: AdamW; baseline: number | null } | null = null;
+  // what the current expand() works on, and the last step's samples
+  const now: { ctx: SearchContext | null; parent: ScoredCandidate | null; first: number; last: { texts: string[]; rewards: number[]; mean: number } | null } = { ctx: null, parent: null, first: 0, last: null };
+  let state: { A: number; actions: number[]; bos: number; policy: Mlp; trainer: Trainer; baseline: number | null } | null = null;
 
   // checks come before the policy's weights are allocated
   const setup = (ctx: SearchContext) => {
@@ -64,44 +67,40 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
     const A = actions.length;
     const r = ctx.rng.fork('rl:init');
     const gauss = () => Math.sqrt(-2 * Math.log(1 - r.next())) * Math.cos(2 * Math.PI * r.next());
-    const param = (name: string, n: number, std: number): Param => {
-      const value = k.alloc(n, `rl ${name}`, false);
-      value.set(Float32Array.from({ length: n }, () => std * gauss()));
-      const grad = k.alloc(n, `rl d${name}`, false);
-      k.zero(grad);
-      return { name, value, grad };
-    };
+    const normal = (n: number, std: number) => Float32Array.from({ length: n }, () => std * gauss());
     // W1 (Hd, C), b1 (Hd), W2 (A, Hd), b2 (A); W2 starts small so the first policy is near uniform
-    const params = [param('W1', Hd * C, 1 / Math.sqrt(C)), param('b1', Hd, 0), param('W2', A * Hd, 0.01), param('b2', A, 0)];
-    state = { A, actions, bos, params, opt: new AdamW(k, params, { lr: o.lr ?? 3e-3 }), baseline: null };
-    return state;
+    const W1 = normal(Hd * C, 1 / Math.sqrt(C)), b1 = normal(Hd, 0), W2 = normal(A * Hd, 0.01), b2 = normal(A, 0);
+    const policy = new Mlp(k, 'rl', { in: C, hidden: Hd, out: A }, 'gelu', { W1, b1, W2, b2 });
+    const s = { A, actions, bos, policy, trainer: null as unknown as Trainer, baseline: null as number | null };
+    // constant lr, clip 1, AdamW; steps run spi at a time, one expand() after another
+    s.trainer = new Trainer(k, { params: policy.params, step: (_b, i) => step(s, i - now.first) }, {
+      what: 'rl policy training', steps: Infinity, data: { size: 1, batchSize: 1, order: 'cycle' }, lr: o.lr ?? 3e-3,
+      identity: { model: null, settings: { promptTokens: K, hidden: Hd, batch: o.batch ?? 8, actions }, data: '' },
+    });
+    state = s;
+    return s;
   };
 
-  // One REINFORCE step over a batch of sampled prompts; returns them with their rewards.
-  async function step(ctx: SearchContext, s: NonNullable<typeof state>, parent: ScoredCandidate, stepNo: number) {
+  // One REINFORCE step over a batch of sampled prompts: the policy's gradient, and the surrogate
+  // loss −(1/B) Σ_b adv_b Σ_t log π(a_bt) it is the gradient of.
+  async function step(s: NonNullable<typeof state>, stepNo: number): Promise<StepResult> {
+    const ctx = now.ctx!, parent = now.parent!;
     const B = o.batch ?? 8;
-    const { A, actions, bos, params, opt } = s;
-    const [W1, b1, W2, b2] = params;
+    const { A, actions, bos, policy } = s;
     const r = ctx.rng.fork(`rl:${ctx.iteration}:${stepNo}`);
     const seqs: number[][] = Array.from({ length: B }, () => [bos]);
     const mark = k.heap.mark();
     try {
-      const hs: Tensor[] = [], a1s: Tensor[] = [], zs: Tensor[] = [], probs: Float32Array[] = [];
+      const acts: MlpActs[] = [], probs: Float32Array[] = [];
       const picks: number[][] = []; // (K, B): action index of each sampled token
       for (let t = 0; t < K; t++) {
         const f = await m.forward({ sequences: seqs, hidden: true, logits: false });
         const T = f.T;
         const last = new Float32Array(B * C); // (B, C): hidden state at each prompt's last token
         for (let b = 0; b < B; b++) last.set(f.hidden!.subarray((b * T + T - 1) * C, (b * T + T) * C), b * C);
-        const h = k.from(last, 'rl h'); // (B, C)
-        const a1 = k.alloc(B * Hd, 'rl a1'); // (B, Hd)
-        const z = k.alloc(B * Hd, 'rl z'); // (B, Hd)
-        const logits = k.alloc(B * A, 'rl logits'); // (B, A)
-        k.matmul(a1, h, W1.value, b1.value, B, C, Hd);
-        k.gelu(z, a1);
-        k.matmul(logits, z, W2.value, b2.value, B, Hd, A);
+        const fw = policy.forward(k.from(last, 'rl h'), B); // logits (B, A)
         const pt = k.alloc(B * A, 'rl probs'); // (B, A)
-        k.softmax(pt, logits, B, A);
+        k.softmax(pt, fw.y, B, A);
         const p = pt.f32().slice(); // a copy: the views go stale when memory grows
         const rowPicks: number[] = [];
         for (let b = 0; b < B; b++) {
@@ -118,7 +117,7 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
           seqs[b].push(actions[pick]);
           rowPicks.push(pick);
         }
-        hs.push(h), a1s.push(a1), zs.push(z), probs.push(p), picks.push(rowPicks);
+        acts.push(fw), probs.push(p), picks.push(rowPicks);
       }
       // rewards through the evaluator: same cache, same budget as every other candidate
       const batchEx = r.shuffle(ctx.task.train).slice(0, o.rewardExamples ?? 4);
@@ -129,28 +128,20 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
       const sd = Math.sqrt(rewards.reduce((a, x) => a + (x - mean) ** 2, 0) / B) + 1e-6;
       const baseline = s.baseline ?? mean;
       // ∂(−Σ_b adv_b Σ_t log π(a_bt)) / ∂logits = −adv_b (onehot − p) / B
-      opt.zeroGrad();
+      let loss = 0;
       for (let t = 0; t < K; t++) {
         const d = new Float32Array(B * A); // (B, A)
         for (let b = 0; b < B; b++) {
           const adv = (rewards[b] - baseline) / sd;
           const chosen = picks[t][b];
+          loss -= (adv * Math.log(Math.max(1e-30, probs[t][b * A + chosen]))) / B;
           for (let j = 0; j < A; j++) d[b * A + j] = (-adv * ((j === chosen ? 1 : 0) - probs[t][b * A + j])) / B;
         }
-        const dlogits = k.from(d, 'rl dlogits');
-        const dz = k.alloc(B * Hd, 'rl dz');
-        const da1 = k.alloc(B * Hd, 'rl da1');
-        k.zero(dz);
-        k.zero(da1);
-        k.matmulBackwardWeight(W2.grad, b2.grad, dlogits, zs[t], B, Hd, A);
-        k.matmulBackwardInput(dz, dlogits, W2.value, B, Hd, A);
-        k.geluBackward(da1, a1s[t], dz);
-        k.matmulBackwardWeight(W1.grad, b1.grad, da1, hs[t], B, C, Hd);
+        policy.backward(acts[t], k.from(d, 'rl dlogits'), null);
       }
-      opt.clip(1);
-      opt.update();
       s.baseline = decay * baseline + (1 - decay) * mean;
-      return { texts, rewards, mean, baseline: s.baseline };
+      now.last = { texts, rewards, mean };
+      return { loss, tokens: B * K };
     } finally {
       k.heap.reset(mark);
     }
@@ -163,12 +154,14 @@ export function rl(o: RlOptions): Strategy & { steps: RlStepRecord[] } {
     async expand(ctx: SearchContext, parents: ScoredCandidate[], count: number): Promise<Proposal[]> {
       const s = state ?? setup(ctx);
       const parent = parents[0];
+      Object.assign(now, { ctx, parent, first: s.trainer.step });
       const seen = new Map<string, number>();
-      for (let i = 0; i < (o.stepsPerIteration ?? 8); i++) {
-        const res = await step(ctx, s, parent, i);
+      for (let i = 0; i < spi; i++) {
+        await s.trainer.run(s.trainer.step + 1);
+        const res = now.last!;
         res.texts.forEach((t, b) => seen.set(t, Math.max(seen.get(t) ?? -Infinity, res.rewards[b])));
         const best = res.texts[res.rewards.indexOf(Math.max(...res.rewards))];
-        steps.push({ step: steps.length, meanReward: res.mean, baseline: res.baseline, best });
+        steps.push({ step: steps.length, meanReward: res.mean, baseline: s.baseline!, best });
       }
       // the best prompts the policy sampled go on to the validation race
       return [...seen]
