@@ -12,12 +12,14 @@ import { cfgErr } from './hf-config.js';
 import type { SafetensorsTensor } from './safetensors.js';
 import type { ModelConfig, TensorMap } from './types.js';
 
-// Settings hf-config.ts reads that the transformer does not run yet: refused at load, naming the
-// key, until it does (the config itself is complete either way).
-// (The transformer runs every family hf-config.ts reads: nothing is refused here today.)
+// Settings hf-config.ts reads that no reference implementation runs: refused at load, naming the
+// key (the config itself is complete either way). transformers rotates part of a head only in
+// Phi-3; its Llama/Qwen/Mistral/Gemma attention would fail on such a config, so there is nothing
+// to match.
 export function checkRunnable(c: ModelConfig, file: string): void {
-  void c;
-  void file;
+  if (c.rope && c.rope.rotaryDim !== c.headDim && c.family !== 'phi3') {
+    throw cfgErr(file, 'partial_rotary_factor', `rotates ${c.rope.rotaryDim} of ${c.headDim} head dims; only Phi-3 rotates part of a head`, c.rope.rotaryDim / c.headDim);
+  }
 }
 
 // (rows, cols) → (cols, rows)

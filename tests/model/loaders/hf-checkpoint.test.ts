@@ -209,7 +209,7 @@ describe('Hugging Face folders as transformers writes them: bad input names file
 
   test('an unknown architecture is ARCH; a RoPE the Llama path cannot run is CONFIG naming the key', async () => {
     await expectCode(() => loadCheckpoint({ files: withConfig(files('llama-gqa'), { architectures: ['MambaForCausalLM'] }), name: 'g' }), 'ARCH', /g\/config\.json: architecture "MambaForCausalLM"/);
-    await expectCode(() => loadCheckpoint({ files: withConfig(files('llama-gqa'), { partial_rotary_factor: 0.5 }), name: 'g' }), 'CONFIG', /g\/config\.json: partial_rotary_factor rotates 4 of 8 head dims/);
+    await expectCode(() => loadCheckpoint({ files: withConfig(files('llama-gqa'), { partial_rotary_factor: 0.5 }), name: 'g' }), 'CONFIG', /g\/config\.json: partial_rotary_factor rotates 4 of 8 head dims; only Phi-3/);
   });
 
   test('generation_config.json: its eos_token_id list replaces config.json\'s; malformed → CONFIG naming the file', async () => {
