@@ -10,10 +10,16 @@ export type {
   ScoreOptions, ScoreResult, Segment, Text, Tokenizer, Arch, Prefix, KVCache, WorkerModelOptions,
 } from './model/index.js';
 // hard-prompt search: tasks and evaluation, language-model adapters, the optimize loop
-export { loadTask, parseTask, defineTask, render, registerMetric, resolveMetric, Evaluator, race, MemoryCache, DiskCache } from './eval/index.js';
-export type { Task, TaskSpec, Example, PromptCandidate, Metric, MetricFn, EvaluatorOptions, Budget, EvalCache } from './eval/index.js';
-export { functionModel, localModel, OpenAIModel, openaiModel, serve } from './llm/index.js';
-export type { LanguageModel, Generation, OpenAIOptions, ServeOptions, RunningServer, GenerateOptions as LlmGenerateOptions } from './llm/index.js';
+export { loadTask, parseTask, defineTask, typedTask, render, renderTyped, registerMetric, resolveMetric, Evaluator, race, MemoryCache, DiskCache, loadProgram, judgeCheck, parseOutputs, PROMPTKILN_VERSION } from './eval/index.js';
+export type {
+  Task, TaskSpec, TypedTask, TypedTaskSpec, Example, PromptCandidate, Metric, MetricFn, EvaluatorOptions, Budget, EvalCache, Program, ProgramJson,
+  FieldSpec, FieldsSpec, FieldValues, JudgeSpec, JudgeCheckReport, LabelledAnswer, JsonSchema,
+} from './eval/index.js';
+export { functionModel, localModel, OpenAIModel, openaiModel, AnthropicModel, anthropicModel, GeminiModel, geminiModel, providerModel, DEFAULT_PRICES, parsePriceTable, serve } from './llm/index.js';
+export type {
+  LanguageModel, Generation, ChatMessage, ChatOptions, OpenAIOptions, AnthropicOptions, GeminiOptions, ProviderName, Price, PriceTable, ServeOptions, RunningServer,
+  GenerateOptions as LlmGenerateOptions,
+} from './llm/index.js';
 export { optimize, strategyByName, STRATEGY_NAMES, ape, paraphrase, demos, grips, opro, protegi, rl, DEFAULT_META_PROMPTS, MemoryRunLog, FileRunLog } from './search/index.js';
 export type { OptimizeOptions, OptimizeResult, ProgressEvent as OptimizeProgressEvent, Candidate, Strategy, SearchContext, MetaPrompts, RunLog } from './search/index.js';
 
@@ -28,6 +34,5 @@ export {
 } from './compress/index.js';
 export type { CompressOptions, CompressReport, CompressedContext, CompressorSpec, CorpusItem, CompressionMeasures } from './compress/index.js';
 
-// scoring backends: our WASM kernels or onnxruntime-web (WebGPU / wasm EP)
-export { createBackend, parseBackendChoice } from './backend.js';
-export type { BackendChoice, BackendOptions, ScoringBackend, SelectedBackend } from './backend.js';
+// scoring on onnxruntime-web (createBackend, OrtBackend) is the entry `promptkiln/ort`
+// (src/ort-entry.ts), so that this entry never reaches onnxruntime

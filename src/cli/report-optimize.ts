@@ -1,5 +1,7 @@
-// The optimize run's report: score per iteration, the lineage of the best prompt, cost.
+// The optimize run's report: score per iteration, the lineage of the best prompt, cost in calls,
+// tokens and money by role.
 import type { OptimizeResult } from '../search/optimize.js';
+import { usd } from './lm-roles.js';
 import { esc, htmlReport, lineChart, table } from './report.js';
 
 const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
@@ -31,7 +33,8 @@ export function optimizeReport(r: OptimizeResult, meta: { task: string; strategy
     },
     {
       heading: 'Cost',
-      html: table(['model calls (search)', 'sent to the model', 'test-split calls', 'tokens', 'estimated up front'], [[r.calls, r.freshCalls, r.testCalls, r.tokens, `${r.estimate.calls} calls, ~${r.estimate.tokens} tokens`]]),
+      html: table(['model calls (search)', 'sent to the model', 'test-split calls', 'tokens', 'spend (USD)', 'estimated up front'], [[r.calls, r.freshCalls, r.testCalls, r.tokens, usd(r.cost), `${r.estimate.calls} calls, ~${r.estimate.tokens} tokens${r.estimate.cost !== null ? `, ≤ ${usd(r.estimate.cost)}` : ''}`]]) +
+        table(['role', 'calls', 'tokens', 'spend (USD)'], (Object.entries(r.spend) as [string, { calls: number; tokens: number; cost: number | null }][]).filter(([, v]) => v.calls > 0).map(([k, v]) => [k, v.calls, v.tokens, v.cost === null ? 'no price' : usd(v.cost)])),
     },
     {
       heading: 'All candidates',

@@ -4,7 +4,7 @@
 import { PromptkilnError } from '../errors.js';
 import type { ChatMessage } from '../llm/types.js';
 import { typedParts, partsName, type TypedPart } from './field-metrics.js';
-import { checkValue, fieldDefs, formatValue, type FieldDef, type Signature, type Values } from './fields.js';
+import { checkValue, fieldDefs, formatValue, type FieldDef, type FieldsSpec, type FieldValues, type Signature, type Values } from './fields.js';
 import { parseJsonWithLines } from './json-pos.js';
 import { formatOutputs, renderMessages, renderText, textPrefix } from './render.js';
 import { rng } from './rng.js';
@@ -315,6 +315,23 @@ export async function defineTask(spec: unknown, opts: ParseTaskOptions & { lines
   const sum = split.train + split.validation + split.test;
   if (sum > 1 + 1e-9 || sum <= 0) bad(where, 'split', 'fractions with a sum in (0, 1]', `${split.train} + ${split.validation} + ${split.test} = ${sum}`);
   return { name, description, instruction, template, demoTemplate, demos, examples, split, metric, labels, signature, retries, rendering, metricParts, ...splitExamples(examples, split) };
+}
+
+// A typed task defined in code: its field specs are kept in the type (`fieldTypes` is never set
+// at run time), so optimize's program and loadProgram's run() return typed values.
+export interface TypedTask<I extends FieldsSpec = FieldsSpec, O extends FieldsSpec = FieldsSpec> extends Task {
+  readonly fieldTypes?: { inputs: I; outputs: O };
+}
+
+export type TypedTaskSpec<I extends FieldsSpec, O extends FieldsSpec> = Omit<TaskSpec, 'inputs' | 'outputs' | 'examples' | 'demos' | 'template' | 'demo_template' | 'labels'> & {
+  inputs: I;
+  outputs: O;
+  examples?: (FieldValues<I> & FieldValues<O>)[];
+  demos?: (FieldValues<I> & FieldValues<O>)[];
+};
+
+export function typedTask<const I extends FieldsSpec, const O extends FieldsSpec>(spec: TypedTaskSpec<I, O>, opts: ParseTaskOptions = {}): Promise<TypedTask<I, O>> {
+  return defineTask(spec, opts);
 }
 
 // Parse task JSON text (positions kept for messages).

@@ -10,7 +10,8 @@ import { resolveMetric, taskMetric, type Metric } from '../eval/metrics.js';
 import { programOf, type ProgramJson } from '../eval/program.js';
 import { race } from '../eval/racing.js';
 import { rng, type Rng } from '../eval/rng.js';
-import { candidatePrefix, type Example, type Task } from '../eval/task.js';
+import type { FieldsSpec } from '../eval/fields.js';
+import { candidatePrefix, type Example, type Task, type TypedTask } from '../eval/task.js';
 import type { PriceTable } from '../llm/prices.js';
 import type { LanguageModel } from '../llm/types.js';
 import { DEFAULT_META_PROMPTS, fill, pairsText, type MetaPrompts } from './meta-prompts.js';
@@ -72,7 +73,7 @@ export interface CandidateRecord extends ScoredCandidate {
   firstError?: string;
 }
 
-export interface OptimizeResult {
+export interface OptimizeResult<I extends FieldsSpec = FieldsSpec, O extends FieldsSpec = FieldsSpec> {
   best: Candidate;
   score: number | null; // validation
   initial: Candidate;
@@ -95,15 +96,15 @@ export interface OptimizeResult {
   // what soft-prompt tuning needs to start from the winner (--then-tune, orchestrated in cli/):
   // the text before {input} as its init, and the task's pairs as (input, target)
   handoff: { initText: string; template: string; data: { input: string; target: string }[] };
-  program: ProgramJson; // the winner as the artifact an app loads (loadProgram)
+  program: ProgramJson<I, O>; // the winner as the artifact an app loads (loadProgram)
 }
 
 const candKey = (c: { instruction: string; demos: Example[] }) => JSON.stringify([c.instruction, c.demos.map((d) => d.id)]);
 
-export async function optimize(task: Task, model: LanguageModel, o: OptimizeOptions = {}): Promise<OptimizeResult> {
+export async function optimize<I extends FieldsSpec = FieldsSpec, O extends FieldsSpec = FieldsSpec>(task: TypedTask<I, O>, model: LanguageModel, o: OptimizeOptions = {}): Promise<OptimizeResult<I, O>> {
   const log = o.runLog ?? new MemoryRunLog();
   try {
-    return await new SearchRun(task, model, o, log).run();
+    return (await new SearchRun(task, model, o, log).run()) as OptimizeResult<I, O>;
   } finally {
     // whatever finished before an abort or an error is durable, so a resume skips it
     await log.flush();

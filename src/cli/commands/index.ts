@@ -6,3 +6,5 @@ import './serve.js';
 import './compress.js';
 import './demo.js';
 import './tune.js';
+import './run.js';
+import './judge-check.js';

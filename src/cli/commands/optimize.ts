@@ -2,7 +2,6 @@ import { PromptkilnError } from '../../errors.js';
 import { DiskCache } from '../../eval/cache.js';
 import { loadTask } from '../../eval/task.js';
 import { localModel } from '../../llm/local.js';
-import { OpenAIModel } from '../../llm/openai.js';
 import type { LanguageModel } from '../../llm/types.js';
 import { loadModel, type Model } from '../../model/index.js';
 import { nodeFs, writeFileAtomic } from '../../util/files.js';
@@ -13,22 +12,27 @@ import { FileRunLog } from '../../search/run-log.js';
 import { STRATEGY_NAMES, rl, strategyByName } from '../../search/strategies/index.js';
 import type { Strategy } from '../../search/types.js';
 import { numberOpt, parse, type CliIO } from '../command.js';
+import { keysUsage, lmOptions, lmUsage, loadPrices, roleModel, targetModel, usd } from '../lm-roles.js';
 import { backendOpt } from '../model-options.js';
 import { register } from '../registry.js';
 import { optimizeReport } from '../report-optimize.js';
 
-const usage = `promptkiln optimize --task T (--model M | --endpoint URL --llm-model NAME [--api chat|completions])
+const usage = `promptkiln optimize --task T (--model M | ${lmUsage})
                     --strategy ${STRATEGY_NAMES.join('|')}|rl --out DIR
-                    [--budget N] [--seed S] [--iterations N] [--candidates N] [--racing halving|ucb|exhaustive]
-                    [--resume] [--json] [--then-tune [--virtual-tokens N] [--tune-steps N]]
+                    [--budget N] [--max-cost USD] [--seed S] [--iterations N] [--candidates N]
+                    [--racing halving|ucb|exhaustive] [--resume] [--json] [--then-tune [--virtual-tokens N] [--tune-steps N]]
 
-Searches for a better instruction / demonstrations for the task (JSON task file, see DESIGN.md).
-The target model scores candidates; it also writes the LLM strategies' proposals.
+Searches for a better instruction / demonstrations for the task (JSON task file, plain or typed,
+see DESIGN.md). The target model answers; the proposer (default: the target) writes the LLM
+strategies' proposals; the judge (default: the target) grades answers for judge metrics. Each
+role's unset --ROLE-* flags default to the target's.
 --strategy rl trains a small policy on the local model's hidden states (needs --model).
---budget counts model calls. DIR gets run.jsonl (every candidate), cache.jsonl (every model
-result, so --resume repeats nothing), result.json and report.html. --json prints
-{"best", "score", "initial_score", "calls", ...}. The API key for --endpoint comes from
-OPENAI_API_KEY and is never written to DIR.
+--budget counts model calls; --max-cost caps the spend in USD by the price table (built in,
+overridden per model by --prices FILE: {"model": {"input", "output", "cachedInput", "reasoning"}},
+USD per million tokens). DIR gets program.json (the winner, for loadProgram / promptkiln run),
+run.jsonl (every candidate), cache.jsonl (every model result, so --resume repeats nothing),
+result.json and report.html. --json prints {"best", "score", "initial_score", "calls", "cost", ...}.
+${keysUsage}
 --then-tune (local --model only) hands the winner to prompt tuning: N soft tokens initialized
 from the winning prompt's text (PEFT's TEXT init; default N = its token count, at most 64),
 trained on the task's train pairs (output → target), saved as PEFT files in DIR/tuned/.`;
@@ -39,34 +43,35 @@ register({
   usage,
   async run(argv, io) {
     const { values } = parse('optimize', argv, {
-      task: { type: 'string' }, model: { type: 'string' }, endpoint: { type: 'string' }, 'llm-model': { type: 'string' },
-      api: { type: 'string' }, strategy: { type: 'string', default: 'grips' }, budget: { type: 'string' }, seed: { type: 'string' },
+      ...lmOptions, task: { type: 'string' }, model: { type: 'string' },
+      strategy: { type: 'string', default: 'grips' }, budget: { type: 'string' }, 'max-cost': { type: 'string' }, seed: { type: 'string' },
       iterations: { type: 'string' }, candidates: { type: 'string' }, racing: { type: 'string' }, out: { type: 'string' },
       resume: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, backend: { type: 'string', default: 'auto' },
-      concurrency: { type: 'string' }, 'then-tune': { type: 'boolean', default: false },
+      'then-tune': { type: 'boolean', default: false },
       'virtual-tokens': { type: 'string' }, 'tune-steps': { type: 'string' },
     });
     if (values['then-tune'] && !values.model) throw new PromptkilnError('ARGUMENT', 'optimize: --then-tune needs a local --model (soft prompts train through its weights)');
     if (!values.task) throw new PromptkilnError('ARGUMENT', 'optimize: --task is required (a task JSON file)');
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'optimize: --out DIR is required (run log, cache, report)');
-    if (Boolean(values.model) === Boolean(values.endpoint)) throw new PromptkilnError('ARGUMENT', 'optimize: give exactly one of --model M or --endpoint URL (with --llm-model NAME)');
+    const remote = targetModel('optimize', values);
+    if (Boolean(values.model) === Boolean(remote)) throw new PromptkilnError('ARGUMENT', 'optimize: give exactly one of --model M or --endpoint URL (with --llm-model NAME)');
     backendOpt('optimize', values.backend, 'search generates text, which runs on the WASM kernels');
     if (values.racing && !['halving', 'ucb', 'exhaustive'].includes(values.racing)) throw new PromptkilnError('ARGUMENT', `optimize: --racing must be halving, ucb or exhaustive, got "${values.racing}"`);
-    if (values.api && values.api !== 'chat' && values.api !== 'completions') throw new PromptkilnError('ARGUMENT', `optimize: --api must be chat or completions, got "${values.api}"`);
     if (values.strategy === 'rl' && !values.model) throw new PromptkilnError('ARGUMENT', 'optimize: --strategy rl needs a local --model (the policy reads its hidden states)');
     let strategy: Strategy | null = values.strategy === 'rl' ? null : strategyByName(values.strategy!);
     const budget = numberOpt('optimize', 'budget', values.budget);
     if (budget !== undefined && !(budget >= 1)) throw new PromptkilnError('BUDGET', `optimize: --budget must be at least 1 model call, got ${values.budget}`);
+    const maxCost = numberOpt('optimize', 'max-cost', values['max-cost']);
+    if (maxCost !== undefined && !(maxCost > 0)) throw new PromptkilnError('BUDGET', `optimize: --max-cost must be more than 0 USD, got ${values['max-cost']}`);
+    const prices = await loadPrices(values.prices);
     const seed = numberOpt('optimize', 'seed', values.seed, 0)!;
     const task = await loadTask(values.task);
 
     let lm: LanguageModel;
     let local: Model | null = null;
     let dispose = () => {};
-    if (values.endpoint) {
-      if (!values['llm-model']) throw new PromptkilnError('ARGUMENT', 'optimize: --endpoint needs --llm-model NAME');
-      lm = new OpenAIModel({ baseURL: values.endpoint, model: values['llm-model'], api: (values.api as 'chat' | 'completions') ?? 'completions', concurrency: numberOpt('optimize', 'concurrency', values.concurrency, 4) });
-    } else {
+    if (remote) lm = remote;
+    else {
       const m = await loadModel(values.model!, { signal: io.signal });
       local = m;
       lm = localModel(m);
@@ -74,6 +79,8 @@ register({
       strategy ??= rl({ model: m });
     }
     if (!strategy) throw new PromptkilnError('ARGUMENT', 'optimize: --strategy rl needs --model');
+    const proposer = roleModel('optimize', 'proposer', values);
+    const judge = roleModel('optimize', 'judge', values);
     const { fs, path } = await nodeFs();
     const out = values.out;
     await fs.mkdir(out, { recursive: true });
@@ -87,11 +94,12 @@ register({
     let tuned: Awaited<ReturnType<typeof thenTune>> | null = null;
     try {
       result = await optimize(task, lm, {
-        strategy, seed, budget, cache, runLog, signal: io.signal,
+        strategy, seed, budget: budget === undefined && maxCost === undefined ? undefined : { calls: budget, cost: maxCost }, cache, runLog, signal: io.signal,
+        proposer, judge, prices, concurrency: numberOpt('optimize', 'concurrency', values.concurrency, 4),
         maxIterations: numberOpt('optimize', 'iterations', values.iterations, 5),
         candidatesPerIteration: numberOpt('optimize', 'candidates', values.candidates, 8),
         racing: values.racing as 'halving' | 'ucb' | 'exhaustive' | undefined,
-        onProgress: (e) => progress(io, e, budget),
+        onProgress: (e) => progress(io, e, budget, maxCost),
       });
       if (values['then-tune'] && local) {
         tuned = await thenTune(local, result, task.validation.map((e) => ({ input: e.input, target: e.output })), {
@@ -110,18 +118,22 @@ register({
       score: result.score,
       initial_score: result.initialScore,
       calls: result.calls,
+      cost: result.cost,
+      spend: result.spend,
+      program: path.join(out, 'program.json'),
       test_score: result.testScore,
       initial_test_score: result.initialTestScore,
       demos: result.best.demos.map((d) => d.id),
       stop_reason: result.stopReason,
       ...(tuned ? { tuned: tuned.summary } : {}),
     };
+    await writeFileAtomic(path.join(out, 'program.json'), JSON.stringify(result.program, null, 2) + '\n');
     await writeFileAtomic(path.join(out, 'result.json'), JSON.stringify({ ...summary, result }, null, 2) + '\n');
     await writeFileAtomic(path.join(out, 'report.html'), optimizeReport(result, { task: task.name, strategy: strategy.name, seed }));
     if (values.json) io.out(JSON.stringify(summary));
     else {
       io.out(`best prompt: ${result.best.instruction}`);
-      io.out(`validation ${fmt(result.initialScore)} → ${fmt(result.score)}, test ${fmt(result.initialTestScore)} → ${fmt(result.testScore)} (${task.metric}); ${result.calls} model calls; report ${path.join(out, 'report.html')}`);
+      io.out(`validation ${fmt(result.initialScore)} → ${fmt(result.score)}, test ${fmt(result.initialTestScore)} → ${fmt(result.testScore)} (${task.metric}); ${result.calls} model calls, ${usd(result.cost)}; program ${path.join(out, 'program.json')}; report ${path.join(out, 'report.html')}`);
     }
     if (tuned && !values.json) {
       io.out(`then-tune: ${tuned.summary.virtual_tokens} soft tokens from the winner's text; validation loss ${fmt(tuned.summary.valid_loss_before)} → ${fmt(tuned.summary.valid_loss_after)}; PEFT files in ${tuned.summary.dir}`);
@@ -154,9 +166,10 @@ async function thenTune(model: Model, result: OptimizeResult, valid: Example[],
 
 const fmt = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
 
-function progress(io: CliIO, e: ProgressEvent, budget?: number) {
+function progress(io: CliIO, e: ProgressEvent, budget?: number, maxCost?: number) {
   const b = budget ? `/${budget}` : '';
-  if (e.type === 'start') io.err(`optimize: ${e.strategy} on ${e.validation} validation examples; estimated ≤ ${e.estimate.calls} model calls, ~${e.estimate.tokens} tokens before cache hits and racing`);
-  else if (e.type === 'iteration') io.err(`iteration ${e.iteration}  best ${fmt(e.best)} (${e.bestId})  pool ${e.pool}  calls ${e.calls}${b}`);
-  else if (e.type === 'done') io.err(`done (${e.stopReason})  best ${fmt(e.best)}  calls ${e.calls}${b}`);
+  const c = (cost: number) => `  ${usd(cost)}${maxCost ? `/${usd(maxCost)}` : ''}`;
+  if (e.type === 'start') io.err(`optimize: ${e.strategy} on ${e.validation} validation examples; estimated ≤ ${e.estimate.calls} model calls, ~${e.estimate.tokens} tokens${e.estimate.cost !== null ? `, ≤ ${usd(e.estimate.cost)} for the target` : ''} before cache hits and racing`);
+  else if (e.type === 'iteration') io.err(`iteration ${e.iteration}  best ${fmt(e.best)} (${e.bestId})  pool ${e.pool}  calls ${e.calls}${b}${c(e.cost)}`);
+  else if (e.type === 'done') io.err(`done (${e.stopReason})  best ${fmt(e.best)}  calls ${e.calls}${b}${c(e.cost)}`);
 }
