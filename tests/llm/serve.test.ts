@@ -140,3 +140,38 @@ describe('promptkiln serve: chat template (llama3-rope-scaled-tied)', () => {
     }
   });
 });
+
+// Mistral's [INST] template writes <s> itself (bos_token in scope) and raises on two user turns.
+describe('promptkiln serve: a template that writes BOS and raises (mistral-sp-tokenizer)', () => {
+  const HF = path.join(REFS_DIR, 'hf');
+  const cases = JSON.parse(readFileSync(path.join(HF, 'cases.json'), 'utf8'));
+  const chat = cases.tokenizers.sentencepiece.chat;
+  let m: ModelClass;
+  let s: RunningServer;
+  beforeAll(async () => {
+    m = await loadModel(path.join(HF, 'mistral-sp-tokenizer'));
+    s = await serve(m, { port: 0, name: 'mistral' });
+  });
+  afterAll(async () => {
+    await s?.close();
+    m?.dispose();
+  });
+  const postTo = async (body: unknown) => {
+    const r = await fetch(s.url + '/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, json: (await r.json()) as any };
+  };
+
+  it('the prompt is transformers\' chat ids (one BOS), the completion local greedy on them', async () => {
+    const { status, json } = await postTo({ messages: chat.messages, max_tokens: 5, temperature: 0 });
+    expect(status).toBe(200);
+    expect(json.usage.prompt_tokens).toBe(chat.ids.length);
+    const local = await m.generate(chat.ids, { maxTokens: 5, temperature: 0 });
+    expect(json.choices[0].message.content).toBe(local.text);
+  });
+
+  it('two user turns: 400 carrying the template\'s own message', async () => {
+    const { status, json } = await postTo({ messages: [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }], max_tokens: 1 });
+    expect(status).toBe(400);
+    expect(json.error.message).toContain(chat.bad_roles_raises);
+  });
+});
