@@ -8,6 +8,7 @@ export type { Param, Schedule, TrainMethod, TrainCheckpoint, ModelIdentity } fro
 export type {
   Checkpoint, Conditioning, ForwardBatch, ForwardResult, GenerateOptions, GenerateResult, LoadOptions, ModelConfig,
   ScoreOptions, ScoreResult, Segment, Text, Tokenizer, Arch, Prefix, KVCache, WorkerModelOptions,
+  Family, LayerType, RopeParams, ChatTemplateOptions,
 } from './model/index.js';
 // hard-prompt search: tasks and evaluation, language-model adapters, the optimize loop
 export { loadTask, parseTask, defineTask, typedTask, render, renderTyped, registerMetric, resolveMetric, Evaluator, race, MemoryCache, DiskCache, loadProgram, judgeCheck, parseOutputs, PROMPTKILN_VERSION } from './eval/index.js';

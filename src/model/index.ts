@@ -6,7 +6,8 @@ export type {
   Conditioning, ForwardBatch, ForwardResult, GenerateOptions, GenerateResult, LoadOptions, ScoreOptions, ScoreResult,
   Segment, Text,
 } from './model.js';
-export type { Checkpoint, ModelConfig, Tokenizer, Arch } from './types.js';
+export type { Checkpoint, ModelConfig, Tokenizer, Arch, Family, LayerType, RopeParams } from './types.js';
+export type { ChatMessage, ChatTemplateOptions } from './chat-template.js';
 export { Transformer, HEAD_CHUNK, type Prefix, type KVCache } from './transformer.js';
 export { loadModelInWorker, WorkerModel, type WorkerModelOptions } from './remote.js';
 
