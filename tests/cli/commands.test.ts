@@ -6,9 +6,13 @@ import { createBackend } from '../../src/backend.js';
 import { loadModel } from '../../src/model/index.js';
 import { loadCheckpoint } from '../../src/model/source.js';
 import { MODELS_DIR, REFS_DIR } from '../helpers/paths.js';
+import '../../src/cli/commands/index.js';
+import type { CliIO } from '../../src/cli/command.js';
+import { commands } from '../../src/cli/registry.js';
 import { runCli } from './run-cli.js';
 
 const STORIES = path.join(MODELS_DIR, 'stories260K');
+const cliIO = (): CliIO => ({ out: () => {}, err: () => {}, isTTY: false, signal: new AbortController().signal });
 
 describe('CLI score / generate / compress on stories260K', () => {
   it('score --json prints total, tokens and per-token log-probs equal to the API', async () => {
@@ -83,18 +87,20 @@ describe('CLI score / generate / compress on stories260K', () => {
     const noModel = await runCli(['score', '--prompt', 'a', '--target', 'b']);
     expect(noModel.code).toBe(1);
     expect(noModel.stderr).toMatch(/\[ARGUMENT\].*--model is required/);
-    // one --backend parser for every command; those that run only on the WASM kernels refuse ort
-    // (tune checks --data and --out first)
-    const rest = (c: string) => (c === 'tune' ? ['--data', 'train.jsonl', '--out', 'o'] : []);
-    for (const c of ['score', 'generate', 'tune', 'compress']) {
-      const bad = await runCli([c, '--model', STORIES, ...rest(c), '--backend', 'gpu']);
-      expect(bad.code, c).toBe(1);
-      expect(bad.stderr).toMatch(new RegExp(`\\[ARGUMENT\\]: ${c}: --backend must be one of wasm, ort, auto; found "gpu"`));
+    // one --backend parser for every command; those that run only on the WASM kernels refuse ort.
+    // The exit code and stderr format once through the built CLI, then each command in-process.
+    const gpu = await runCli(['generate', '--model', STORIES, '--backend', 'gpu']);
+    expect(gpu.code).toBe(1);
+    expect(gpu.stderr).toMatch(/promptkiln: error \[ARGUMENT\]: generate: --backend must be one of wasm, ort, auto; found "gpu"/);
+    const needs: Record<string, string[]> = { tune: ['--data', 'd.jsonl', '--out', 'o'], optimize: ['--task', 't.json', '--out', 'o'] }; // checked before --backend
+    const run = (c: string, backend: string) =>
+      commands.find((x) => x.name === c)!.run(['--model', '/nonexistent', ...(needs[c] ?? []), '--backend', backend], cliIO());
+    for (const c of ['score', 'generate', 'tune', 'compress', 'serve', 'optimize']) {
+      await expect(run(c, 'gpu'), c).rejects.toMatchObject({ code: 'ARGUMENT', message: `${c}: --backend must be one of wasm, ort, auto; found "gpu"` });
     }
-    for (const [c, why] of [['generate', 'generation runs on the WASM kernels'], ['tune', 'training runs on the WASM backend'], ['compress', 'compression runs on the WASM kernels']]) {
-      const ort = await runCli([c, '--model', STORIES, ...rest(c), '--backend', 'ort']);
-      expect(ort.code, c).toBe(1);
-      expect(ort.stderr).toMatch(new RegExp(`\\[ARGUMENT\\]: ${c}: --backend ort is not supported: ${why}.*; use --backend wasm or auto`));
+    for (const [c, why] of [['generate', 'generation runs on the WASM kernels'], ['tune', 'training runs on the WASM backend'], ['compress', 'compression runs on the WASM kernels'],
+      ['serve', 'the server generates text'], ['optimize', 'search generates text']]) {
+      await expect(run(c, 'ort'), c).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(new RegExp(`^${c}: --backend ort is not supported: ${why}.*; use --backend wasm or auto$`)) });
     }
     const missing = await runCli(['generate', '--model', '/nonexistent/folder', '--prompt', 'a']);
     expect(missing.code).toBe(1);

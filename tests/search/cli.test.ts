@@ -146,8 +146,7 @@ describe('promptkiln optimize (CLI)', () => {
     await expect(run(['--task', '/nonexistent.json', '--model', MODEL, '--out', '/tmp/x'])).rejects.toMatchObject({ code: 'DATA' });
     await expect(run(['--task', t, '--model', MODEL, '--out', '/tmp/x', '--racing', 'fastest'])).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/--racing must be halving, ucb or exhaustive, got "fastest"/) });
     await expect(run(['--task', t, '--endpoint', 'http://127.0.0.1:9/v1', '--llm-model', 'x', '--api', 'soap', '--out', '/tmp/x'])).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/--api must be chat or completions, got "soap"/) });
-    await expect(run(['--task', t, '--model', MODEL, '--out', '/tmp/x', '--backend', 'ort'])).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/^optimize: --backend ort is not supported: search generates text/) });
-    await expect(run(['--task', t, '--model', MODEL, '--out', '/tmp/x', '--backend', 'gpu'])).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/^optimize: --backend must be one of wasm, ort, auto; found "gpu"/) });
+    // --backend: tests/cli/commands.test.ts checks every command's
   });
 });
 
@@ -186,10 +185,5 @@ describe('promptkiln serve (CLI)', () => {
       ac.abort(); // the server never outlives the test
     }
     expect(await done).toBe(0);
-  });
-
-  it('refuses --backend ort (generation runs on the WASM kernels) and unknown backends, before loading anything', async () => {
-    await expect(cmd('serve').run(['--model', '/nonexistent', '--backend', 'ort'], io().io)).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/^serve: --backend ort is not supported: the server generates text/) });
-    await expect(cmd('serve').run(['--model', '/nonexistent', '--backend', 'cuda'], io().io)).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/^serve: --backend must be one of wasm, ort, auto; found "cuda"/) });
   });
 });
