@@ -46,7 +46,7 @@ register({
       compressor: { type: 'string' }, 'train-corpus': { type: 'string' }, slots: { type: 'string' }, segments: { type: 'string' },
       resume: { type: 'boolean', default: false },
     });
-    backendOpt('compress', values.backend); // training runs on the WASM kernels
+    backendOpt('compress', values.backend, 'compression runs on the WASM kernels (onnxruntime only scores)');
     if (!values.context) throw new PromptkilnError('ARGUMENT', 'compress: --context FILE is required');
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'compress: --out DIR is required');
     const method = values.method;

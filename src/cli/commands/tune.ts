@@ -11,7 +11,7 @@ import { TUNE_DEFAULTS as D, tune, type TuneOptions, type TuneResult } from '../
 import { checkSchedule } from '../../train/index.js';
 import type { Example, SoftArtifact } from '../../soft/types.js';
 import { numberOpt, parse } from '../command.js';
-import { modelOptions, openModel } from '../model-options.js';
+import { backendOpt, modelOptions, openModel } from '../model-options.js';
 import { Progress } from '../progress.js';
 import { esc, htmlReport, lineChart, table } from '../report.js';
 import { register } from '../registry.js';
@@ -98,7 +98,7 @@ register({
     });
     if (!values.data) throw new PromptkilnError('ARGUMENT', 'tune: --data train.jsonl is required');
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'tune: --out DIR is required');
-    if (values.backend === 'ort') throw new PromptkilnError('ARGUMENT', 'tune: training needs the WASM backend (onnxruntime has no backward); use --backend wasm or auto');
+    backendOpt('tune', values.backend, 'training runs on the WASM backend (onnxruntime has no backward pass)');
     if (values.adapter || values.compressed) throw new PromptkilnError('ARGUMENT', 'tune: --adapter/--compressed do not apply to training');
     const method = values.method;
     if (method !== 'prompt' && method !== 'prefix') throw new PromptkilnError('ARGUMENT', `tune: --method must be prompt or prefix, got "${method}"`);
