@@ -11,7 +11,7 @@ import { savePeft } from '../../src/soft/index.js';
 import { PrefixTuning } from '../../src/soft/prefix-tuning.js';
 import { PromptTuning } from '../../src/soft/prompt-tuning.js';
 import { MODELS_DIR } from '../helpers/paths.js';
-import { greedyOracle } from '../model/greedy-oracle.js';
+import { greedyOracle, MIN_MARGIN } from '../model/greedy-oracle.js';
 import { prefixFromRef, ref } from '../soft/helpers.js';
 import { runCli } from './run-cli.js';
 
@@ -81,6 +81,7 @@ describe('promptkiln generate (CLI) on stories260K', () => {
         pt.free();
       }
       const want = await greedyOracle(model, STEPS, ids(), (x) => [{ embeds: soft, rows: r.P }, { ids: x }]);
+      expect(want.margin).toBeGreaterThan(MIN_MARGIN);
       expect(want.tokens).not.toEqual((await model.generate(PROMPT, { maxTokens: STEPS })).tokens); // the rows change it
       expect(await tokensOf('--adapter', folder)).toEqual(want.tokens);
     });
@@ -96,6 +97,7 @@ describe('promptkiln generate (CLI) on stories260K', () => {
         pf.free();
       }
       const want = await greedyOracle(model, STEPS, ids(), (x) => [{ ids: x }], { prefix: pre, posOffset: pre.P });
+      expect(want.margin).toBeGreaterThan(MIN_MARGIN);
       const plain = await model.generate(PROMPT, { maxTokens: STEPS });
       expect(want.tokens).not.toEqual(plain.tokens); // the prefix changes the continuation
       expect(await tokensOf('--adapter', folder)).toEqual(want.tokens);
@@ -111,6 +113,7 @@ describe('promptkiln generate (CLI) on stories260K', () => {
       const body = ids().slice(1); // the prompt without its BOS
       expect(ids()[0]).toBe(model.config.bosId);
       const want = await greedyOracle(model, STEPS, body, (x) => [{ embeds: sigma, rows: ctx.length }, { ids: x }]);
+      expect(want.margin).toBeGreaterThan(MIN_MARGIN);
       expect(want.tokens).not.toEqual((await model.generate(body, { maxTokens: STEPS })).tokens); // σ conditions it
       expect(await tokensOf('--compressed', folder)).toEqual(want.tokens);
     });

@@ -1,6 +1,11 @@
 // Greedy continuation by full recompute, no KV cache: the oracle for conditioned generation.
 import type { Model, Segment } from '../../src/model/index.js';
 
+// Every oracle step's top-1 logit must beat the runner-up by this much, far above the float32
+// noise between a KV-cached and a recomputed forward (logits agree to ~1e-5, refs README): an
+// equality of token lists is then a property of the code, not of rounding luck.
+export const MIN_MARGIN = 1e-3;
+
 export interface OracleOptions {
   prefix?: { P: number; k: Float32Array[]; v: Float32Array[] }; // per layer (P, Hkv, hd)
   posOffset?: number; // position of the first row
