@@ -31,17 +31,22 @@ for (const name of MODELS) {
       }
     });
 
-    it('prompt tuning: the trainer reproduces the 3-step Adam trajectory', async () => {
+    it('prompt tuning: the trainer reproduces every step of the Adam trajectory (loss, gradient norm, soft prompt)', async () => {
       const m = await model(name);
       const r = ref(name, 'prompt_tuning');
-      // torch.optim.Adam: no weight decay, no clipping, constant lr 1e-2
+      // torch.optim.Adam: no weight decay, no clipping, constant lr 1e-2. A 4th step reads the loss
+      // at the prompt after 3 updates (adam.losses[3]); each step's checkpoint holds the prompt after it.
+      const after: Float32Array[] = [];
       const res = await tune(m, [{ input: r.input_tokens, target: r.target_tokens }], {
         method: 'prompt', virtualTokens: r.P, initial: new Float32Array(r.soft_prompt_init.data),
-        maxSteps: 3, batchSize: 1, lr: r.adam.lr, weightDecay: 0, clip: 0, schedule: 'constant',
+        maxSteps: 4, batchSize: 1, lr: r.adam.lr, weightDecay: 0, clip: 0, schedule: 'constant',
+        checkpointEvery: 1, onCheckpoint: (c) => { after.push(c.params[0]); },
       });
-      const losses = res.history.map((h) => h.loss!);
-      expectClose(losses, r.float64.adam_losses.slice(0, 3), 2e-5, 0, 'adam losses');
-      expectClose(res.prompt.kind === 'prompt' ? res.prompt.data : [], r.float64.soft_prompt_final.data, 1e-4, 0, 'soft prompt after 3 steps');
+      expectClose(res.history.map((h) => h.loss!), r.float64.adam_losses, 2e-5, 0, 'adam losses (after 0..3 updates)');
+      const l2 = (g: number[]) => Math.sqrt(g.reduce((a, x) => a + x * x, 0));
+      expectClose(res.history.slice(0, 3).map((h) => h.gradNorm!), r.adam.grads.map((g: { data: number[] }) => l2(g.data)), 3e-5, 1e-3, 'gradient norm used by each update');
+      for (let s = 0; s < 3; s++) expectClose(after[s], r.adam.params_after_step[s].data, 1e-4, 0, `soft prompt after update ${s + 1}`);
+      expectClose(after[2], r.float64.soft_prompt_final.data, 1e-4, 0, 'soft prompt after 3 updates (float64)');
     });
 
     // gpt2-tiny-random has no vocabulary text: its references are token ids only
