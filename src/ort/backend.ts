@@ -205,6 +205,11 @@ export class OrtBackend {
     seqs.forEach((s, b) => {
       if (soft) x.set(soft.data.subarray(0, S * C), b * T * C);
       s.body.forEach((id, j) => x.set(this.tok.subarray(id * C, (id + 1) * C), (b * T + S + j) * C));
+      // Gemma's embedding module scales token rows (never soft rows), as the WASM model does
+      const es = this.config.embedScale;
+      if (es !== undefined && es !== 1) {
+        for (let i = (b * T + S) * C; i < (b * T + S + s.body.length) * C; i++) x[i] = Math.fround(x[i] * es);
+      }
       for (let p = 0; p < P; p++) mask[b * (P + T) + p] = 1n;
       for (let t = 0; t < s.L; t++) {
         mask[b * (P + T) + P + t] = 1n;

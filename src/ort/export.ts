@@ -17,7 +17,8 @@
 
 import { transpose } from '../model/hf-checkpoint.js';
 import { PromptkilnError } from '../errors.js';
-import type { ModelConfig, TensorMap } from '../model/types.js';
+import { ropeOf, ropeTables as ropeTablesOf } from '../model/rope.js';
+import type { ModelConfig, RopeParams, TensorMap } from '../model/types.js';
 import { ropeTables as modelRopeTables } from '../model/weights.js';
 import { DT, GraphBuilder } from './graph-builder.js';
 import { encodeModel, type EncodedModel } from './onnx.js';
@@ -93,48 +94,75 @@ export function exportOnnx(config: ModelConfig, tensors: TensorMap, opts: Export
   const causal = g.op('LessOrEqual', [g.unsqueeze(kIdx, [0]), g.unsqueeze(qIdx, [1])]); // (T, S)
   const pad = g.unsqueeze(g.cast(attnMask, DT.BOOL), [1, 2]); // (B, 1, 1, S)
   const mask = g.op('And', [causal, pad]); // (B, 1, T, S)
+  // sliding layers: also (P + i) − j < window, over prefix keys as over any other (as the kernels)
+  let windowMask = '';
+  if (c.slidingWindow && c.layerTypes?.includes('sliding_attention')) {
+    const dist = g.sub(g.unsqueeze(qIdx, [1]), g.unsqueeze(kIdx, [0])); // (T, S)
+    windowMask = g.op('And', [mask, g.op('Less', [dist, g.i64([c.slidingWindow], [])])]);
+  }
 
   // ---- positions ----
-  let cos = '', sin = ''; // llama: (B, T, 1, hd/2[, 1]) broadcastable over heads
+  // Gemma scales token rows inside its embedding module: here when the graph looks ids up (with
+  // inputs_embeds the caller scales its token rows, never soft rows)
+  if (opts.inputIds && c.embedScale !== undefined && c.embedScale !== 1) x = g.mul(x, g.f32(c.embedScale));
+
+  // RoPE tables gathered at the positions: (B, T, 1, rd/2[, 1]) broadcastable over heads
+  type Angles = { cos: string; sin: string; rd: number };
+  const angles = (p: RopeParams, name: string): Angles => {
+    const t = ropeTablesOf(p, c.maxSeqLen); // (maxSeqLen, rd/2) each, the WASM model's own tables
+    const half = p.rotaryDim / 2;
+    const axes = c.ropeMode === 'interleaved' ? [2, 4] : [2];
+    const at = (tab: Float32Array, n: string) => g.unsqueeze(g.gather(g.weight(n, [c.maxSeqLen, half], tab), posIds), axes);
+    return { cos: at(t.cos, `${name}_cos`), sin: at(t.sin, `${name}_sin`), rd: p.rotaryDim };
+  };
+  let ropeFull: Angles | null = null, ropeLocal: Angles | null = null;
   if (c.arch === 'gpt2') {
     const wpe = g.weight('pos_embeddings', [c.maxSeqLen, C], get('pos_embeddings', [c.maxSeqLen, C]));
     x = g.add(x, g.gather(wpe, posIds)); // (B, T, C)
   } else {
-    const t = modelRopeTables(c); // (maxSeqLen, hd/2) each
-    const half = hd / 2;
-    const cosRows = g.gather(g.weight('rope_cos', [c.maxSeqLen, half], t.cos), posIds); // (B, T, hd/2)
-    const sinRows = g.gather(g.weight('rope_sin', [c.maxSeqLen, half], t.sin), posIds);
-    const axes = c.ropeMode === 'interleaved' ? [2, 4] : [2];
-    cos = g.unsqueeze(cosRows, axes);
-    sin = g.unsqueeze(sinRows, axes);
+    ropeFull = angles(ropeOf(c), 'rope');
+    if (c.ropeLocal) ropeLocal = angles(ropeOf(c, true), 'rope_local');
   }
 
-  // RoPE on (B, T, nh, hd)
-  const rope = (t: string, nh: number): string => {
+  // RoPE on the first rd dims of (B, T, nh, hd); the rest pass through (partial rotary)
+  const rope = (t: string, nh: number, a: Angles): string => {
+    const rd = a.rd;
+    const rot = rd === hd ? t : g.slice(t, 3, 0, rd);
+    let out: string;
     if (c.ropeMode === 'interleaved') {
       // llama2.c: rotate adjacent pairs (2j, 2j+1)
-      const pairs = g.reshape(t, [0, 0, nh, hd / 2, 2]); // (B, T, nh, hd/2, 2)
-      const a = g.slice(pairs, 4, 0, 1);
-      const b = g.slice(pairs, 4, 1, 2);
-      const r0 = g.sub(g.mul(a, cos), g.mul(b, sin));
-      const r1 = g.add(g.mul(a, sin), g.mul(b, cos));
-      return g.reshape(g.concat([r0, r1], 4), [0, 0, nh, hd]);
+      const pairs = g.reshape(rot, [0, 0, nh, rd / 2, 2]); // (B, T, nh, rd/2, 2)
+      const x0 = g.slice(pairs, 4, 0, 1);
+      const x1 = g.slice(pairs, 4, 1, 2);
+      const r0 = g.sub(g.mul(x0, a.cos), g.mul(x1, a.sin));
+      const r1 = g.add(g.mul(x0, a.sin), g.mul(x1, a.cos));
+      out = g.reshape(g.concat([r0, r1], 4), [0, 0, nh, rd]);
+    } else {
+      // Hugging Face rotate_half: first half with second half
+      const x0 = g.slice(rot, 3, 0, rd / 2);
+      const x1 = g.slice(rot, 3, rd / 2, rd);
+      const r0 = g.sub(g.mul(x0, a.cos), g.mul(x1, a.sin));
+      const r1 = g.add(g.mul(x1, a.cos), g.mul(x0, a.sin));
+      out = g.concat([r0, r1], 3);
     }
-    // Hugging Face rotate_half: first half with second half
-    const a = g.slice(t, 3, 0, hd / 2);
-    const b = g.slice(t, 3, hd / 2, hd);
-    const r0 = g.sub(g.mul(a, cos), g.mul(b, sin));
-    const r1 = g.add(g.mul(b, cos), g.mul(a, sin));
-    return g.concat([r0, r1], 3);
+    return rd === hd ? out : g.concat([out, g.slice(t, 3, rd, hd)], 3);
   };
 
+  // RMSNorm weights, with Gemma's 1 added as the WASM upload adds it
+  const normW = (w: string, n: number): string => {
+    if (!c.normPlusOne) return vec(w, n);
+    return g.weight(w, [n], get(w, [n]).map((v) => Math.fround(1 + v)));
+  };
+  // RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w
+  const rms = (t: string, w: string, n: number): string => {
+    const ms = g.op('ReduceMean', [g.mul(t, t)], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+    return g.mul(g.div(t, g.op('Sqrt', [g.add(ms, g.f32(c.normEps))])), normW(w, n));
+  };
   const norm = (t: string, w: string, bias: string): string => {
     if (c.arch === 'gpt2') {
       return g.op('LayerNormalization', [t, vec(w, C), vec(bias, C)], { axis: { i: -1 }, epsilon: { f: c.normEps } });
     }
-    // RMSNorm: x / sqrt(mean(x²) + eps) · w
-    const ms = g.op('ReduceMean', [g.mul(t, t)], { axes: { ints: [-1] }, keepdims: { i: 1 } }); // (B, T, 1)
-    return g.mul(g.div(t, g.op('Sqrt', [g.add(ms, g.f32(c.normEps))])), vec(w, C));
+    return rms(t, w, C);
   };
 
   const linear = (t: string, name: string, bias: string | null, out: number, inp: number): string => {
@@ -143,17 +171,23 @@ export function exportOnnx(config: ModelConfig, tensors: TensorMap, opts: Export
   };
 
   const rep = H / Hkv;
-  const sqrtHd = g.f32(Math.sqrt(hd));
+  const qScale = g.f32(c.queryScale ?? 1 / Math.sqrt(hd));
   for (let l = 0; l < c.nLayers; l++) {
     const p = `layers.${l}.`;
+    const sliding = c.layerTypes?.[l] === 'sliding_attention';
     // ---- attention ----
     const xn = norm(x, `${p}attn_norm`, `${p}attn_norm_bias`); // (B, T, C)
     let q = g.reshape(linear(xn, `${p}wq`, `${p}bq`, H * hd, C), [0, 0, H, hd]); // (B, T, H, hd)
     let k = g.reshape(linear(xn, `${p}wk`, `${p}bk`, Hkv * hd, C), [0, 0, Hkv, hd]); // (B, T, Hkv, hd)
     const v0 = g.reshape(linear(xn, `${p}wv`, `${p}bv`, Hkv * hd, C), [0, 0, Hkv, hd]);
-    if (c.arch === 'llama') {
-      q = rope(q, H);
-      k = rope(k, Hkv);
+    if (c.qkNorm) {
+      q = rms(q, `${p}q_norm`, hd); // per head
+      k = rms(k, `${p}k_norm`, hd);
+    }
+    if (ropeFull) {
+      const a = sliding && ropeLocal ? ropeLocal : ropeFull;
+      q = rope(q, H, a);
+      k = rope(k, Hkv, a);
     }
     q = g.transpose(q, [0, 2, 1, 3]); // (B, H, T, hd)
     k = g.transpose(k, [0, 2, 1, 3]); // (B, Hkv, T, hd)
@@ -168,10 +202,13 @@ export function exportOnnx(config: ModelConfig, tensors: TensorMap, opts: Export
       k = expand(k); // (B, H, S, hd)
       v = expand(v);
     }
-    const scores = g.div(g.matmul(q, g.transpose(k, [0, 1, 3, 2])), sqrtHd); // (B, H, T, S)
-    const probs = g.op('Softmax', [g.op('Where', [mask, scores, g.f32(MASKED)])], { axis: { i: -1 } });
+    const scores = g.mul(g.matmul(q, g.transpose(k, [0, 1, 3, 2])), qScale); // (B, H, T, S)
+    const layerMask = sliding && windowMask ? windowMask : mask;
+    const probs = g.op('Softmax', [g.op('Where', [layerMask, scores, g.f32(MASKED)])], { axis: { i: -1 } });
     const heads = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [0, 0, H * hd]); // (B, T, H·hd)
-    x = g.add(x, linear(heads, `${p}wo`, `${p}bo`, C, H * hd));
+    let attnOut = linear(heads, `${p}wo`, `${p}bo`, C, H * hd);
+    if (c.sandwichNorm) attnOut = rms(attnOut, `${p}post_attn_norm`, C);
+    x = g.add(x, attnOut);
 
     // ---- MLP ----
     const xm = norm(x, `${p}mlp_norm`, `${p}mlp_norm_bias`);
@@ -179,11 +216,13 @@ export function exportOnnx(config: ModelConfig, tensors: TensorMap, opts: Export
     if (c.arch === 'llama') {
       const gate = linear(xm, `${p}w1`, `${p}b1`, F, C);
       const up = linear(xm, `${p}w3`, `${p}b3`, F, C);
-      hdn = g.mul(g.mul(gate, g.op('Sigmoid', [gate])), up); // SwiGLU
+      hdn = c.activation === 'gelu_tanh' ? g.mul(geluTanh(g, gate), up) : g.mul(g.mul(gate, g.op('Sigmoid', [gate])), up); // GeGLU / SwiGLU
     } else {
       hdn = geluTanh(g, linear(xm, `${p}w1`, `${p}b1`, F, C));
     }
-    x = g.add(x, linear(hdn, `${p}w2`, `${p}b2`, C, F));
+    let mlpOut = linear(hdn, `${p}w2`, `${p}b2`, C, F);
+    if (c.sandwichNorm) mlpOut = rms(mlpOut, `${p}post_mlp_norm`, C);
+    x = g.add(x, mlpOut);
   }
 
   const xf = norm(x, 'final_norm', 'final_norm_bias');
