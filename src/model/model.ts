@@ -387,7 +387,8 @@ export class Model {
           return false;
         });
         const id = sample(logits, opts, rand);
-        if (stopAtEos && (stopIds(c).includes(id) || (c.bosId !== null && id === c.bosId && c.arch === 'llama'))) {
+        // llama2.c checkpoints (no HF family) separate stories with BOS: it ends a generation there
+        if (stopAtEos && (stopIds(c).includes(id) || (c.bosId !== null && id === c.bosId && c.arch === 'llama' && c.family === undefined))) {
           finish = 'eos';
           break;
         }

@@ -43,14 +43,10 @@ export function initTokenIds(model: Model, n: number, i: InitSpec, seed: number)
   return out.slice(0, n);
 }
 
-// Rows of the token embedding table (ids.length, C).
+// Token embedding rows (ids.length, C) as the model's embedding module gives them (Gemma scales
+// them, as PEFT's text init gets them through the scaled module).
 export function embedRows(model: Model, ids: readonly number[]): Float32Array {
-  const C = model.config.dim;
-  model.checkIds(ids, 'init');
-  const table = model.stack.w.tokEmbeddings.f32();
-  const out = new Float32Array(ids.length * C);
-  ids.forEach((id, r) => out.set(table.subarray(id * C, (id + 1) * C), r * C));
-  return out;
+  return model.embeddingRows(ids);
 }
 
 // RMS of the embedding table: the scale of a random init that looks like real tokens.

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, Model } from '../../src/model/index.js';
+import { loadCheckpoint } from '../../src/model/source.js';
 import { REFS_DIR } from '../helpers/paths.js';
 
 const HF = path.join(REFS_DIR, 'hf');
@@ -110,3 +111,23 @@ for (const [name, expected] of Object.entries(FAMILIES)) {
     });
   });
 }
+
+describe('generation stops at BOS only on llama2.c checkpoints', () => {
+  it('an HF family generates past a BOS id; the same weights without a family stop there', async () => {
+    const ref = cases.models['qwen3'];
+    const c = ref.cases[0];
+    const ck = await loadCheckpoint(path.join(HF, ref.folder));
+    // BOS set to the second greedy token, no eos: only a BOS rule could stop the generation
+    const config = { ...ck.config, bosId: c.greedy[1], eosId: null, eosIds: [] };
+    const hf = await Model.fromCheckpoint({ ...ck, config });
+    const bare = await Model.fromCheckpoint({ ...ck, config: { ...config, family: undefined } });
+    try {
+      expect((await hf.generate(c.ids, { maxTokens: 4 })).tokens).toEqual(c.greedy.slice(0, 4));
+      const r = await bare.generate(c.ids, { maxTokens: 4 });
+      expect(r).toMatchObject({ tokens: c.greedy.slice(0, 1), finishReason: 'eos' });
+    } finally {
+      hf.dispose();
+      bare.dispose();
+    }
+  });
+});
