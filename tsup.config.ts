@@ -9,15 +9,10 @@ import type { Plugin } from 'esbuild';
 //            (only ever imported lazily behind isNode() checks) become modules that throw a typed
 //            error, so a user's bundler for the web or workerd never meets a `node:` specifier.
 
-// Packages only Node code paths import lazily (serve()'s chat templates): stubbed in the browser
-// build too, so a bundler does not pull them into a web bundle.
-const NODE_ONLY_PACKAGES = ['@huggingface/jinja'];
-
 const nodeUnavailable: Plugin = {
   name: 'node-unavailable',
   setup(build) {
-    const filter = new RegExp(`^(node:.*|${NODE_ONLY_PACKAGES.map((p) => p.replace(/[/]/g, '\\/')).join('|')})$`);
-    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'node-unavailable' }));
+    build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'node-unavailable' }));
     build.onLoad({ filter: /.*/, namespace: 'node-unavailable' }, (args) => ({
       contents:
         `import { PromptkilnError } from ${JSON.stringify(path.resolve('src/errors.ts'))};\n` +
@@ -36,9 +31,9 @@ const common: Options = {
   // keep `node:` on built-ins: Deno and workerd resolve only the prefixed names, and the browser
   // build's plugin below recognises them by it
   removeNodeProtocol: false,
-  // src/model/tokenizer-hf.ts imports it statically: bundled (dependency-free, ~100 kB) so the
-  // ESM bundles have no bare specifiers, which browsers and module Workers cannot resolve
-  noExternal: ['@huggingface/tokenizers'],
+  // imported statically (tokenizer-hf.ts, chat-template.ts): bundled (both dependency-free) so
+  // the ESM bundles have no bare specifiers, which browsers and module Workers cannot resolve
+  noExternal: ['@huggingface/tokenizers', '@huggingface/jinja'],
 };
 
 export default defineConfig([
@@ -49,7 +44,7 @@ export default defineConfig([
     dts: { entry: { index: 'src/index.ts', ort: 'src/ort-entry.ts' } },
     clean: true,
     shims: true,
-    external: [/^node:/, 'onnxruntime-web', 'onnxruntime-node', '@huggingface/jinja', 'playwright-core'],
+    external: [/^node:/, 'onnxruntime-web', 'onnxruntime-node', 'playwright-core'],
   },
   {
     ...common,
@@ -58,8 +53,6 @@ export default defineConfig([
     // the node build above cleans dist/ once; this one only adds its file
     clean: false,
     external: ['onnxruntime-web'],
-    // tsup leaves dependencies external before plugins run; these must reach nodeUnavailable
-    noExternal: [...(common.noExternal as string[]), ...NODE_ONLY_PACKAGES],
     esbuildPlugins: [nodeUnavailable],
   },
 ]);

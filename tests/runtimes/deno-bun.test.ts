@@ -32,6 +32,7 @@ describe('Deno and Bun run the package like Node', () => {
   beforeAll(() => {
     dir = scratchProject('runtimes');
     node = runIn(dir, process.execPath, []);
+    console.log(`node cold start (ms): ${JSON.stringify(node.ms)}`);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
