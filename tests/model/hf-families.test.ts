@@ -12,6 +12,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, Model } from '../../src/model/index.js';
 import { loadCheckpoint } from '../../src/model/source.js';
+import { rng } from '../../src/model/sampling.js';
+import { compress } from '../../src/compress/index.js';
+import { batchTargets, type TuningMethod } from '../../src/soft/method.js';
+import { layoutExample, type LaidExample } from '../../src/soft/mixed.js';
+import { PrefixTuning } from '../../src/soft/prefix-tuning.js';
+import { PromptTuning } from '../../src/soft/prompt-tuning.js';
 import { REFS_DIR } from '../helpers/paths.js';
 
 const HF = path.join(REFS_DIR, 'hf');
@@ -130,4 +136,77 @@ describe('generation stops at BOS only on llama2.c checkpoints', () => {
       bare.dispose();
     }
   });
+});
+
+// The SDK's own tuning methods (soft/) and compression (compress/) on each new family: the
+// gradients they take (soft rows of a mixed template, prefix K/V) agree with central differences
+// of the loss they report, and distilling a context into soft rows lowers the KL to it.
+describe('tuning and compression on every new family', () => {
+  const lossAndGrad = (m: TuningMethod, batch: LaidExample[]) => {
+    for (const p of m.params) p.grad.f32().fill(0);
+    const st = m.forward(batch, true);
+    const { rows, targets } = batchTargets(batch);
+    const { sum } = st.nll(rows, targets, 1 / rows.length, true);
+    m.backward(st, batch);
+    return sum / rows.length;
+  };
+  const loss = (m: TuningMethod, batch: LaidExample[]) => {
+    const st = m.forward(batch, false);
+    const { rows, targets } = batchTargets(batch);
+    return st.nll(rows, targets, 1, false).sum / rows.length;
+  };
+  // Richardson-extrapolated central differences on the largest and a few random elements
+  const checkParams = (m: TuningMethod, batch: LaidExample[]) => {
+    lossAndGrad(m, batch);
+    const r = rng(7), h = 2e-2;
+    for (const p of m.params) {
+      const g = p.grad.f32().slice();
+      const scale = Math.max(...Array.from(g, Math.abs));
+      expect(scale, `${p.name} gradient`).toBeGreaterThan(0);
+      const at = (i: number, x: number, d: number) => {
+        p.value.f32()[i] = x + d;
+        const up = loss(m, batch);
+        p.value.f32()[i] = x - d;
+        const down = loss(m, batch);
+        p.value.f32()[i] = x;
+        return (up - down) / (2 * d);
+      };
+      const idx = [g.indexOf(g.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a), 0))];
+      for (let i = 0; i < 5; i++) idx.push(Math.floor(r() * g.length));
+      for (const i of idx) {
+        const x = p.value.f32()[i];
+        const fd = (4 * at(i, x, h / 2) - at(i, x, h)) / 3;
+        expect(Math.abs(fd - g[i]), `${p.name}[${i}]: analytic ${g[i]} vs ${fd}`).toBeLessThanOrEqual(2e-3 * scale + 1e-2 * Math.abs(fd));
+      }
+    }
+  };
+
+  for (const name of ['qwen2', 'qwen3', 'gemma3-text', 'phi3', 'mistral-sp-tokenizer']) {
+    it(`${name}: prompt tuning on a mixed template, prefix tuning, compression`, async () => {
+      const ref = cases.models[name];
+      const m = await loadModel(path.join(HF, ref.folder));
+      try {
+        const ids: number[] = ref.cases[2].ids;
+        const examples = [{ input: ids.slice(0, 5), target: ids.slice(5, 9) }, { input: ids.slice(9, 12), target: ids.slice(12, 19) }];
+        const tpl = [{ soft: 2 }, { text: 'Once' }, { input: true as const }, { soft: 1 }];
+        const pt = new PromptTuning(m, tpl, { type: 'random' }, 3);
+        try {
+          checkParams(pt, examples.map((e) => layoutExample(m, tpl, e)));
+        } finally {
+          pt.free();
+        }
+        // P = 3 prefix rows, sequences of 9-11 rows: windows of 4-5 cut through the prefix
+        const pf = new PrefixTuning(m, [{ input: true }], { P: 3, init: { type: 'random', std: 0.5 }, seed: 5 });
+        try {
+          checkParams(pf, examples.map((e) => layoutExample(m, pf.template, e, pf.posOffset)));
+        } finally {
+          pf.free();
+        }
+        const rep = await compress(m, ids.slice(0, 12), { tokens: 3, steps: 40, lr: 0.05, numQueries: 6, numHeldOut: 3, queryTokens: 6 });
+        expect(rep.after.kl).toBeLessThan(0.7 * rep.before.kl);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
 });
