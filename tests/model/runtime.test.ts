@@ -122,6 +122,22 @@ describe('model runtime on stories260K', () => {
       .rejects.toSatisfy((e: unknown) => code('CHECKPOINT')(e) && /layers\.0\.b3/.test((e as Error).message));
   });
 
+  it('one lock: a score or forward issued during a stream runs after the stream ends, and gives the numbers it gives alone', async () => {
+    const alone = await model.score('Once upon a time', ' there was');
+    const it = model.stream('Once upon a time', { maxTokens: 10 });
+    await it.next(); // the stream holds the model from here
+    const order: string[] = [];
+    const scored = model.score('Once upon a time', ' there was').then((r) => { order.push('score'); return r; });
+    const fwd = model.forward({ sequences: [[1, 403, 407]] }).then((r) => { order.push('forward'); return r; });
+    for (;;) {
+      const r = await it.next();
+      if (r.done) { order.push('stream'); break; }
+    }
+    const [s] = await Promise.all([scored, fwd]);
+    expect(order).toEqual(['stream', 'score', 'forward']);
+    expect(s.logprobs).toEqual(alone.logprobs);
+  });
+
   it('a memory cap fails early with OOM naming bytes; dispose frees and later calls fail clearly', async () => {
     await expect(loadModel(path.join(MODELS_DIR, 'stories260K'), { maxMemoryBytes: 512 * 1024 })).rejects.toSatisfy(
       (e: unknown) => code('OOM')(e) && /bytes/.test((e as Error).message));
