@@ -28,7 +28,8 @@ export type FieldValue<S> = S extends 'string' ? string
   : S extends { type: 'list'; items: 'number' } ? number[]
   : S extends { type: infer T } ? FieldValue<T>
   : unknown;
-export type FieldValues<F extends FieldsSpec> = { [K in keyof F]: FieldValue<F[K]> };
+// a task whose field names are not known to the compiler (read from a file) gets plain records
+export type FieldValues<F extends FieldsSpec> = string extends keyof F ? Values : { -readonly [K in keyof F]: FieldValue<F[K]> };
 
 // The normalized definition every other module works with.
 export interface FieldDef {

@@ -70,6 +70,8 @@ export interface Program<I extends FieldsSpec = FieldsSpec, O extends FieldsSpec
   render(inputs: FieldValues<I>): { messages: ChatMessage[]; text: string };
   // call the model, parse and validate; a typed error when the answer stays unusable
   run(lm: LanguageModel, inputs: FieldValues<I>, opts?: { signal?: AbortSignal }): Promise<FieldValues<O>>;
+  // the same, with the model's answer text (what a judge grades) and the attempts it took
+  answer(lm: LanguageModel, inputs: FieldValues<I>, opts?: { signal?: AbortSignal }): Promise<{ outputs: FieldValues<O>; text: string; attempts: number }>;
 }
 
 type Fail = (path: string, expected: string, found: unknown) => never;
@@ -130,16 +132,18 @@ export function loadProgram<I extends FieldsSpec = FieldsSpec, O extends FieldsS
     const text = render(task, cand, ins.input as string);
     return { messages: [{ role: 'user' as const, content: text }], text };
   };
-  return {
+  const program: Program<I, O> = {
     json: j,
     signature: sig,
     render: (ins) => rendered(ins as Values),
-    async run(lm, ins, o = {}) {
+    async answer(lm, ins, o = {}) {
       const { messages, text } = rendered(ins as Values);
       const req = requestOf(sig, usesChat(sig, j.rendering.mode, lm), messages, text, g);
       const a = await answer(sig, j.parsing.retries, req, async (r) => ({ value: await send(lm, r, o.signal), cached: false }));
       if (!a.parsed) throw new PromptkilnError('PARSE', `program ${j.name}: the answer of ${lm.id} is unusable after ${a.attempts} attempt(s): ${a.error}`, { answer: a.text });
-      return a.parsed as FieldValues<O>;
+      return { outputs: a.parsed as FieldValues<O>, text: a.text, attempts: a.attempts };
     },
+    run: async (lm, ins, o) => (await program.answer(lm, ins, o)).outputs,
   };
+  return program;
 }

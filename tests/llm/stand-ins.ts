@@ -14,6 +14,7 @@ export interface Seen {
   path: string;
   headers: http.IncomingHttpHeaders;
   body: Record<string, unknown>;
+  tokens?: { input: number; output: number }; // the usage the response reported (output incl. reasoning)
 }
 
 // the scripted model: the conversation (system first) → the answer text
@@ -27,18 +28,22 @@ export interface StandIn {
 
 const tokens = (s: string) => Math.ceil(s.length / 4);
 
-async function start(handle: (path: string, body: Record<string, unknown>) => Record<string, unknown>, suffix: string): Promise<StandIn> {
+type Handle = (path: string, body: Record<string, unknown>) => { json: Record<string, unknown>; input: number; output: number };
+
+async function start(handle: Handle, suffix: string): Promise<StandIn> {
   const seen: Seen[] = [];
   const server = http.createServer((req, res) => {
     let data = '';
     req.on('data', (d) => (data += d));
     req.on('end', () => {
       const body = JSON.parse(data || '{}') as Record<string, unknown>;
-      seen.push({ path: req.url ?? '', headers: req.headers, body });
+      const s: Seen = { path: req.url ?? '', headers: req.headers, body };
+      seen.push(s);
       try {
         const out = handle(req.url ?? '', body);
+        s.tokens = { input: out.input, output: out.output };
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(out));
+        res.end(JSON.stringify(out.json));
       } catch (e) {
         res.writeHead(400, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { message: (e as Error).message } }));
@@ -63,9 +68,10 @@ export function openaiStandIn(reply: Reply): Promise<StandIn> {
     const text = reply(msgs, body);
     const prompt = msgs.map((m) => m.content).join('\n');
     const usage = { prompt_tokens: tokens(prompt), completion_tokens: tokens(text), prompt_tokens_details: { cached_tokens: 0 } };
-    return chat
+    const json = chat
       ? { object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage }
       : { object: 'text_completion', choices: [{ index: 0, text, finish_reason: 'stop' }], usage };
+    return { json, input: usage.prompt_tokens, output: usage.completion_tokens };
   }, '/v1');
 }
 
@@ -75,11 +81,9 @@ export function anthropicStandIn(reply: Reply): Promise<StandIn> {
     if (path !== '/v1/messages') throw new Error(`no route ${path}`);
     const msgs: Msg[] = [...(body.system ? [{ role: 'system' as const, content: String(body.system) }] : []), ...(body.messages as Msg[])];
     const text = reply(msgs, body);
-    return {
-      id: 'msg_standin', type: 'message', role: 'assistant', model: body.model,
-      content: [{ type: 'text', text }], stop_reason: 'end_turn',
-      usage: { input_tokens: tokens(msgs.map((m) => m.content).join('\n')), output_tokens: tokens(text), cache_read_input_tokens: 0 },
-    };
+    const usage = { input_tokens: tokens(msgs.map((m) => m.content).join('\n')), output_tokens: tokens(text), cache_read_input_tokens: 0 };
+    const json = { id: 'msg_standin', type: 'message', role: 'assistant', model: body.model, content: [{ type: 'text', text }], stop_reason: 'end_turn', usage };
+    return { json, input: usage.input_tokens, output: usage.output_tokens };
   }, '');
 }
 
@@ -94,9 +98,8 @@ export function geminiStandIn(reply: Reply): Promise<StandIn> {
       ...contents.map((c) => ({ role: (c.role === 'model' ? 'assistant' : 'user') as Msg['role'], content: c.parts.map((p) => p.text).join('') })),
     ];
     const text = reply(msgs, body);
-    return {
-      candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP' }],
-      usageMetadata: { promptTokenCount: tokens(msgs.map((m) => m.content).join('\n')), candidatesTokenCount: tokens(text), thoughtsTokenCount: 3 },
-    };
+    const usageMetadata = { promptTokenCount: tokens(msgs.map((m) => m.content).join('\n')), candidatesTokenCount: tokens(text), thoughtsTokenCount: 3 };
+    const json = { candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP' }], usageMetadata };
+    return { json, input: usageMetadata.promptTokenCount, output: usageMetadata.candidatesTokenCount + usageMetadata.thoughtsTokenCount };
   }, '/v1beta');
 }
