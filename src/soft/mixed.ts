@@ -58,9 +58,11 @@ function encodeChunk(model: Model, pieces: Piece[], tail: Piece | null, bos: boo
   if (allText && all.length) {
     const tok = model.requireTokenizer(`${source}: text`);
     const head = (pieces as string[]).join('');
-    const full = tok.encode(head + (tail ?? ''), { bos });
+    // bos: the tokenizer's own rule (a BOS-less tokenizer such as Qwen's adds none)
+    const rule = bos ? {} : { bos: false };
+    const full = tok.encode(head + (tail ?? ''), rule);
     if (tail === null) return { ids: full, cut: full.length };
-    const p = head.length || bos ? tok.encode(head, { bos }) : [];
+    const p = head.length || bos ? tok.encode(head, rule) : [];
     let cut = 0;
     while (cut < p.length && cut < full.length && p[cut] === full[cut]) cut++;
     return { ids: full, cut };
@@ -70,7 +72,7 @@ function encodeChunk(model: Model, pieces: Piece[], tail: Piece | null, bos: boo
   let first = bos;
   const enc = (p: Piece) => {
     if (typeof p !== 'string') return [...p];
-    const r = p.length === 0 ? [] : model.requireTokenizer(`${source}: text`).encode(p, { bos: first });
+    const r = p.length === 0 ? [] : model.requireTokenizer(`${source}: text`).encode(p, first ? {} : { bos: false });
     first = false;
     return r;
   };

@@ -33,8 +33,8 @@ register({
     say(`▸ loading ${values.model}${process.env.HF_ENDPOINT ? ` (mirror ${process.env.HF_ENDPOINT})` : ''}`);
     const model = await loadModel(values.model!, { signal: io.signal });
     const c = model.config;
-    out.load = { model: model.id, arch: c.arch, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, build: model.kernels.build, ms: performance.now() - t0 };
-    say(`  ${c.arch}, ${c.nLayers} layers × ${c.dim}, vocab ${c.vocabSize}, kernels: ${model.kernels.build} build (${(performance.now() - t0).toFixed(0)} ms)`);
+    out.load = { model: model.id, arch: c.arch, family: c.family ?? c.arch, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, build: model.kernels.build, ms: performance.now() - t0 };
+    say(`  ${c.family ?? c.arch}, ${c.nLayers} layers × ${c.dim}, vocab ${c.vocabSize}, kernels: ${model.kernels.build} build (${(performance.now() - t0).toFixed(0)} ms)`);
     try {
       await generateStep(model, say, out);
       await scoreStep(model, say, out);
@@ -82,8 +82,12 @@ async function tuneStep(model: Model, say: (s: string) => void, out: Record<stri
 }
 
 async function compressStep(model: Model, say: (s: string) => void, out: Record<string, unknown>, io: CliIO): Promise<void> {
-  const story = await model.generate([model.config.bosId ?? 1], { maxTokens: 200, stopAtEos: false });
-  const ctx = [model.config.bosId ?? 1, ...story.tokens];
+  // the story starts at BOS, or (families without one: Qwen, GPT-2) at an encoded opening
+  const start = model.config.bosId !== null && model.config.bosId < model.config.vocabSize ? [model.config.bosId] : model.encodePrompt('Once upon a time');
+  // 200 tokens, or fewer where the context is short: the story plus 16-token queries must fit
+  const storyTokens = Math.max(8, Math.min(200, model.config.maxSeqLen - start.length - 24));
+  const story = await model.generate(start, { maxTokens: storyTokens, stopAtEos: false });
+  const ctx = [...start, ...story.tokens];
   say(`\n▸ compress: a ${ctx.length}-token story into 8 soft tokens (distillation to the full-context teacher)`);
   const r = await compress(model, ctx, { tokens: 8, steps: 150, signal: io.signal });
   say(`  KL to the teacher on 5 held-out continuations: ${r.before.kl.toFixed(3)} (no context) → ${r.after.kl.toFixed(3)} (σ), ${(100 * (1 - r.after.kl / r.before.kl)).toFixed(0)}% lower`);
