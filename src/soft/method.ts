@@ -2,13 +2,14 @@ import type { Tensor } from '../kernels/index.js';
 import type { Model, Segment, Transformer } from '../model/index.js';
 import { paramOf as trainParam, type Param } from '../train/index.js';
 import type { LaidExample } from './mixed.js';
-import type { SoftArtifact, TemplatePart } from './types.js';
+import type { Example, SoftArtifact, TemplatePart } from './types.js';
 
-// A tuning method (prompt/mixed or prefix): trainable parameters, a forward over a laid-out batch,
-// a backward that ends in the parameters' gradients, and the trained artifact. trainer.ts turns it
-// into one train/ step (loss of the batch's targets); the loop does the rest.
+// A tuning method (prompt/mixed, prefix, P-tuning, multitask): trainable parameters, a forward
+// over a laid-out batch, a backward that ends in the parameters' gradients, and the trained
+// artifact. trainer.ts turns it into one train/ step (loss of the batch's targets); the loop does
+// the rest.
 export interface TuningMethod {
-  readonly kind: 'prompt' | 'prefix';
+  readonly kind: 'prompt' | 'prefix' | 'p-tuning' | 'multitask';
   readonly params: Param[];
   readonly template: TemplatePart[];
   readonly posOffset: number; // rows before the sequence (prefix: P)
@@ -16,6 +17,8 @@ export interface TuningMethod {
   // after a loss put its gradient on the head: d(loss) into every param's grad (accumulates)
   backward(st: Transformer, batch: LaidExample[]): void;
   artifact(): SoftArtifact;
+  // where an example's soft rows come from, when not the template's own offsets (multitask: its task's rows)
+  layout?(e: Example, laid: LaidExample): LaidExample;
   // every param's values, concatenated in `params` order (checkpoints, best-so-far)
   snapshot(): Float32Array[];
   restore(values: ArrayLike<number>[]): void;
@@ -48,4 +51,23 @@ export function batchTargets(batch: LaidExample[]): { rows: number[]; targets: n
 
 export function paramOf(model: Model, name: string, init: ArrayLike<number>): Param {
   return trainParam(model.kernels, name, init);
+}
+
+// d(loss)/d(soft rows) of a batch that read rows of one soft tensor (batchSequences): the frozen
+// stack's backward to its inputs, each soft row's gradient added at its softOffset of `into` ((rows, C)).
+export function gatherSoftGrad(model: Model, st: Transformer, batch: LaidExample[], into: Float32Array): void {
+  const C = model.config.dim;
+  const dx = st.backward().f32(); // (B·T, C) d(input rows)
+  const { T } = batchTargets(batch);
+  batch.forEach((ex, b) => {
+    let t = 0;
+    for (const p of ex.parts) {
+      if ('ids' in p) { t += p.ids.length; continue; }
+      for (let r = 0; r < p.rows; r++) {
+        const d = (p.softOffset + r) * C, s = (b * T + t + r) * C;
+        for (let c = 0; c < C; c++) into[d + c] += dx[s + c];
+      }
+      t += p.rows;
+    }
+  });
 }

@@ -5,13 +5,24 @@ import { nodeFs } from '../util/files.js';
 import { toConditioning } from './conditioning.js';
 import { keyLayout, modelIdentity, type ModelRef } from './identity.js';
 import { checkTemplate, softRows } from './mixed.js';
-import { CONVENTIONS, type KeyLayout, type ModelIdentity, type PrefixArtifact, type SoftArtifact, type SoftPromptArtifact, type TemplatePart } from './types.js';
+import {
+  CONVENTIONS, type KeyLayout, type ModelIdentity, type MultitaskArtifact, type PrefixArtifact, type PromptEncoderConfig, type SoftArtifact,
+  type SoftPromptArtifact, type TemplatePart,
+} from './types.js';
 
 // Hugging Face PEFT files, both directions: adapter_config.json + adapter_model.safetensors
 // (metadata {"format": "pt"}, one tensor `prompt_embeddings`).
 //
 // PROMPT_TUNING: prompt_embeddings [N, hidden]; the rows go before BOS (PEFT prepends them to
 // inputs_embeds, and HF tokenizers put BOS first in input_ids).
+//
+// P_TUNING: the same tensor, holding the prompt encoder's output rows (PEFT saves
+// get_prompt_embedding_to_save, and in inference mode get_prompt reads embedding.weight as the
+// prompt): loading needs no encoder, whatever encoder_reparameterization_type (MLP or LSTM) made it.
+//
+// MULTITASK_PROMPT_TUNING: prompt_embeddings [N, hidden] (the shared prompt), prefix_task_cols
+// [num_tasks, N, num_ranks] and prefix_task_rows [num_tasks, num_ranks, hidden]; task t's rows are
+// prompt_embeddings ⊙ (cols[t]·rows[t]) (PEFT MultitaskPromptEmbedding.forward).
 //
 // PREFIX_TUNING: prompt_embeddings [N, num_layers·2·token_dim]. PEFT's get_prompt views it as
 // [B, N, num_layers·2, num_attention_heads, token_dim / num_attention_heads], permutes to
@@ -66,6 +77,37 @@ export function encodePeft(a: SoftArtifact): PeftFiles {
     inference_mode: true,
     auto_mapping: null,
   };
+  if (a.kind === 'prompt' && a.encoder) {
+    const e = a.encoder;
+    const config = {
+      peft_type: 'P_TUNING', ...common, modules_to_save: null,
+      num_virtual_tokens: a.rows, token_dim: id.dim, num_attention_heads: id.n_heads,
+      encoder_reparameterization_type: e.encoder_reparameterization_type, encoder_hidden_size: e.encoder_hidden_size,
+      encoder_num_layers: e.encoder_num_layers, encoder_dropout: e.encoder_dropout,
+      promptkiln: { version: FORMAT_VERSION, convention: CONVENTIONS.prompt, template: a.template, model: id, init: a.init },
+    };
+    return { config, weights: writeSafetensors({ prompt_embeddings: { shape: [a.rows, id.dim], data: a.data } }, { format: 'pt' }) };
+  }
+  if (a.kind === 'multitask') {
+    // PEFT's MultitaskPromptTuningInit has no SAMPLE_VOCAB: the init only shaped the starting
+    // values, so the file says RANDOM and promptkiln.init keeps what was used
+    const initName = a.init.type === 'SAMPLE_VOCAB' ? 'RANDOM' : a.init.type;
+    const config = {
+      peft_type: 'MULTITASK_PROMPT_TUNING', ...common, modules_to_save: null,
+      num_virtual_tokens: a.rows, token_dim: id.dim, num_attention_heads: id.n_heads,
+      num_tasks: a.tasks, num_ranks: a.rank,
+      prompt_tuning_init: initName, prompt_tuning_init_text: a.init.text, prompt_tuning_init_state_dict_path: null, prompt_tuning_init_task: 0,
+      tokenizer_name_or_path: a.init.type === 'TEXT' ? id.id : null, tokenizer_kwargs: null,
+      promptkiln: { version: FORMAT_VERSION, convention: CONVENTIONS.prompt, template: a.template, model: id, init: a.init },
+    };
+    const C = id.dim, N = a.rows, T = a.tasks, r = a.rank;
+    const weights = writeSafetensors({
+      prefix_task_cols: { shape: [T, N, r], data: a.taskCols },
+      prefix_task_rows: { shape: [T, r, C], data: a.taskRows },
+      prompt_embeddings: { shape: [N, C], data: a.shared },
+    }, { format: 'pt' });
+    return { config, weights };
+  }
   if (a.kind === 'prompt') {
     const config = {
       peft_type: 'PROMPT_TUNING', ...common,
@@ -105,6 +147,21 @@ export function encodePeft(a: SoftArtifact): PeftFiles {
   return { config, weights: writeSafetensors({ prompt_embeddings: { shape: [P, width], data: out } }, { format: 'pt' }) };
 }
 
+// The PEFT types this reader takes (LoRA and IA3 change the linear layers: not here yet).
+const PEFT_TYPES: readonly string[] = ['PROMPT_TUNING', 'PREFIX_TUNING', 'P_TUNING', 'MULTITASK_PROMPT_TUNING'];
+
+// P_TUNING's encoder settings: recorded so a re-save writes them back; the rows are used as saved.
+function encoderConfig(cfg: Record<string, unknown>, where: string): PromptEncoderConfig {
+  const type = cfg.encoder_reparameterization_type ?? 'MLP';
+  if (type !== 'MLP' && type !== 'LSTM') throw adapterError(where, `encoder_reparameterization_type ${JSON.stringify(type)} is unknown (expected MLP or LSTM)`, { field: 'encoder_reparameterization_type' });
+  const dropout = cfg.encoder_dropout ?? 0;
+  if (typeof dropout !== 'number') throw adapterError(where, `field "encoder_dropout" expected a number, found ${JSON.stringify(dropout)}`, { field: 'encoder_dropout' });
+  return {
+    encoder_reparameterization_type: type, encoder_hidden_size: intField(cfg, 'encoder_hidden_size', where),
+    encoder_num_layers: intField(cfg, 'encoder_num_layers', where), encoder_dropout: dropout,
+  };
+}
+
 function adapterError(where: string, msg: string, details?: Record<string, unknown>): PromptkilnError {
   return new PromptkilnError('ADAPTER', `${where}: ${msg}`, details);
 }
@@ -130,15 +187,18 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
   }
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw adapterError(cfgWhere, 'expected a JSON object');
   const type = cfg.peft_type;
-  if (type !== 'PROMPT_TUNING' && type !== 'PREFIX_TUNING') {
-    throw adapterError(cfgWhere, `peft_type ${JSON.stringify(type)} is not supported (expected PROMPT_TUNING or PREFIX_TUNING)`, { field: 'peft_type' });
+  if (!PEFT_TYPES.includes(type as string)) {
+    throw adapterError(cfgWhere, `peft_type ${JSON.stringify(type)} is not supported (expected one of ${PEFT_TYPES.join(', ')})`, { field: 'peft_type' });
   }
   if (cfg.task_type !== undefined && cfg.task_type !== null && cfg.task_type !== 'CAUSAL_LM') {
     throw adapterError(cfgWhere, `task_type ${JSON.stringify(cfg.task_type)} is not supported (expected CAUSAL_LM)`, { field: 'task_type' });
   }
   const subs = cfg.num_transformer_submodules ?? 1;
   if (subs !== 1) throw adapterError(cfgWhere, `num_transformer_submodules: expected 1 (decoder-only), found ${JSON.stringify(subs)}`, { field: 'num_transformer_submodules' });
-  const pk = (cfg.promptkiln ?? null) as null | { convention?: string; key_head_layout?: KeyLayout; template?: TemplatePart[]; model?: Partial<ModelIdentity>; position_offset?: number };
+  const pk = (cfg.promptkiln ?? null) as null | {
+    convention?: string; key_head_layout?: KeyLayout; template?: TemplatePart[]; model?: Partial<ModelIdentity>; position_offset?: number;
+    init?: SoftPromptArtifact['init'];
+  };
   const c = model.config;
   const here = modelIdentity(model);
   if (pk?.model) {
@@ -164,9 +224,35 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
   const template = pk?.template;
   if (template) checkTemplate(template, `${cfgWhere}: promptkiln.template`);
   const initType = (cfg.prompt_tuning_init as SoftPromptArtifact['init']['type']) ?? 'RANDOM';
-  const init = { type: initType, text: (cfg.prompt_tuning_init_text as string | null) ?? null };
+  // MULTITASK_PROMPT_TUNING's other inits (from source tasks) only shaped the starting values
+  const init = pk?.init ?? { type: ['RANDOM', 'SAMPLE_VOCAB', 'TEXT'].includes(initType) ? initType : 'RANDOM', text: (cfg.prompt_tuning_init_text as string | null) ?? null };
 
-  if (type === 'PROMPT_TUNING') {
+  if (type === 'MULTITASK_PROMPT_TUNING') {
+    if (pk?.convention && pk.convention !== CONVENTIONS.prompt) {
+      throw adapterError(cfgWhere, `promptkiln.convention "${pk.convention}" is not supported for multitask prompt tuning (expected ${CONVENTIONS.prompt})`);
+    }
+    expectDim(cfgWhere, 'token_dim', c.dim, tokenDim, `hidden size of ${model.id}`);
+    expectDim(wWhere, 'prompt_embeddings dim 1 (hidden)', c.dim, t.shape[1], `hidden size of ${model.id}`);
+    const T = intField(cfg, 'num_tasks', cfgWhere), r = intField(cfg, 'num_ranks', cfgWhere);
+    const get = (name: string, want: number[], what: string[]) => {
+      const x = file.tensors.get(name);
+      if (!x) throw adapterError(wWhere, `no tensor "${name}" (found ${[...file.tensors.keys()].join(', ')})`);
+      if (x.shape.length !== want.length) throw adapterError(wWhere, `${name}: expected ${want.length} dimensions, found shape [${x.shape.join(', ')}]`);
+      want.forEach((d, i) => expectDim(wWhere, `${name} dim ${i} (${what[i]})`, d, x.shape[i], `${what[i]} in adapter_config.json or the model`));
+      return x.data.slice();
+    };
+    const tpl = template ?? [{ soft: N }, { input: true }];
+    expectDim(cfgWhere, 'soft rows of promptkiln.template', N, softRows(tpl), 'num_virtual_tokens');
+    const a: MultitaskArtifact = {
+      kind: 'multitask', rows: N, tasks: T, rank: r, shared: t.data.slice(),
+      taskCols: get('prefix_task_cols', [T, N, r], ['num_tasks', 'num_virtual_tokens', 'num_ranks']),
+      taskRows: get('prefix_task_rows', [T, r, c.dim], ['num_tasks', 'num_ranks', 'hidden']),
+      template: tpl, init, model: here,
+    };
+    return a;
+  }
+
+  if (type === 'PROMPT_TUNING' || type === 'P_TUNING') {
     if (pk?.convention && pk.convention !== CONVENTIONS.prompt) {
       throw adapterError(cfgWhere, `promptkiln.convention "${pk.convention}" is not supported for prompt tuning (expected ${CONVENTIONS.prompt})`);
     }
@@ -174,7 +260,9 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
     expectDim(wWhere, 'prompt_embeddings dim 1 (hidden)', c.dim, t.shape[1], `hidden size of ${model.id}`);
     const tpl = template ?? [{ soft: N }, { input: true }];
     expectDim(cfgWhere, 'soft rows of promptkiln.template', N, softRows(tpl), 'num_virtual_tokens');
-    return { kind: 'prompt', rows: N, data: t.data.slice(), template: tpl, init, model: here };
+    const out: SoftPromptArtifact = { kind: 'prompt', rows: N, data: t.data.slice(), template: tpl, init, model: here };
+    if (type === 'P_TUNING') out.encoder = encoderConfig(cfg, cfgWhere);
+    return out;
   }
 
   if (pk?.convention && pk.convention !== CONVENTIONS.prefix) {
@@ -241,7 +329,9 @@ export async function loadPeft(dir: string, model: ModelRef): Promise<SoftArtifa
   return decodePeft(cfg.toString('utf8'), new Uint8Array(w.buffer, w.byteOffset, w.byteLength), model, dir);
 }
 
-// For `score` / `generate --adapter DIR`: the saved prompt as the model's Conditioning.
-export async function loadAdapter(dir: string, model: ModelRef): Promise<Conditioning> {
-  return toConditioning(await loadPeft(dir, model));
+// For `score` / `generate --adapter DIR`: the saved prompt as the model's Conditioning; a
+// multitask prompt serves the task `taskId` names.
+export async function loadAdapter(dir: string, model: ModelRef, o: { taskId?: number } = {}): Promise<Conditioning> {
+  return toConditioning(await loadPeft(dir, model), o);
 }
+

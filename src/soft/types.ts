@@ -8,6 +8,8 @@ export interface Example {
   target: string | readonly number[];
   // where it came from, for error messages ("train.jsonl:12")
   source?: string;
+  // multitask prompt tuning: which task's prompt conditions this example (0-based)
+  taskId?: number;
 }
 
 // A prompt template: soft(n) rows are trained, text is frozen, `input` is the example's input.
@@ -33,6 +35,32 @@ export interface SoftPromptArtifact {
   template: TemplatePart[]; // [{soft: N}, {input: true}] for plain prompt tuning
   init: { type: 'RANDOM' | 'SAMPLE_VOCAB' | 'TEXT'; text: string | null };
   model: ModelIdentity;
+  // P-tuning: the rows are the output of this prompt encoder (saved as PEFT P_TUNING, which holds
+  // only the encoder's output rows); absent for plain prompt tuning
+  encoder?: PromptEncoderConfig;
+}
+
+// PEFT's P-tuning prompt encoder settings, as adapter_config.json names them.
+export interface PromptEncoderConfig {
+  encoder_reparameterization_type: 'MLP' | 'LSTM';
+  encoder_hidden_size: number;
+  encoder_num_layers: number;
+  encoder_dropout: number;
+}
+
+// A multitask prompt-tuning artifact (PEFT MULTITASK_PROMPT_TUNING): task t's prompt rows are
+// shared (N, C) ⊙ (cols[t] (N, r) · rows[t] (r, C)).
+export interface MultitaskArtifact {
+  kind: 'multitask';
+  rows: number; // N virtual tokens
+  tasks: number; // T
+  rank: number; // r
+  shared: Float32Array; // (N, C)
+  taskCols: Float32Array; // (T, N, r)
+  taskRows: Float32Array; // (T, r, C)
+  template: TemplatePart[];
+  init: { type: 'RANDOM' | 'SAMPLE_VOCAB' | 'TEXT'; text: string | null };
+  model: ModelIdentity;
 }
 
 // A trained prefix-tuning artifact, reparameterization already merged.
@@ -46,4 +74,4 @@ export interface PrefixArtifact {
   model: ModelIdentity;
 }
 
-export type SoftArtifact = SoftPromptArtifact | PrefixArtifact;
+export type SoftArtifact = SoftPromptArtifact | PrefixArtifact | MultitaskArtifact;

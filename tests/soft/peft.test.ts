@@ -75,7 +75,7 @@ describe('PEFT files', () => {
         const back = await loadPeft(dir, m);
         expect(back.kind).toBe(kind);
         if (back.kind === 'prompt') expect(back.data).toEqual(a.kind === 'prompt' ? a.data : null);
-        else {
+        else if (back.kind === 'prefix') {
           const pa = a as PrefixArtifact;
           back.k.forEach((k, l) => { expect(k).toEqual(pa.k[l]); expect(back.v[l]).toEqual(pa.v[l]); });
         }
