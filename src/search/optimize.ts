@@ -264,7 +264,7 @@ class SearchRun {
   // budget, or a strategy with nothing new to propose
   private async iterate() {
     const { o, pool } = this;
-    const ctx: SearchContext = { task: this.task, evaluator: this.ev, rng: this.rng, meta: this.meta, iteration: 0, trajectory: pool, llm: this.llm, signal: o.signal };
+    const ctx: SearchContext = { task: this.task, validation: this.validation, evaluator: this.ev, rng: this.rng, meta: this.meta, iteration: 0, trajectory: pool, llm: this.llm, signal: o.signal };
     let sinceBest = 0;
     for (let it = 1; this.stopReason !== 'budget' && it <= this.maxIterations; it++) {
       throwIfAborted(o.signal, 'optimize');

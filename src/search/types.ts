@@ -39,6 +39,7 @@ export interface SearchContext {
   rng: Rng;
   meta: MetaPrompts;
   iteration: number;
+  validation: Example[]; // the examples pool scores are over (GEPA's per-example Pareto front)
   // everything scored on the full validation set so far, best first
   trajectory: ScoredCandidate[];
   // the proposing LLM (cached, charged to the budget, seeded from the run's rng)
