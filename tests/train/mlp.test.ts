@@ -37,7 +37,7 @@ for (const act of ['tanh', 'gelu'] as const) {
       k.zero(dx);
       for (const p of net.params) k.zero(p.grad);
       net.backward(f, k.from(w), dx);
-      const loss = (W1 = init0.W1, b1 = init0.b1, W2 = init0.W2, b2 = init0.b2, X = xv) => yRef(W1, b1, W2, b2, X).reduce((a, v, i) => a + v * w[i], 0);
+      const loss = (W1: Float32Array = init0.W1, b1: Float32Array = init0.b1, W2: Float32Array = init0.W2, b2: Float32Array = init0.b2, X: Float32Array = xv) => yRef(W1, b1, W2, b2, X).reduce((a, v, i) => a + v * w[i], 0);
       const fd = (make: (d: Float32Array) => number, base: Float32Array, i: number) => {
         const up = base.slice(), dn = base.slice();
         up[i] += 1e-3; dn[i] -= 1e-3;
