@@ -1,7 +1,7 @@
 // ONNX export of every architecture in ../shared/refs/hf (Qwen 2 biases, Qwen 3 q/k norms, Gemma 3
 // norms, embedding scale, GeGLU, sliding and global layers with their own RoPE, Phi-3 partial
-// rotary, Mistral's window, Llama GQA): OrtBackend.scoreMany on onnxruntime-node matches the WASM
-// Model.scoreMany within 1e-4 per token — plain, with soft rows (Gemma: token rows scaled, soft
+// rotary, Mistral's window, Llama GQA): OrtBackend.scoreMany on onnxruntime-node (and -web's wasm
+// EP for Gemma 3) matches the WASM Model.scoreMany within 1e-4 per token — plain, with soft rows (Gemma: token rows scaled, soft
 // rows not), with a prefix whose rows the window cuts through — and PyTorch's float64 log-probs.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -44,6 +44,18 @@ for (const name of ['llama-gqa', 'qwen2', 'qwen3', 'gemma3-text', 'phi3', 'mistr
       a.forEach((r, i) => expect(maxAbs(r.logprobs, b[i].logprobs)).toBeLessThan(1e-4));
       expect(maxAbs(a[0].logprobs, ref.cases[2].next_logprobs_f64.slice(8))).toBeLessThan(1e-4);
     });
+
+    if (name === 'gemma3-text') {
+      it('onnxruntime-web (wasm EP) runs the same graph: the reference log-probs', async () => {
+        const web = await OrtBackend.create(ck, { ep: 'wasm' });
+        try {
+          const r = await web.score(ids.slice(0, 1), ids.slice(1));
+          expect(maxAbs(r.logprobs, ref.cases[2].next_logprobs_f64)).toBeLessThan(1e-4);
+        } finally {
+          await web.dispose();
+        }
+      });
+    }
 
     it('soft rows and a K/V prefix (the window cuts through it)', async () => {
       const c = model.config, kvd = c.nKvHeads * c.headDim;
