@@ -1,8 +1,9 @@
 // ONNX export of every architecture in ../shared/refs/hf (Qwen 2 biases, Qwen 3 q/k norms, Gemma 3
 // norms, embedding scale, GeGLU, sliding and global layers with their own RoPE, Phi-3 partial
 // rotary, Mistral's window, Llama GQA): OrtBackend.scoreMany on onnxruntime-node (and -web's wasm
-// EP for Gemma 3) matches the WASM Model.scoreMany within 1e-4 per token — plain, with soft rows (Gemma: token rows scaled, soft
-// rows not), with a prefix whose rows the window cuts through — and PyTorch's float64 log-probs.
+// EP for Gemma 3) matches the WASM Model.scoreMany within 1e-4 per token — plain, with soft rows
+// (Gemma: token rows scaled, soft rows not), with a prefix whose rows the window cuts through —
+// and PyTorch's float64 log-probs.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ortNode from 'onnxruntime-node';
