@@ -22,7 +22,7 @@ export function build_kind(): i32 {
 export { zero, copy, add, scale, axpy, sumsq, nonfinite } from './util';
 export { matmul_fwd, matmul_bwd_dx, matmul_bwd_dw } from './gemm';
 export { matmul_fwd_range, matmul_bwd_dx_range, matmul_bwd_dx_packed, dx_scratch_floats } from './gemm';
-export { matmul_fwd_bf16, matmul_fwd_bf16_range, matmul_bwd_dx_bf16, matmul_bwd_dx_bf16_packed } from './gemm';
+export { matmul_fwd_bf16, matmul_fwd_bf16_packed, matmul_bwd_dx_bf16, matmul_bwd_dx_bf16_packed } from './gemm';
 export { f32_to_bf16, bf16_to_f32, f16_to_f32, f16_to_bf16 } from './bf16';
 export { rmsnorm_fwd, rmsnorm_bwd, layernorm_fwd, layernorm_bwd } from './norm';
 export { gelu_fwd, gelu_bwd, silu_fwd, silu_bwd, swiglu_fwd, swiglu_bwd, tanh_fwd, tanh_bwd } from './activation';
@@ -31,10 +31,6 @@ export { embed_fwd, add_pos } from './embed';
 export { attention_fwd, attention_bwd, attention_bwd_range } from './attention';
 export { logsumexp, softmax, log_softmax, target_logprobs, nll_bwd, kl_fwd, kl_bwd, argmax } from './loss';
 export { adamw_step, sgd_step } from './optim';
-// architectures beyond Llama / GPT-2: partial rotary (Phi-3), sliding windows (Mistral, Gemma 3), GeGLU (Gemma)
-export { rope_partial } from './rope';
-export { attention_window_fwd } from './attention';
-export { geglu_fwd, geglu_bwd } from './geglu';
 // architectures beyond Llama / GPT-2: partial rotary (Phi-3), sliding windows (Mistral, Gemma 3), GeGLU (Gemma)
 export { rope_partial } from './rope';
 export { attention_window_fwd } from './attention';

@@ -115,7 +115,8 @@ void promptkiln_matmul_fwd_range(uint32_t out, uint32_t inp, uint32_t w, uint32_
 void promptkiln_matmul_bwd_dx_range(uint32_t dinp, uint32_t dout, uint32_t w,
                                     int32_t M, int32_t K, int32_t N, int32_t k0, int32_t k1);
 
-/* Floats of scratch that matmul_bwd_dx_packed and matmul_bwd_dx_bf16_packed want (one W block, as f32). */
+/* Floats of scratch that matmul_bwd_dx_packed, matmul_bwd_dx_bf16_packed and matmul_fwd_bf16_packed
+ * want (one W block, as f32). */
 int32_t promptkiln_dx_scratch_floats(void);
 
 /* matmul_bwd_dx_range with a caller's scratch (dx_scratch_floats() floats, 0 = none; one per
@@ -139,9 +140,13 @@ void promptkiln_matmul_bwd_dw(uint32_t dw, uint32_t db, uint32_t dout, uint32_t 
 void promptkiln_matmul_fwd_bf16(uint32_t out, uint32_t inp, uint32_t w, uint32_t bias,
                                 int32_t M, int32_t K, int32_t N);
 
-/* Columns [n0, n1) of matmul_fwd_bf16: one thread's share. */
-void promptkiln_matmul_fwd_bf16_range(uint32_t out, uint32_t inp, uint32_t w, uint32_t bias,
-                                      int32_t M, int32_t K, int32_t N, int32_t n0, int32_t n1);
+/* Columns [n0, n1) of matmul_fwd_bf16 (one thread's share) with a caller's scratch
+ * (dx_scratch_floats() floats, 0 = none; one per concurrent caller): when M >= 4 each W panel is
+ * widened into it once as f32, and the f32 micro-kernels run there (faster where widening in
+ * registers competes with the arithmetic for a port). Same results with or without scratch. */
+void promptkiln_matmul_fwd_bf16_packed(uint32_t out, uint32_t inp, uint32_t w, uint32_t bias,
+                                       uint32_t scratch, int32_t M, int32_t K, int32_t N, int32_t n0,
+                                       int32_t n1);
 
 /* dinp (M, K) += dout (M, N) · w (N, K), w bf16. */
 void promptkiln_matmul_bwd_dx_bf16(uint32_t dinp, uint32_t dout, uint32_t w,
@@ -221,12 +226,6 @@ void promptkiln_geglu_fwd(uint32_t out, uint32_t a, uint32_t b, int32_t n);
 /* da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
 void promptkiln_geglu_bwd(uint32_t da, uint32_t db, uint32_t dout, uint32_t a, uint32_t b, int32_t n);
 
-/* out (n) = gelu_tanh(a (n)) · b (n)  (Gemma GeGLU: a = gate·x, b = up·x) */
-void promptkiln_geglu_fwd(uint32_t out, uint32_t a, uint32_t b, int32_t n);
-
-/* da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
-void promptkiln_geglu_bwd(uint32_t da, uint32_t db, uint32_t dout, uint32_t a, uint32_t b, int32_t n);
-
 /* ---- rotary position embedding (rope.ts) -------------------------------------------------- */
 
 /* In place on x (N, nh, hd): row r is rotated by the angles of position pos[r]; pos (N) int32_t.
@@ -235,11 +234,6 @@ void promptkiln_geglu_bwd(uint32_t da, uint32_t db, uint32_t dout, uint32_t a, u
  * inverse != 0 rotates by −angle: the backward of a rotation is its transpose. */
 void promptkiln_rope(uint32_t x, uint32_t pos, uint32_t cos, uint32_t sin, int32_t N, int32_t nh,
                      int32_t hd, int32_t mode, int32_t inverse);
-
-/* rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
- * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims. */
-void promptkiln_rope_partial(uint32_t x, uint32_t pos, uint32_t cos, uint32_t sin, int32_t N,
-                             int32_t nh, int32_t hd, int32_t rd, int32_t mode, int32_t inverse);
 
 /* rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
  * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims. */
@@ -274,15 +268,6 @@ void promptkiln_attention_fwd(uint32_t out, uint32_t att, uint32_t q, uint32_t k
                               uint32_t pk, uint32_t pv, uint32_t mask, int32_t B, int32_t Tq,
                               int32_t Tk, int32_t P, int32_t H, int32_t Hkv, int32_t hd,
                               int32_t bh0, int32_t bh1);
-
-/* attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
- * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window
- * (itself included); window 0 = unlimited. Masked keys get probability 0, so attention_bwd
- * serves windowed layers unchanged. */
-void promptkiln_attention_window_fwd(uint32_t out, uint32_t att, uint32_t q, uint32_t k, uint32_t v,
-                                     uint32_t pk, uint32_t pv, uint32_t mask, int32_t B, int32_t Tq,
-                                     int32_t Tk, int32_t P, int32_t H, int32_t Hkv, int32_t hd,
-                                     int32_t window, int32_t bh0, int32_t bh1);
 
 /* attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
  * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window

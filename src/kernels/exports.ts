@@ -49,7 +49,10 @@ export interface KernelExports {
   matmul_fwd_range(out: P, inp: P, w: P, bias: P, M: I, K: I, N: I, n0: I, n1: I): void;
   /** Columns [k0, k1) of dinp (M, K) += dout (M, N) · w (N, K): one thread's share of matmul_bwd_dx. */
   matmul_bwd_dx_range(dinp: P, dout: P, w: P, M: I, K: I, N: I, k0: I, k1: I): void;
-  /** Floats of scratch that matmul_bwd_dx_packed and matmul_bwd_dx_bf16_packed want (one W block, as f32). */
+  /**
+   * Floats of scratch that matmul_bwd_dx_packed, matmul_bwd_dx_bf16_packed and matmul_fwd_bf16_packed
+   * want (one W block, as f32).
+   */
   dx_scratch_floats(): number;
   /**
    * matmul_bwd_dx_range with a caller's scratch (dx_scratch_floats() floats, 0 = none; one per
@@ -64,8 +67,13 @@ export interface KernelExports {
   matmul_bwd_dw(dw: P, db: P, dout: P, inp: P, M: I, K: I, N: I): void;
   /** out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), w bf16; bias == 0 means no bias. */
   matmul_fwd_bf16(out: P, inp: P, w: P, bias: P, M: I, K: I, N: I): void;
-  /** Columns [n0, n1) of matmul_fwd_bf16: one thread's share. */
-  matmul_fwd_bf16_range(out: P, inp: P, w: P, bias: P, M: I, K: I, N: I, n0: I, n1: I): void;
+  /**
+   * Columns [n0, n1) of matmul_fwd_bf16 (one thread's share) with a caller's scratch
+   * (dx_scratch_floats() floats, 0 = none; one per concurrent caller): when M >= 4 each W panel is
+   * widened into it once as f32, and the f32 micro-kernels run there (faster where widening in
+   * registers competes with the arithmetic for a port). Same results with or without scratch.
+   */
+  matmul_fwd_bf16_packed(out: P, inp: P, w: P, bias: P, scratch: P, M: I, K: I, N: I, n0: I, n1: I): void;
   /** dinp (M, K) += dout (M, N) · w (N, K), w bf16. */
   matmul_bwd_dx_bf16(dinp: P, dout: P, w: P, M: I, K: I, N: I): void;
   /**
@@ -126,10 +134,6 @@ export interface KernelExports {
   geglu_fwd(out: P, a: P, b: P, n: I): void;
   /** da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
   geglu_bwd(da: P, db: P, dout: P, a: P, b: P, n: I): void;
-  /** out (n) = gelu_tanh(a (n)) · b (n)  (Gemma GeGLU: a = gate·x, b = up·x) */
-  geglu_fwd(out: P, a: P, b: P, n: I): void;
-  /** da (n) += ∂/∂a, db (n) += ∂/∂b of geglu given dout (n), a (n), b (n) */
-  geglu_bwd(da: P, db: P, dout: P, a: P, b: P, n: I): void;
   /**
    * In place on x (N, nh, hd): row r is rotated by the angles of position pos[r]; pos (N) int32_t.
    * cos, sin (maxPos, hd/2) are tables built by the host, so each checkpoint's angle rounding is
@@ -137,11 +141,6 @@ export interface KernelExports {
    * inverse != 0 rotates by −angle: the backward of a rotation is its transpose.
    */
   rope(x: P, pos: P, cos: P, sin: P, N: I, nh: I, hd: I, mode: I, inverse: I): void;
-  /**
-   * rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
-   * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims.
-   */
-  rope_partial(x: P, pos: P, cos: P, sin: P, N: I, nh: I, hd: I, rd: I, mode: I, inverse: I): void;
   /**
    * rope on the first rd (even, ≤ hd) dims of each head of x (N, nh, hd); the rest pass through
    * (partial rotary, Phi-3). cos, sin (maxPos, rd/2); pairs are taken within the rd dims.
@@ -172,13 +171,6 @@ export interface KernelExports {
    * bh = b·H + h, so threads can share one call: pass bh0 = 0, bh1 = B·H for all of it.
    */
   attention_fwd(out: P, att: P, q: P, k: P, v: P, pk: P, pv: P, mask: P, B: I, Tq: I, Tk: I, P: I, H: I, Hkv: I, hd: I, bh0: I, bh1: I): void;
-  /**
-   * attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
-   * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window
-   * (itself included); window 0 = unlimited. Masked keys get probability 0, so attention_bwd
-   * serves windowed layers unchanged.
-   */
-  attention_window_fwd(out: P, att: P, q: P, k: P, v: P, pk: P, pv: P, mask: P, B: I, Tq: I, Tk: I, P: I, H: I, Hkv: I, hd: I, window: I, bh0: I, bh1: I): void;
   /**
    * attention_fwd with a sliding window (Mistral, Gemma 3 local layers): query i, at index
    * P + i + (Tk − Tq) of the [prefix; sequence] keys, sees keys j with that index − j < window

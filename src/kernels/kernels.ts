@@ -69,9 +69,9 @@ export class Kernels {
   }
 
   private scratch: Tensor | null = null;
-  // One W block for matmul_bwd_dx_packed / matmul_bwd_dx_bf16_packed, allocated on first use and kept (192 KiB).
-  dxScratch(): Tensor {
-    this.scratch ??= this.heap.alloc(this.raw.dx_scratch_floats(), 'dX packing scratch', false);
+  // One W block for the *_packed GEMMs (dX, and the bf16 forward), allocated on first use and kept (192 KiB).
+  gemmScratch(): Tensor {
+    this.scratch ??= this.heap.alloc(this.raw.dx_scratch_floats(), 'GEMM packing scratch', false);
     return this.scratch;
   }
 
@@ -143,7 +143,7 @@ export class Kernels {
     dims(k, { M, K, N });
     need(out, M * N, 'out', k); need(inp, M * K, 'inp', k); need(w, N * K, 'w', k, WEIGHT); need(bias, bias ? N : 0, 'bias', k);
     if (this.parallel && M * K * N >= PARALLEL_GEMM_MACS) return this.parallel.matmul(out, inp, w, bias, M, K, N);
-    if (w.dtype === 'bf16') this.raw.matmul_fwd_bf16(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N);
+    if (w.dtype === 'bf16') this.raw.matmul_fwd_bf16_packed(out.ptr, inp.ptr, w.ptr, ptr(bias), M >= 4 ? this.gemmScratch().ptr : 0, M, K, N, 0, N);
     else this.raw.matmul_fwd(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N);
   }
   // dinp (M, K) += dout (M, N) · w (N, K); w f32 or bf16
@@ -152,7 +152,7 @@ export class Kernels {
     dims(k, { M, K, N });
     need(dinp, M * K, 'dinp', k); need(dout, M * N, 'dout', k); need(w, N * K, 'w', k, WEIGHT);
     if (this.parallel && M * K * N >= PARALLEL_GEMM_MACS) return this.parallel.matmulBackwardInput(dinp, dout, w, M, K, N);
-    const scratch = M > 1 ? this.dxScratch().ptr : 0;
+    const scratch = M > 1 ? this.gemmScratch().ptr : 0;
     if (w.dtype === 'bf16') this.raw.matmul_bwd_dx_bf16_packed(dinp.ptr, dout.ptr, w.ptr, scratch, M, K, N, 0, K);
     else this.raw.matmul_bwd_dx_packed(dinp.ptr, dout.ptr, w.ptr, scratch, M, K, N, 0, K);
   }

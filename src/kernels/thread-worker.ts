@@ -60,7 +60,7 @@ function drain(ctl, ex) {
           a(11), a(12), a(13), a(14), lo, hi); break;
         case 4: ex.attention_bwd_range(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11),
           a(12), a(13), a(14), a(15), a(16), a(17), a(18), lo, hi); break;
-        case 5: ex.matmul_fwd_bf16_range(a(0), a(1), a(2), a(3), a(4), a(5), a(6), lo, hi); break;
+        case 5: ex.matmul_fwd_bf16_packed(a(0), a(1), a(2), a(3), a(7) ? (a(7) >>> 0) + i * a(8) : 0, a(4), a(5), a(6), lo, hi); break;
         case 6: ex.matmul_bwd_dx_bf16_packed(a(0), a(1), a(2), a(6) ? (a(6) >>> 0) + i * a(7) : 0, a(3), a(4), a(5), lo, hi); break;
         default: throw new Error('unknown op ' + ctl[OP]);
       }

@@ -74,11 +74,18 @@ export class ThreadPool implements Parallel {
     return new ThreadPool(raw, workers, ctl);
   }
 
-  // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), output columns split in chunks of 4; w f32 or bf16
+  // out (M, N) = inp (M, K) · w (N, K)ᵀ + bias (N), output columns split in chunks of 4; w f32 or
+  // bf16 (each chunk widens its W panels into its own scratch slot: chunk i → slot i)
   matmul(out: Tensor, inp: Tensor, w: Tensor, bias: Opt, M: number, K: number, N: number): void {
-    const args = [out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N];
-    const fwd = w.dtype === 'bf16' ? this.raw.matmul_fwd_bf16_range : this.raw.matmul_fwd_range;
-    this.run(w.dtype === 'bf16' ? OP_MATMUL_BF16 : OP_MATMUL, N, 4, args, (lo, hi) => fwd(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N, lo, hi));
+    if (w.dtype !== 'bf16') {
+      const args = [out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N];
+      return this.run(OP_MATMUL, N, 4, args, (lo, hi) => this.raw.matmul_fwd_range(out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N, lo, hi));
+    }
+    const slot = this.raw.dx_scratch_floats() * 4;
+    const base = this.scratch?.ptr ?? 0;
+    const args = [out.ptr, inp.ptr, w.ptr, ptr(bias), M, K, N, base, slot];
+    this.run(OP_MATMUL_BF16, N, 4, args, (lo, hi, i) =>
+      this.raw.matmul_fwd_bf16_packed(out.ptr, inp.ptr, w.ptr, ptr(bias), base ? base + i * slot : 0, M, K, N, lo, hi));
   }
 
   // dinp (M, K) += dout (M, N) · w (N, K), columns of dinp split in chunks of 16; w f32 or bf16
@@ -122,7 +129,8 @@ export class ThreadPool implements Parallel {
     for (const w of this.workers) w.terminate();
   }
 
-  // One dX packing slot per chunk (threads · CHUNKS_PER_THREAD of dx_scratch_floats()), set by initThreaded.
+  // One packing slot per chunk (threads · CHUNKS_PER_THREAD of dx_scratch_floats()) for dX and the
+  // bf16 forward, set by initThreaded.
   scratch: Tensor | null = null;
   get scratchSlots(): number {
     return this.threads * CHUNKS_PER_THREAD;
@@ -228,7 +236,7 @@ export async function initThreaded(opts: InitOptions & { threads: number }): Pro
   const k = new Kernels(raw, 'simd', opts.maxMemoryBytes);
   warmUp(k);
   const pool = await ThreadPool.start(module, memory, raw, threads);
-  pool.scratch = k.heap.alloc(pool.scratchSlots * raw.dx_scratch_floats(), 'dX packing scratch (per chunk)', false);
+  pool.scratch = k.heap.alloc(pool.scratchSlots * raw.dx_scratch_floats(), 'GEMM packing scratch (per chunk)', false);
   k.parallel = pool;
   return k;
 }

@@ -202,11 +202,14 @@ describe.each(BUILDS)('bf16-weight GEMMs, %s build', (build) => {
         const { wb, wf, w } = weights(k, r, N * K);
         const X = k.from(x), B = k.from(b), Y16 = k.alloc(M * N), Y32 = k.alloc(M * N);
         for (const bias of [B, null]) {
-          k.matmul(Y16, X, wb, bias, M, K, N);
+          k.matmul(Y16, X, wb, bias, M, K, N); // widens W panels into scratch when M ≥ 4
           k.matmul(Y32, X, wf, bias, M, K, N);
           const ref = refFwd(x, w, bias ? b : null, M, K, N);
           expectNear(Y16.f32(), ref.val, ref.mag, K, `bf16 matmul${bias ? '+bias' : ''} (${M},${K},${N})`);
           expect(bitsOf(Y16.f32()), `bf16 vs f32 matmul (${M},${K},${N})`).toEqual(bitsOf(Y32.f32()));
+          // the export without scratch widens in registers (the wrapper packs from M = 4 on)
+          k.raw.matmul_fwd_bf16(Y16.ptr, X.ptr, wb.ptr, bias ? bias.ptr : 0, M, K, N);
+          expect(bitsOf(Y16.f32()), `unpacked bf16 vs f32 matmul (${M},${K},${N})`).toEqual(bitsOf(Y32.f32()));
         }
       });
     }
@@ -240,15 +243,17 @@ describe.each(BUILDS)('bf16-weight GEMMs, %s build', (build) => {
     k.heap.scope(() => {
       const x = r.f32Uniform(M * K, -1, 1), b = r.f32Uniform(N, -1, 1), dy = r.f32Uniform(M * N, -1, 1);
       const { wb, w } = weights(k, r, N * K);
-      const Y = k.from(new Float32Array(M * N).fill(7));
-      k.raw.matmul_fwd_bf16_range(Y.ptr, k.from(x).ptr, wb.ptr, k.from(b).ptr, M, K, N, 8, 21);
       const full = refFwd(x, w, b, M, K, N);
-      const y = Y.f32();
-      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
-        if (n < 8 || n >= 21) expect(y[m * N + n], `fwd (${m},${n}) outside the range`).toBe(7);
-        else expect(Math.abs(y[m * N + n]! - full.val[m * N + n]!)).toBeLessThanOrEqual(1e-5 * full.mag[m * N + n]!);
+      for (const scratch of [0, k.gemmScratch().ptr]) {
+        const Y = k.from(new Float32Array(M * N).fill(7));
+        k.raw.matmul_fwd_bf16_packed(Y.ptr, k.from(x).ptr, wb.ptr, k.from(b).ptr, scratch, M, K, N, 8, 21);
+        const y = Y.f32();
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          if (n < 8 || n >= 21) expect(y[m * N + n], `fwd (${m},${n}) outside the range`).toBe(7);
+          else expect(Math.abs(y[m * N + n]! - full.val[m * N + n]!)).toBeLessThanOrEqual(1e-5 * full.mag[m * N + n]!);
+        }
       }
-      for (const scratch of [0, k.dxScratch().ptr]) {
+      for (const scratch of [0, k.gemmScratch().ptr]) {
         const DX = k.from(new Float32Array(M * K).fill(3));
         k.raw.matmul_bwd_dx_bf16_packed(DX.ptr, k.from(dy).ptr, wb.ptr, scratch, M, K, N, 16, 33);
         const dref = refDx(new Float32Array(M * K).fill(3), dy, w, M, K, N);
