@@ -30,6 +30,8 @@ export const MIPRO_PROPOSE =
 // DSPy's proposer tips, paraphrased
 export const MIPRO_TIPS = ['none', 'Make it creative.', 'Make it simple and short.', 'Make it a detailed description of the task.', 'The stakes are high: say what matters most.', 'Include a persona suited to the task.'];
 
+const candKey = (instruction: string, demos: Example[]) => JSON.stringify([instruction, demos.map((d) => d.id)]);
+
 export function mipro(o: MiproOptions = {}): Strategy {
   let space: { instructions: string[]; demoSets: Example[][] } | null = null;
   let tpe: CategoricalTpe | null = null;
@@ -77,8 +79,16 @@ export function mipro(o: MiproOptions = {}): Strategy {
       tpe ??= new CategoricalTpe([space.instructions.length, space.demoSets.length], ctx.rng.fork('mipro:tpe'), o.tpe);
       const r = ctx.rng.fork(`mipro:${ctx.iteration}`);
       const size = Math.min(o.minibatch ?? 5, ctx.validation.length);
-      for (let t = 0; t < (o.trials ?? count); t++) {
+      const full = new Map(ctx.trajectory.map((t) => [candKey(t.cand.instruction, t.cand.demos), t.score]));
+      for (let t = 0, draws = 0; t < (o.trials ?? count) && draws < 4 * (o.trials ?? count); draws++) {
         const [i, d] = tpe.suggest();
+        // a pair already scored on all of validation: tell TPE that score and draw again
+        const known = full.get(candKey(space.instructions[i], space.demoSets[d]));
+        if (known !== undefined) {
+          tpe.observe([i, d], known ?? -1e9);
+          continue;
+        }
+        t++;
         const batch = r.shuffle(ctx.validation).slice(0, size);
         const res = await ctx.evaluator.evaluate({ instruction: space.instructions[i], demos: space.demoSets[d] }, batch);
         const score = res.score ?? -1e9;
