@@ -1,9 +1,10 @@
+// The frozen transformer stack of every family: forward, LM head, and backward to the inputs.
 import { PromptkilnError } from '../errors.js';
 import type { Kernels, Tensor } from '../kernels/index.js';
 import { attentionWindow, geglu, gegluBackward, ropePartial } from '../kernels/layers.js';
 import type { ModelConfig } from './types.js';
 import type { LayerWeights, Weights } from './weights.js';
-import { Activations, HEAD_CHUNK, type LayerActs } from './workspace.js';
+import { Activations, HEAD_CHUNK, type LayerActs } from './activations.js';
 
 // Per-layer prefix keys/values shared by every sequence of a batch: prefix tuning's learned
 // past_key_values, or a prompt's cached K/V reused by many continuations. Keys are used as given
