@@ -2,7 +2,6 @@
 // configuration) bundles a small app that imports promptkiln through its package name, so the
 // `exports` conditions pick the entry. The app's JS plus the SIMD kernels, gzipped, must stay
 // under 150 KB, and nothing in the bundle may come from onnxruntime or a Node built-in.
-// (`loadProgram` joins the app once the typed-tasks work exports it.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, type Metafile } from 'esbuild';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -14,12 +13,13 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUDGET_GZIP_BYTES = 150 * 1024;
 
-// what an edge function or a page that ranks candidates imports
+// what an edge function or a page that ranks candidates and applies a saved program imports
 const SCORING_APP = `
-import { init, loadModel } from 'promptkiln';
+import { init, loadModel, loadProgram } from 'promptkiln';
 const kernels = await init();
 const model = await loadModel('karpathy/tinyllamas/stories260K', { kernels });
 console.log(await model.score('Once upon a time', ', there was'));
+console.log(loadProgram(await (await fetch('program.json')).text()).render({ input: 'Once upon a time' }));
 `;
 // every export at once: each lazily imported Node-only path must still bundle for the web
 const EVERYTHING_APP = `import * as promptkiln from 'promptkiln';\nconsole.log(Object.keys(promptkiln));\n`;
@@ -46,7 +46,7 @@ describe('bundle size budget (esbuild, browser platform)', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('init + loadModel + score, with the SIMD wasm, is at most 150 KB gzipped and reaches no onnxruntime', async () => {
+  it('init + loadModel + score + loadProgram, with the SIMD wasm, is at most 150 KB gzipped and reaches no onnxruntime', async () => {
     const { js, inputs } = await bundle(SCORING_APP);
     expect(inputs.filter((f) => /onnxruntime/.test(f)), 'onnxruntime reached from the main entry').toEqual([]);
     expect(new TextDecoder().decode(js)).not.toMatch(/onnxruntime/);

@@ -2,11 +2,13 @@
 // wrangler would (conditions workerd, worker, browser), workerd serves it on a loopback socket
 // this test opened (so requests queue until the Worker accepts: no readiness polling), and the
 // answers are checked: a log-likelihood ranking, the shared workload equal to Node's bit for bit
-// (the same relaxed build on V8), and a model over the 128 MB Worker limit refused with OOM.
+// (the same relaxed build on V8), a saved program.json run by the Worker against an
+// OpenAI-compatible endpoint on loopback (promptkiln's own serve() over stories260K, in this
+// process) with Node's answer, and a model over the 128 MB Worker limit refused with OOM.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'esbuild';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { MODELS_DIR, REPO_DIR } from '../helpers/paths.js';
@@ -15,9 +17,10 @@ import * as pk from '../../src/index.js';
 // @ts-expect-error: a plain .mjs module without types
 import { workload } from './apps/workload.mjs';
 
+// The Worker's fetch() reaches loopback only (the test's endpoint), no other network.
 const CONFIG = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
+  services = [(name = "main", worker = .worker), (name = "loopback", network = (allow = ["local"]))],
   sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
 );
 const worker :Workerd.Worker = (
@@ -28,8 +31,10 @@ const worker :Workerd.Worker = (
     (name = "tok512.bin", data = embed "tok512.bin"),
   ],
   compatibilityDate = "2025-01-01",
+  globalOutbound = "loopback",
 );
 `;
+const PROGRAM = path.join(APPS_DIR, 'program.json');
 
 describe('workerd serves a Worker that imports promptkiln', () => {
   let dir: string;
@@ -39,9 +44,13 @@ describe('workerd serves a Worker that imports promptkiln', () => {
   let exited: Promise<never>;
   let spawnedAt: number;
   let entry = '';
+  let endpoint: pk.RunningServer;
+  let served: pk.Model;
 
   beforeAll(async () => {
     dir = scratchProject('workerd');
+    served = await pk.loadModel(path.join(MODELS_DIR, 'stories260K'));
+    endpoint = await pk.serve(served, { port: 0, name: 'stories260K' });
     const bundled = await build({
       entryPoints: [path.join(APPS_DIR, 'worker.mjs')], outfile: path.join(dir, 'worker.js'), bundle: true, format: 'esm', platform: 'browser',
       conditions: ['workerd', 'worker', 'browser'], external: ['./kernels.wasm', './stories260K.bin', './tok512.bin'], nodePaths: [path.join(dir, 'node_modules')], logLevel: 'silent', metafile: true,
@@ -72,6 +81,8 @@ describe('workerd serves a Worker that imports promptkiln', () => {
       child.kill('SIGTERM');
       await gone;
     }
+    await endpoint?.close();
+    served?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -107,6 +118,18 @@ describe('workerd serves a Worker that imports promptkiln', () => {
     expect(w.tokens).toEqual(node.tokens);
     expect(w.text).toBe(node.text);
     expect(w.losses).toEqual(node.losses);
+  });
+
+  it('runs a saved program.json against an OpenAI-compatible endpoint on loopback, answering as Node does', async () => {
+    const program = JSON.parse(readFileSync(PROGRAM, 'utf8')) as pk.ProgramJson;
+    const inputs = { input: 'Once upon a time' };
+    const { status, json } = await request('/program', { program, inputs, baseURL: endpoint.url, model: 'stories260K' });
+    expect(status, JSON.stringify(json)).toBe(200);
+    const lm = pk.openaiModel({ baseURL: endpoint.url, model: 'stories260K', apiKey: 'none' });
+    const node = await pk.loadProgram(program).run(lm, inputs);
+    expect(json.outputs).toEqual(node);
+    // the model's own greedy continuation, cut at the program's stop sequence
+    expect((json.outputs as { output: string }).output).toBe(', there was a little girl named Lily');
   });
 
   it('a model larger than the Worker memory limit is a typed OOM error, and the Worker keeps serving', async () => {

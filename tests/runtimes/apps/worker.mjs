@@ -4,6 +4,8 @@
 //   POST /rank       {prompt, candidates} → candidates by log-likelihood, best first
 //   GET  /workload   the shared workload (apps/workload.mjs), to compare with Node's
 //   GET  /too-large  a 195 MB checkpoint under Workers' 128 MB memory limit → the typed error
+//   POST /program    {program, inputs, baseURL, model} → a saved program.json run against an
+//                    OpenAI-compatible endpoint (the test's, on loopback)
 import * as pk from 'promptkiln';
 import kernelsModule from './kernels.wasm';
 import modelBin from './stories260K.bin';
@@ -41,6 +43,11 @@ export default {
         return json({ ranking: await rank(prompt, candidates) });
       }
       if (pathname === '/workload') return json(await workload(pk, stories(), { kernelOptions }));
+      if (pathname === '/program' && request.method === 'POST') {
+        const { program, inputs, baseURL, model: name } = await request.json();
+        const lm = pk.openaiModel({ baseURL, model: name, apiKey: 'none' });
+        return json({ outputs: await pk.loadProgram(program).run(lm, inputs) });
+      }
       if (pathname === '/too-large') {
         await pk.loadModel(largeCheckpoint(), { kernels: await pk.init(kernelOptions) });
         return json({ loaded: true });
