@@ -52,7 +52,10 @@ export interface ExampleResult {
   prediction?: string;
   parsed?: Values; // typed tasks: the validated output fields
   feedback?: string; // the judges' reasons (reflective strategies show them to the proposer)
-  error?: string; // a recorded failure (metric threw, endpoint failed, answer unparseable)
+  error?: string; // a recorded failure (metric threw, endpoint failed), or why the answer was unusable
+  // the answer stayed unparseable or invalid after every retry: scored 0 (the prompt's fault, not
+  // a failed evaluation: not counted in failures), the reason in error
+  unusable?: boolean;
   cached: boolean;
 }
 
@@ -336,9 +339,8 @@ export class Evaluator {
       text = a.text;
       this.stats.retries += a.attempts - 1;
       if (!a.parsed) {
-        this.stats.failures++;
         this.stats.parseFailures++;
-        return { id: ex.id, score: 0, prediction: a.text, error: `[PARSE] ${a.error}`, cached: a.cached };
+        return { id: ex.id, score: 0, prediction: a.text, error: `[PARSE] ${a.error}`, unusable: true, cached: a.cached };
       }
       const s = await scoreParts(parts, { parsed: a.parsed, text: a.text, example: ex, judge: (spec) => this.judge(spec, ex, a.text) });
       return { id: ex.id, score: s.score, prediction: a.text, parsed: a.parsed, ...(s.feedback ? { feedback: s.feedback } : {}), cached: a.cached };
@@ -371,7 +373,7 @@ export function summarize(results: ExampleResult[]): CandidateScore {
   return {
     score: scored.length ? scored.reduce((a, r) => a + r.score, 0) / scored.length : null,
     n: results.length,
-    failures: results.filter((r) => r.error).length,
+    failures: results.filter((r) => r.error && !r.unusable).length,
     results,
   };
 }

@@ -54,7 +54,7 @@ function markers(sig: Signature, text: string): Record<string, unknown> | null {
 export function parseOutputs(sig: Signature, text: string): Parsed {
   const raw = (sig.format === 'json' ? (jsonObject(text) ?? markers(sig, text)) : (markers(sig, text) ?? jsonObject(text)));
   if (!raw) {
-    const want = sig.format === 'json' ? 'a JSON object' : `"name: value" lines for ${sig.outputs.map((d) => d.name).join(', ')}`;
+    const want = sig.format === 'json' ? 'JSON object' : `"name: value" lines for ${sig.outputs.map((d) => d.name).join(', ')}`;
     return { ok: false, error: `no ${want} found in the answer ${JSON.stringify(text.slice(0, 120))}` };
   }
   const values: Values = {};

@@ -88,7 +88,7 @@ describe('parsing answers', () => {
   it('missing fields, wrong types and schema violations say what is wrong', () => {
     expect(parseOutputs(sig, '{"name": "A"}')).toEqual({ ok: false, error: 'missing output fields "age", "tags"' });
     expect(parseOutputs(sig, '{"name": "A", "age": "old", "tags": []}')).toEqual({ ok: false, error: 'field "age": expected a finite number, found "old"' });
-    expect(parseOutputs(sig, 'no idea')).toMatchObject({ ok: false, error: expect.stringMatching(/^no a JSON object found/) });
+    expect(parseOutputs(sig, 'no idea')).toMatchObject({ ok: false, error: expect.stringMatching(/^no JSON object found/) });
     const js = { inputs: [], outputs: [{ name: 'p', type: 'json' as const, description: '', schema: { type: 'object', properties: { n: { type: 'integer', minimum: 0 } }, required: ['n'] } }], format: 'json' as const };
     expect(parseOutputs(js, '{"p": {"n": -1}}')).toMatchObject({ ok: false, error: expect.stringMatching(/field "p": expected a value matching the field's schema \(\$\.n: expected ≥ 0, found -1\)/) });
     expect(parseOutputs(js, '{"p": {"n": 2}}')).toEqual({ ok: true, values: { p: { n: 2 } } });
@@ -167,8 +167,10 @@ describe('the evaluator on a typed task (OpenAI-compatible stand-in for a hosted
     const ev = new Evaluator(t, new OpenAIModel({ baseURL: srv.url, model: 'stand-in-gpt', api: 'chat' }));
     const r = await ev.evaluate({ instruction: 'Extract the full name.', demos: [] }, t.validation);
     const bob = r.results.find((x) => x.error)!;
-    expect(bob).toMatchObject({ score: 0, error: '[PARSE] field "age": expected a finite number, found "about 40"' });
-    expect(r.failures).toBe(1);
+    expect(bob).toMatchObject({ score: 0, unusable: true, error: '[PARSE] field "age": expected a finite number, found "about 40"' });
+    // scored, not a failed evaluation: the endpoint answered
+    expect(r.failures).toBe(0);
+    expect(r.score).toBe(0.5); // Alice right in full, Bob unusable
     expect(ev.stats).toMatchObject({ calls: 2, retries: 0, parseFailures: 1 });
   });
 
