@@ -44,6 +44,8 @@ export interface EvaluatorOptions {
   judge?: LanguageModel; // grades answers for judge metrics (default: the target model)
   proposer?: LanguageModel; // priced for calls made through memo(…, 'proposer')
   prices?: PriceTable; // default DEFAULT_PRICES
+  // every model call, cached or not (run events: search/events.ts)
+  onCall?: (c: { role: Role; cached: boolean; usage: Usage; ms: number }) => void;
 }
 
 export interface ExampleResult {
@@ -52,6 +54,8 @@ export interface ExampleResult {
   prediction?: string;
   parsed?: Values; // typed tasks: the validated output fields
   feedback?: string; // the judges' reasons (reflective strategies show them to the proposer)
+  usage?: Usage; // the target's tokens behind this answer (the first call's, also on a cache hit)
+  ms?: number; // the target calls' wall time, stored with the cached result (a replay reads the same)
   error?: string; // a recorded failure (metric threw, endpoint failed), or why the answer was unusable
   // the answer stayed unparseable or invalid after every retry: scored 0 (the prompt's fault, not
   // a failed evaluation: not counted in failures), the reason in error
@@ -83,6 +87,7 @@ interface Cached {
   score: number | null;
   prediction?: string;
   usage: Usage;
+  ms?: number;
 }
 
 const JUDGE_PARAMS = { maxTokens: 200, temperature: 0 };
@@ -248,6 +253,7 @@ export class Evaluator {
     if (hit) {
       if (this.charge(key, cost, role)) this.account(role, hit.usage);
       this.stats.cacheHits++;
+      this.opts.onCall?.({ role, cached: true, usage: hit.usage, ms: (hit as { ms?: number }).ms ?? 0 });
       return { value: hit, cached: true };
     }
     let p = this.inflight.get(key) as Promise<T> | undefined;
@@ -256,7 +262,12 @@ export class Evaluator {
       p = this.limit.run(async () => {
         throwIfAborted(this.opts.signal, 'evaluation');
         this.stats.freshCalls += cost;
+        const t0 = performance.now();
         const r = await compute();
+        // latency is part of the result: stored in the cache so selection replays the same numbers
+        const timed = r as T & { ms?: number };
+        timed.ms ??= Math.round((performance.now() - t0) * 1000) / 1000;
+        this.opts.onCall?.({ role, cached: false, usage: r.usage, ms: timed.ms });
         this.stats.promptTokens += r.usage.promptTokens;
         this.stats.completionTokens += r.usage.completionTokens;
         this.account(role, r.usage);
@@ -274,7 +285,7 @@ export class Evaluator {
     const { key, prompt } = await this.keyOf(cand, ex);
     try {
       const { value: r, cached } = await this.memo(key, this.callsPerExample, () => this.call(prompt, ex));
-      return { id: ex.id, score: r.score, prediction: r.prediction, cached };
+      return { id: ex.id, score: r.score, prediction: r.prediction, cached, usage: r.usage, ms: r.ms };
     } catch (e) {
       return this.failed(ex, e, this.metric.kind === 'loglik' ? null : 0);
     }
@@ -312,7 +323,7 @@ export class Evaluator {
         try {
           const compute = j === undefined ? () => this.call(prompt, ex) : () => runBatch().then((rs) => rs[j]);
           const { value: r, cached } = await this.memo(key, this.callsPerExample, compute);
-          return { id: ex.id, score: r.score, prediction: r.prediction, cached };
+          return { id: ex.id, score: r.score, prediction: r.prediction, cached, usage: r.usage, ms: r.ms };
         } catch (e) {
           return this.failed(ex, e, null);
         }
@@ -331,19 +342,25 @@ export class Evaluator {
   // with the error shown, each retry a counted call), then the weighted parts of the metric.
   private async typedExample(cand: PromptCandidate, ex: Example, parts: TypedPart[]): Promise<ExampleResult> {
     let text: string | undefined;
+    const usage: Usage = { promptTokens: 0, completionTokens: 0 };
+    let ms = 0;
     try {
       const a = await answer(this.task.signature, this.task.retries, this.request(cand, ex), async (r) => {
         const key = await contentKey(['gen-typed/1', this.model.id, r.chat ? r.messages : r.text, r.options]);
-        return this.memo(key, 1, () => send(this.model, r, this.opts.signal));
+        const g = await this.memo(key, 1, () => send(this.model, r, this.opts.signal));
+        usage.promptTokens += g.value.usage.promptTokens;
+        usage.completionTokens += g.value.usage.completionTokens;
+        ms += (g.value as { ms?: number }).ms ?? 0;
+        return g;
       });
       text = a.text;
       this.stats.retries += a.attempts - 1;
       if (!a.parsed) {
         this.stats.parseFailures++;
-        return { id: ex.id, score: 0, prediction: a.text, error: `[PARSE] ${a.error}`, unusable: true, cached: a.cached };
+        return { id: ex.id, score: 0, prediction: a.text, error: `[PARSE] ${a.error}`, unusable: true, cached: a.cached, usage, ms };
       }
       const s = await scoreParts(parts, { parsed: a.parsed, text: a.text, example: ex, judge: (spec) => this.judge(spec, ex, a.text) });
-      return { id: ex.id, score: s.score, prediction: a.text, parsed: a.parsed, ...(s.feedback ? { feedback: s.feedback } : {}), cached: a.cached };
+      return { id: ex.id, score: s.score, prediction: a.text, parsed: a.parsed, ...(s.feedback ? { feedback: s.feedback } : {}), cached: a.cached, usage, ms };
     } catch (e) {
       return { ...this.failed(ex, e, 0), ...(text !== undefined ? { prediction: text } : {}) };
     }

@@ -16,6 +16,8 @@ import type { PriceTable } from '../llm/prices.js';
 import type { LanguageModel } from '../llm/types.js';
 import { DEFAULT_META_PROMPTS, fill, pairsText, type MetaPrompts } from './meta-prompts.js';
 import { MemoryRunLog, type RunLog } from './run-log.js';
+import { RunEvents, type EventSink } from './events.js';
+import { checkSelection, requirePricedTarget, selectByObjectives, type ObjectiveName, type ObjectivesReport, type Selection } from './objectives.js';
 import { strategyByName, type StrategyName } from './strategies/index.js';
 import { cleanProposal } from './text.js';
 import type { Candidate, LlmCallOptions, Proposal, ScoredCandidate, SearchContext, Strategy } from './types.js';
@@ -49,6 +51,10 @@ export interface OptimizeOptions {
   runLog?: RunLog;
   testScore?: boolean; // evaluate best and initial on the test split (default true)
   onProgress?: (e: ProgressEvent) => void;
+  // several objectives: the result keeps their Pareto front and `select` picks the winner
+  objectives?: ObjectiveName[]; // must include 'score'
+  select?: Selection; // default: the best score
+  onEvent?: EventSink; // every proposal, evaluation, model call and selection (search/events.ts)
   signal?: AbortSignal;
 }
 
@@ -97,6 +103,7 @@ export interface OptimizeResult<I extends FieldsSpec = FieldsSpec, O extends Fie
   // the text before {input} as its init, and the task's pairs as (input, target)
   handoff: { initText: string; template: string; data: { input: string; target: string }[] };
   program: ProgramJson<I, O>; // the winner as the artifact an app loads (loadProgram)
+  objectives?: ObjectivesReport; // with options.objectives: every candidate's values, the front, the winner
 }
 
 const candKey = (c: { instruction: string; demos: Example[] }) => JSON.stringify([c.instruction, c.demos.map((d) => d.id)]);
@@ -134,6 +141,7 @@ class SearchRun {
   private readonly pool: ScoredCandidate[] = []; // scored on the full validation set, best first
   private readonly history: IterationRecord[] = [];
   private stopReason: StopReason = 'max_iterations';
+  private readonly events: RunEvents | null;
 
   constructor(
     readonly task: Task,
@@ -148,10 +156,16 @@ class SearchRun {
     this.strategy = typeof o.strategy === 'object' ? o.strategy : strategyByName(o.strategy ?? 'grips');
     this.metric = typeof o.metric === 'object' ? o.metric : o.metric !== undefined ? resolveMetric(o.metric, task.labels) : taskMetric(task);
     this.proposer = o.proposer ?? model;
+    this.events = o.onEvent ? new RunEvents(o.onEvent, `${task.name}/${this.strategy.name}/${o.seed ?? 0}`, this.strategy.name) : null;
     this.ev = new Evaluator(task, model, {
       metric: this.metric, cache: o.cache, budget, concurrency: o.concurrency, generation: o.generation, signal: o.signal,
       judge: o.judge, proposer: this.proposer, prices: o.prices,
+      onCall: this.events ? (c) => this.events!.call(c, this.spent) : undefined,
     });
+    if (o.objectives) {
+      checkSelection(o.select ?? {}, o.objectives, 'optimize');
+      requirePricedTarget(o.objectives, model, this.ev.prices);
+    }
     this.seed = o.seed ?? 0;
     this.rng = rng(this.seed);
     this.meta = { ...DEFAULT_META_PROMPTS, ...o.metaPrompts };
@@ -183,6 +197,7 @@ class SearchRun {
     if (this.all.has(key) || (!p.instruction.trim() && p.demos.length === 0)) return null;
     const c: Candidate = { id: `c${this.nextId++}`, instruction: p.instruction, demos: p.demos, parent: p.parent, operator: p.operator, iteration };
     this.byId.set(c.id, c);
+    this.events?.proposal(c);
     return c;
   }
 
@@ -205,14 +220,20 @@ class SearchRun {
         this.all.set(key, rec);
         this.log.write({ type: 'candidate', iteration, id: cand.id, parent: cand.parent, operator: cand.operator, instruction: cand.instruction, demos: cand.demos.map((d) => d.id), score: e.score, n: e.n, pruned: rec.pruned, failures: e.failures, errors: e.results.filter((x) => x.error).slice(0, 3).map((x) => x.error), ...this.spent });
         this.emit({ type: 'candidate', id: cand.id, operator: cand.operator, parent: cand.parent, score: e.score, n: e.n, ...this.spent });
+        this.events?.evaluation(cand, { ...e, pruned: rec.pruned }, this.spent, this.exampleText);
       }
       if (!rec.pruned && !pool.some((p) => p.cand.id === cand.id)) pool.push({ cand, score: e.score, n: e.n });
     }
     pool.sort((a, b) => byScoreDesc(a.score, b.score) || Number(a.cand.id.slice(1)) - Number(b.cand.id.slice(1)));
   }
 
+  private get exampleText() {
+    return new Map(this.task.examples.map((x) => [x.id, x]));
+  }
+
   private record(iteration: number, proposals: number) {
     const best = this.pool[0];
+    this.events?.iteration(iteration, { id: best.cand.id, score: best.score }, this.pool.length, this.spent);
     this.history.push({ iteration, bestScore: best.score, bestId: best.cand.id, proposals, calls: this.ev.stats.calls });
     this.log.write({ type: 'iteration', iteration, best: best.cand.id, score: best.score, ...this.spent, spend: this.ev.stats.byRole });
     this.emit({ type: 'iteration', iteration, best: best.score, bestId: best.cand.id, ...this.spent, pool: this.pool.length });
@@ -320,7 +341,14 @@ class SearchRun {
 
     const { initial, initialScore } = await this.initialize();
     await this.iterate();
-    const best = this.pool[0];
+    let best = this.pool[0];
+    let objectives: ObjectivesReport | undefined;
+    if (this.o.objectives) {
+      objectives = await selectByObjectives(ev, task, this.pool, this.validation, this.o.objectives, this.o.select ?? {}, model, ev.prices);
+      best = this.pool.find((p) => p.cand.id === objectives!.winner)!;
+      log.write({ type: 'objectives', ...objectives });
+      this.events?.objectives(objectives);
+    }
     const { testScore, initialTestScore, testCalls, testCost } = await this.testScores(best.cand, initial);
 
     const lineage: Candidate[] = [];
@@ -364,9 +392,11 @@ class SearchRun {
         data: task.train.map((e) => ({ input: e.input, target: e.output })),
       },
       program,
+      ...(objectives ? { objectives } : {}),
     };
     log.write({ type: 'result', best: best.cand.id, instruction: best.cand.instruction, demos: best.cand.demos.map((d) => d.id), score: best.score, initialScore, testScore, initialTestScore, calls: result.calls, cost, spend, stopReason: this.stopReason });
     this.emit({ type: 'done', stopReason: this.stopReason, best: best.score, calls: result.calls, cost: ev.stats.cost });
+    this.events?.done({ best: best.cand.id, score: best.score, stopReason: this.stopReason, calls: result.calls, cost });
     return result;
   }
 }
