@@ -14,8 +14,10 @@ export interface InitOptions {
   // Cap on the module's memory in bytes (default: the 4 GiB wasm32 limit).
   maxMemoryBytes?: number;
   // Threads for GEMM and attention (the threads build over a shared memory, see threads.ts).
-  // Default 1. Where SharedArrayBuffer is unavailable it falls back to one thread.
+  // Default 1. Where SharedArrayBuffer is unavailable it falls back to one thread and says so
+  // once (a page that is not cross-origin isolated), through onWarning or else console.warn.
   threads?: number;
+  onWarning?: (message: string) => void;
 }
 
 export const BUILD_FILES: Record<BuildName, string> = {
