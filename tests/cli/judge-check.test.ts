@@ -1,6 +1,6 @@
 // `promptkiln judge-check`: an LLM judge's agreement with exact match on a labelled set, against
 // an Anthropic Messages loopback server STANDING IN FOR api.anthropic.com (a scripted judge that
-// ignores case, so it disagrees with exact match exactly where case differs).
+// ignores case and gives 3 of 5 for extra words, so it disagrees with exact match exactly there).
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +14,11 @@ const ROWS = [
   { input: 'capital of France?', reference: 'Paris', prediction: 'Paris' },
   { input: 'capital of Peru?', reference: 'Lima', prediction: 'Lima' },
   { input: 'capital of Chad?', reference: "N'Djamena", prediction: "N'Djamena" },
+  { input: 'capital of Italy?', reference: 'Rome', prediction: 'Rome' },
+  { input: 'capital of Norway?', reference: 'Oslo', prediction: 'Oslo' },
   { input: 'capital of Mali?', reference: 'Bamako', prediction: 'bamako' },
   { input: 'capital of Laos?', reference: 'Vientiane', prediction: 'VIENTIANE' },
+  { input: 'capital of Japan?', reference: 'Tokyo', prediction: 'Tokyo, Japan' },
   { input: 'capital of Fiji?', reference: 'Suva', prediction: 'Nadi' },
 ];
 
@@ -27,7 +30,8 @@ beforeAll(async () => {
     const ref = /Reference answer:\n(.*)\n/.exec(u)![1];
     const ans = /Answer to grade:\n(.*)\n/.exec(u)![1];
     const same = ref.toLowerCase() === ans.toLowerCase();
-    return `{"score": ${same ? 5 : 1}, "reason": "${same ? 'the same city' : 'a different city'}"}`;
+    const extra = ans.toLowerCase().startsWith(ref.toLowerCase());
+    return `{"score": ${same ? 5 : extra ? 3 : 1}, "reason": "${same ? 'the same city' : extra ? 'the right city, with extra words' : 'a different city'}"}`;
   });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pk-judge-'));
 });
@@ -52,17 +56,19 @@ describe('promptkiln judge-check', () => {
     const before = claude.seen.length;
     const out = await run(['--data', data, '--judge-provider', 'anthropic', '--judge-endpoint', claude.url, '--judge-model', 'judge-model', '--prices', prices, '--json']);
     const r = JSON.parse(out[0]);
-    // judge ✓ exact ✓: 3; judge ✓ exact ✗: the two case differences; neither: Nadi
-    expect(r).toMatchObject({ n: 6, confusion: { both: 3, judgeOnly: 2, exactOnly: 0, neither: 1 }, failures: 0, calls: 6 });
-    expect(r.agreement).toBeCloseTo(4 / 6, 12);
-    // chance agreement 5/6·3/6 + 1/6·3/6 = 1/2 → κ = (2/3 − 1/2) / (1/2)
-    expect(r.kappa).toBeCloseTo(1 / 3, 12);
+    // judge ✓ exact ✓: 5; judge ✓ exact ✗: the two case differences and Tokyo (3 of 5 = 0.5, at
+    // the threshold); neither: Nadi
+    expect(r).toMatchObject({ n: 9, confusion: { both: 5, judgeOnly: 3, exactOnly: 0, neither: 1 }, failures: 0, calls: 9 });
+    expect(r.agreement).toBeCloseTo(6 / 9, 12);
+    // chance agreement 8/9·5/9 + 1/9·4/9 = 44/81 → κ = (54/81 − 44/81) / (37/81) = 10/37
+    expect(r.kappa).toBeCloseTo(10 / 37, 12);
     expect(r.disagreements).toEqual([
-      { index: 3, judge: 1, exact: 0, reason: 'the same city' },
-      { index: 4, judge: 1, exact: 0, reason: 'the same city' },
+      { index: 5, judge: 1, exact: 0, reason: 'the same city' },
+      { index: 6, judge: 1, exact: 0, reason: 'the same city' },
+      { index: 7, judge: 0.5, exact: 0, reason: 'the right city, with extra words' },
     ]);
     const sent = claude.seen.slice(before);
-    expect(sent.length).toBe(6);
+    expect(sent.length).toBe(9);
     expect(r.cost).toBeCloseTo(sent.reduce((a, s) => a + (s.tokens!.input * 3 + s.tokens!.output * 15) / 1e6, 0), 12);
     expect(r.judge).toBe(`anthropic:${new URL(claude.url).host}/judge-model`);
   });

@@ -83,6 +83,8 @@ describe('parsing answers', () => {
     expect(parseOutputs(sig, '{"name": "A", "age": 3, "tags": ["x"]}')).toEqual({ ok: true, values: { name: 'A', age: 3, tags: ['x'] } });
     expect(parseOutputs(sig, 'Sure:\n```json\n{"name": "A", "age": "3", "tags": "x, y"}\n```')).toEqual({ ok: true, values: { name: 'A', age: 3, tags: ['x', 'y'] } });
     expect(parseOutputs(sig, 'The answer is {"name": "A {b}", "age": 3, "tags": []} as asked.')).toEqual({ ok: true, values: { name: 'A {b}', age: 3, tags: [] } });
+    // braces in the prose before a fenced block: the block is read, not the first {…}
+    expect(parseOutputs(sig, 'As {asked}:\n```json\n{"name": "A", "age": 3, "tags": []}\n```')).toEqual({ ok: true, values: { name: 'A', age: 3, tags: [] } });
     expect(parseOutputs(sig, 'name: A B\nage: 1,200\ntags: ["p", "q"]')).toEqual({ ok: true, values: { name: 'A B', age: 1200, tags: ['p', 'q'] } });
   });
   it('missing fields, wrong types and schema violations say what is wrong', () => {

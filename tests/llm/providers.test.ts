@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicModel } from '../../src/llm/anthropic.js';
 import { GeminiModel } from '../../src/llm/gemini.js';
 import { costOf, parsePriceTable, priceOf } from '../../src/llm/prices.js';
+import { roleModel } from '../../src/cli/lm-roles.js';
+import { OpenAIModel } from '../../src/llm/openai.js';
 import { providerModel } from '../../src/llm/providers.js';
 import type { LanguageModel } from '../../src/llm/types.js';
 import { anthropicStandIn, geminiStandIn, type StandIn } from './stand-ins.js';
@@ -95,6 +97,21 @@ describe('Gemini generateContent adapter (stand-in for generativelanguage.google
     expect(() => providerModel({ model: 'x' })).toThrow(/openai provider needs an endpoint/);
     expect(() => providerModel({ provider: 'cohere' as never, model: 'x' })).toThrow(/provider must be one of openai, anthropic, gemini, got "cohere"/);
     expect(() => providerModel({ provider: 'anthropic', model: 'x', api: 'completions' })).toThrow(/api "completions" applies to the openai provider only/);
+  });
+});
+
+describe('CLI roles: each role\'s unset flags default to the target\'s', () => {
+  it('same provider: the target\'s endpoint and model; another provider: its own hosted default, never the target\'s URL', () => {
+    const v = { endpoint: 'http://127.0.0.1:9/v1', 'llm-model': 'gpt-x', api: 'chat' };
+    expect(roleModel('t', 'judge', v)).toBeUndefined();
+    const j = roleModel('t', 'judge', { ...v, 'judge-model': 'gpt-judge' })!;
+    expect(j).toBeInstanceOf(OpenAIModel);
+    expect(j.id).toBe('openai:127.0.0.1:9/v1/gpt-judge');
+    expect(j.chat).toBeDefined(); // --api chat carries over
+    const p = roleModel('t', 'proposer', { ...v, 'proposer-provider': 'anthropic' })!;
+    expect(p.id).toBe('anthropic:api.anthropic.com/gpt-x');
+    expect(() => roleModel('t', 'judge', { 'judge-provider': 'gemini' })).toThrow(/--judge-model NAME is needed/);
+    expect(() => roleModel('t', 'judge', { 'judge-provider': 'mistral' })).toThrow(/--judge-provider must be one of openai, anthropic, gemini, got "mistral"/);
   });
 });
 
