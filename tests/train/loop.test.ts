@@ -21,6 +21,7 @@ const kernels = () => (kp ??= init({ build: 'simd' }));
 // The method: one step = loss and gradient of a batch (indices into targets).
 function toy(k: Kernels, o: { nanAt?: number; valid?: boolean } = {}) {
   const x = paramOf(k, 'x', x0);
+  const gt = k.alloc(n, 'toy grad', false);
   const seen: number[][] = [];
   const method: TrainMethod & { x: typeof x; seen: number[][] } = {
     x, seen, params: [x],
@@ -36,7 +37,7 @@ function toy(k: Kernels, o: { nanAt?: number; valid?: boolean } = {}) {
           g[j] += d / batch.length;
         }
       }
-      k.axpy(x.grad, k.from(g), 1);
+      k.axpy(x.grad, gt.set(g), 1);
       return { loss: step === o.nanAt ? NaN : loss, tokens: batch.length };
     },
     ...(o.valid ? {
@@ -205,10 +206,13 @@ describe('train/ loop', () => {
     const t = toy(k);
     await rejects(train(k, t, { ...base(), signal: ac.signal, onProgress: (p) => { if (p.step === 3) ac.abort(); } }), 'ABORTED');
     expect(t.seen).toHaveLength(3);
-    // an abort from a timer can only land if the loop gives the event loop a turn
+    // an abort from a timer can only land if the loop gives the event loop a turn (every YIELD_MS):
+    // without that, these steps would all run and the run would end normally
     const ac2 = new AbortController();
     setTimeout(() => ac2.abort(), 0);
-    await rejects(train(k, toy(k), { ...base(), steps: 1e9, signal: ac2.signal }), 'ABORTED');
+    const long = toy(k);
+    await rejects(train(k, long, { ...base(), steps: 200_000, signal: ac2.signal }), 'ABORTED');
+    expect(long.seen.length).toBeLessThan(200_000);
   });
 
   it('evaluation: before/after, early stopping on patience, the best params returned', async () => {
