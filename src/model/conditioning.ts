@@ -1,6 +1,7 @@
 // What conditions a frozen model beyond its text prompt, and the checks both scoring backends (the
 // WASM Model and ort/) apply to it before placing its rows and prefixes.
 import { PromptkilnError } from '../errors.js';
+import type { LinearAdapter } from './adapter-hook.js';
 import type { ModelConfig } from './types.js';
 
 // A trained soft prompt, prefix, or a compressed context. Built by soft/ and compress/ (which sit
@@ -15,6 +16,8 @@ export interface Conditioning {
   prefix?: { P: number; k: Float32Array[]; v: Float32Array[] } | null;
   // position of the first row (PEFT prefix tuning: P)
   posOffset?: number;
+  // LoRA / IA3 applied around the projections, unmerged (WASM backend only: ort/ refuses it)
+  linear?: LinearAdapter | null;
 }
 
 export type SoftRows = NonNullable<Conditioning['soft']>;

@@ -9,6 +9,7 @@ import { Lock } from './lock.js';
 import { rng, sample, type SampleOptions } from './sampling.js';
 import { checkIds, requireTokenizer, splitPromptTarget, type Text } from './text.js';
 import { Transformer, type KVCache, type Prefix, type RopeSet, type RopeTable } from './transformer.js';
+import type { LinearAdapter } from './adapter-hook.js';
 import type { Checkpoint, ModelConfig, RopeParams, Tokenizer } from './types.js';
 import { ropeOf, ropeTables } from './rope.js';
 import { uploadWeights, type Weights } from './weights.js';
@@ -193,7 +194,7 @@ export class Model {
 
   // Low-level entry used by forward(), tuning and compression: lays out the batch and runs the stack.
   // Returns the transformer, positioned for head/loss/backward calls.
-  run(sequences: Segment[][], o: { posOffset?: number; prefix?: Prefix | null; train?: boolean; mask?: boolean; cache?: KVCache | null }): Transformer {
+  run(sequences: Segment[][], o: { posOffset?: number; prefix?: Prefix | null; train?: boolean; mask?: boolean; cache?: KVCache | null; adapter?: LinearAdapter | null }): Transformer {
     this.w; // throws if disposed
     const B = sequences.length;
     const lengths = sequences.map((s) => Model.segLength(s));
@@ -210,7 +211,7 @@ export class Model {
       mask = new Float32Array(B * T);
       for (let b = 0; b < B; b++) for (let t = 0; t < lengths[b]; t++) mask[b * T + t] = 1;
     }
-    const x = this.stack.begin({ B, T, pos, mask, prefix: o.prefix ?? null, cache: o.cache ?? null, train: o.train ?? false });
+    const x = this.stack.begin({ B, T, pos, mask, prefix: o.prefix ?? null, cache: o.cache ?? null, train: o.train ?? false, adapter: o.adapter ?? null });
     this.fill(x, sequences, T);
     this.stack.addPositions();
     this.stack.forward();
@@ -274,9 +275,10 @@ export class Model {
     const posOffset = cond?.posOffset ?? 0;
     const mark = this.kernels.heap.mark(); // releases every scoped tensor below (prefixes)
     try {
-      const pass = this.promptPass(this.condSegments(cond, splits[0].full.slice(0, shared)), this.prefixTensors(cond), posOffset);
+      const adapter = cond?.linear ?? null;
+      const pass = this.promptPass(this.condSegments(cond, splits[0].full.slice(0, shared)), this.prefixTensors(cond), posOffset, adapter);
       const results: ScoreResult[] = splits.map((s) => ({ total: 0, tokens: s.full.slice(s.cut), logprobs: [] }));
-      this.targetPasses(splits, shared, pass.prefix, posOffset + pass.rows, results, opts.signal);
+      this.targetPasses(splits, shared, pass.prefix, posOffset + pass.rows, results, opts.signal, adapter);
       splits.forEach((s, i) => {
         const r = results[i];
         // a target starting right after the shared prompt: the prompt's last row predicts its first token
@@ -294,14 +296,14 @@ export class Model {
 
   // Runs the shared prompt once. Its K/V, after the conditioning prefix, become the targets' prefix
   // (P0 + Tp, Hkv, hd) per layer; its last row's log-probs (V) predict each target's first token.
-  private promptPass(segs: Segment[], condPrefix: Prefix | null, posOffset: number): { prefix: Prefix | null; rows: number; lastLogp: Float32Array | null } {
+  private promptPass(segs: Segment[], condPrefix: Prefix | null, posOffset: number, adapter: LinearAdapter | null): { prefix: Prefix | null; rows: number; lastLogp: Float32Array | null } {
     const Tp = Model.segLength(segs);
     if (Tp === 0) return { prefix: condPrefix, rows: 0, lastLogp: null };
     const c = this.config, k = this.kernels;
     const V = c.vocabSize, kvd = c.nKvHeads * c.headDim, P0 = condPrefix?.P ?? 0;
     const cache = this.stack.newCache(Tp);
     try {
-      const st = this.run([segs], { posOffset, prefix: condPrefix, cache });
+      const st = this.run([segs], { posOffset, prefix: condPrefix, cache, adapter });
       const lp = k.alloc(V, 'prompt logp'); // (V)
       st.eachHeadChunk([Tp - 1], (lg) => {
         k.logSoftmax(lp, lg, 1, V);
@@ -325,7 +327,7 @@ export class Model {
   // Target rows after the shared prompt, in batches of at most MAX_BATCH_ROWS rows: each row's
   // log-prob of the next target token is appended to its target's result, in order.
   private targetPasses(splits: { full: number[]; cut: number }[], shared: number, prefix: Prefix | null, posOffset: number,
-    results: ScoreResult[], signal?: AbortSignal): void {
+    results: ScoreResult[], signal?: AbortSignal, adapter: LinearAdapter | null = null): void {
     const lengths = splits.map((s) => s.full.length - shared);
     for (const { items, T } of rowBatches(lengths, MAX_BATCH_ROWS)) {
       throwIfAborted(signal, 'scoring');
@@ -341,7 +343,7 @@ export class Model {
       if (rows.length === 0) continue;
       // a sequence with no rows still needs one row for the batch layout
       const seqs: Segment[][] = items.map((idx) => [{ ids: splits[idx].full.length > shared ? splits[idx].full.slice(shared) : [0] }]);
-      const { logprobs } = this.run(seqs, { posOffset, prefix }).nll(rows, tg, 1, false);
+      const { logprobs } = this.run(seqs, { posOffset, prefix, adapter }).nll(rows, tg, 1, false);
       owner.forEach((o, r) => results[o].logprobs.push(logprobs[r]));
     }
   }
@@ -380,7 +382,7 @@ export class Model {
       for (let n = 0; n < maxTokens; n++) {
         throwIfAborted(opts.signal, 'generation');
         if (cache.len + Model.segLength(step) > cache.cap) break;
-        const st = this.run([step], { posOffset, prefix, cache });
+        const st = this.run([step], { posOffset, prefix, cache, adapter: cond?.linear ?? null });
         const last = Model.segLength(step) - 1;
         st.eachHeadChunk([last], (lg) => {
           logits.set(lg.f32().subarray(0, c.vocabSize));

@@ -5,6 +5,7 @@ import { attentionWindow, geglu, gegluBackward, ropePartial } from '../kernels/l
 import type { ModelConfig } from './types.js';
 import type { LayerWeights, Weights } from './weights.js';
 import { Activations, HEAD_CHUNK, type LayerActs } from './activations.js';
+import type { LinearAdapter } from './adapter-hook.js';
 
 // Per-layer prefix keys/values shared by every sequence of a batch: prefix tuning's learned
 // past_key_values, or a prompt's cached K/V reused by many continuations. Keys are used as given
@@ -31,6 +32,7 @@ export interface RunSpec {
   prefix?: Prefix | null;
   cache?: KVCache | null; // B must be 1; the T rows are appended to it
   train?: boolean; // keep activations for backward()
+  adapter?: LinearAdapter | null; // LoRA / IA3 around the projections (unmerged), forward and backward
 }
 
 export { HEAD_CHUNK };
@@ -91,6 +93,7 @@ export class Transformer {
     this.trained = false;
     const Tk = spec.cache ? spec.cache.len + T : T;
     this.acts.layout({ B, T, Tk, P: spec.prefix?.P ?? 0, masked: !!spec.mask, train: !!spec.train });
+    spec.adapter?.layout(B * T, !!spec.train);
     const a = this.acts.step;
     a.pos.setI32(spec.pos);
     if (spec.mask) a.mask.set(spec.mask);
@@ -184,12 +187,16 @@ export class Transformer {
     const rin = this.residual(l), rmid = this.residualMid(l), rnext = this.residual(l + 1);
 
     const plan = this.plan[l];
+    const ad = spec.adapter ?? null;
 
     // attention block
     this.norm(a.ln, s, 1, rin, lw.attnNorm, lw.attnNormBias);
-    k.matmul(lw.qNorm ? s.qRaw : s.q, a.ln, lw.wq, lw.bq, N, C, qd);
-    k.matmul(lw.kNorm ? s.kRaw : s.k, a.ln, lw.wk, lw.bk, N, C, kvd);
-    k.matmul(s.v, a.ln, lw.wv, lw.bv, N, C, kvd);
+    const xqkv = ad ? ad.input(l, 'qkv', a.ln) : a.ln;
+    const qOut = lw.qNorm ? s.qRaw : s.q, kOut = lw.kNorm ? s.kRaw : s.k;
+    k.matmul(qOut, xqkv, lw.wq, lw.bq, N, C, qd);
+    k.matmul(kOut, xqkv, lw.wk, lw.bk, N, C, kvd);
+    k.matmul(s.v, xqkv, lw.wv, lw.bv, N, C, kvd);
+    ad?.output(l, 'qkv', xqkv, [qOut, kOut, s.v]);
     if (lw.qNorm && lw.kNorm) {
       // per-head RMSNorm: (B·T·H) rows of hd
       k.rmsnorm(s.q, s.rstdQ, s.qRaw, lw.qNorm, N * H, hd, c.normEps);
@@ -216,21 +223,30 @@ export class Transformer {
     } else {
       k.attention(a.atty, s.att, s.q, keys, vals, spec.prefix?.k[l], spec.prefix?.v[l], mask, B, T, Tk, P, H, Hkv, hd);
     }
-    k.matmul(lw.postAttnNorm ? s.attnOut : a.proj, a.atty, lw.wo, lw.bo, N, qd, C);
+    const xo = ad ? ad.input(l, 'o', a.atty) : a.atty;
+    const oOut = lw.postAttnNorm ? s.attnOut : a.proj;
+    k.matmul(oOut, xo, lw.wo, lw.bo, N, qd, C);
+    ad?.output(l, 'o', xo, [oOut]);
     if (lw.postAttnNorm) k.rmsnorm(a.proj, s.rstdPA, s.attnOut, lw.postAttnNorm, N, C, c.normEps);
     k.add(rmid, rin, a.proj);
 
     // MLP block
     this.norm(a.ln, s, 2, rmid, lw.mlpNorm, lw.mlpNormBias);
-    k.matmul(s.h1, a.ln, lw.w1, lw.b1, N, C, F);
+    const xup = ad ? ad.input(l, 'up', a.ln) : a.ln;
+    k.matmul(s.h1, xup, lw.w1, lw.b1, N, C, F);
     if (c.arch === 'gpt2') {
+      ad?.output(l, 'up', xup, [s.h1]);
       k.gelu(a.act, s.h1);
     } else {
-      k.matmul(s.h3, a.ln, lw.w3!, lw.b3, N, C, F);
+      k.matmul(s.h3, xup, lw.w3!, lw.b3, N, C, F);
+      ad?.output(l, 'up', xup, [s.h1, s.h3]);
       if (c.activation === 'gelu_tanh') geglu(k, a.act, s.h1, s.h3);
       else k.swiglu(a.act, s.h1, s.h3);
     }
-    k.matmul(lw.postMlpNorm ? s.mlpOut : a.proj, a.act, lw.w2, lw.b2, N, F, C);
+    const xdown = ad ? ad.input(l, 'down', a.act) : a.act;
+    const downOut = lw.postMlpNorm ? s.mlpOut : a.proj;
+    k.matmul(downOut, xdown, lw.w2, lw.b2, N, F, C);
+    ad?.output(l, 'down', xdown, [downOut]);
     if (lw.postMlpNorm) k.rmsnorm(a.proj, s.rstdPM, s.mlpOut, lw.postMlpNorm, N, C, c.normEps);
     k.add(rnext, rmid, a.proj);
   }
@@ -263,27 +279,37 @@ export class Transformer {
     const N = B * T, C = c.dim, H = c.nHeads, Hkv = c.nKvHeads, hd = c.headDim, F = c.hiddenDim;
     const qd = H * hd, kvd = Hkv * hd;
     const P = spec.prefix?.P ?? 0;
+    const ad = spec.adapter ?? null;
 
     // MLP block: rnext = rmid + [post norm](W2·act(h1[, h3]))
     k.zero(g.dact);
-    k.matmulBackwardInput(g.dact, this.postNormBackward(dres, lw.postMlpNorm, s.mlpOut, s.rstdPM), lw.w2, N, F, C);
+    let dDown = [this.postNormBackward(dres, lw.postMlpNorm, s.mlpOut, s.rstdPM)];
+    if (ad) dDown = ad.outputBackward(l, 'down', dDown, g.dact);
+    k.matmulBackwardInput(g.dact, dDown[0], lw.w2, N, F, C);
+    ad?.inputBackward(l, 'down', g.dact);
     k.zero(g.dh1);
     k.zero(g.dln);
     if (c.arch === 'gpt2') {
       k.geluBackward(g.dh1, s.h1, g.dact);
-      k.matmulBackwardInput(g.dln, g.dh1, lw.w1, N, C, F);
+      const dUp = ad ? ad.outputBackward(l, 'up', [g.dh1], g.dln) : [g.dh1];
+      k.matmulBackwardInput(g.dln, dUp[0], lw.w1, N, C, F);
     } else {
       k.zero(g.dh3);
       if (c.activation === 'gelu_tanh') gegluBackward(k, g.dh1, g.dh3, g.dact, s.h1, s.h3);
       else k.swigluBackward(g.dh1, g.dh3, g.dact, s.h1, s.h3);
-      k.matmulBackwardInput(g.dln, g.dh1, lw.w1, N, C, F);
-      k.matmulBackwardInput(g.dln, g.dh3, lw.w3!, N, C, F);
+      const dUp = ad ? ad.outputBackward(l, 'up', [g.dh1, g.dh3], g.dln) : [g.dh1, g.dh3];
+      k.matmulBackwardInput(g.dln, dUp[0], lw.w1, N, C, F);
+      k.matmulBackwardInput(g.dln, dUp[1], lw.w3!, N, C, F);
     }
+    ad?.inputBackward(l, 'up', g.dln);
     this.normBackward(dres, g.dln, s, 2, this.residualMid(l), lw.mlpNorm);
 
     // attention block: rmid = rin + [post norm](Wo·attention(q, k, v))
     k.zero(g.datty);
-    k.matmulBackwardInput(g.datty, this.postNormBackward(dres, lw.postAttnNorm, s.attnOut, s.rstdPA), lw.wo, N, qd, C);
+    let dO = [this.postNormBackward(dres, lw.postAttnNorm, s.attnOut, s.rstdPA)];
+    if (ad) dO = ad.outputBackward(l, 'o', dO, g.datty);
+    k.matmulBackwardInput(g.datty, dO[0], lw.wo, N, qd, C);
+    ad?.inputBackward(l, 'o', g.datty);
     k.zero(g.dq);
     k.zero(g.dk);
     k.zero(g.dv);
@@ -304,9 +330,11 @@ export class Transformer {
       dk = g.dkRaw;
     }
     k.zero(g.dln);
-    k.matmulBackwardInput(g.dln, dq, lw.wq, N, C, qd);
-    k.matmulBackwardInput(g.dln, dk, lw.wk, N, C, kvd);
-    k.matmulBackwardInput(g.dln, g.dv, lw.wv, N, C, kvd);
+    const dQkv = ad ? ad.outputBackward(l, 'qkv', [dq, dk, g.dv], g.dln) : [dq, dk, g.dv];
+    k.matmulBackwardInput(g.dln, dQkv[0], lw.wq, N, C, qd);
+    k.matmulBackwardInput(g.dln, dQkv[1], lw.wk, N, C, kvd);
+    k.matmulBackwardInput(g.dln, dQkv[2], lw.wv, N, C, kvd);
+    ad?.inputBackward(l, 'qkv', g.dln);
     this.normBackward(dres, g.dln, s, 1, this.residual(l), lw.attnNorm);
   }
 

@@ -156,6 +156,10 @@ export class OrtBackend {
     if (targets.length === 0) return [];
     const c = this.config;
     const cond = opts.conditioning ?? null;
+    // the graph holds the base weights: an unmerged adapter cannot run in it (merge, then export)
+    if (cond?.linear) {
+      throw new PromptkilnError('ADAPTER', `the ort backend runs the exported base weights and cannot apply the unmerged adapter ${cond.linear.id}: export merged weights (mergeAdapter, or \`promptkiln merge\`) and load that folder, or use --backend wasm`, { adapter: cond.linear.id });
+    }
     const soft = checkSoft(cond, c);
     const prefix = checkPrefix(cond, c, this.id);
     const posOffset = cond?.posOffset ?? 0;

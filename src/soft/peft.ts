@@ -5,6 +5,8 @@ import { nodeFs } from '../util/files.js';
 import { toConditioning } from './conditioning.js';
 import { keyLayout, modelIdentity, type ModelRef } from './identity.js';
 import { checkTemplate, softRows } from './mixed.js';
+import { linearConditioning, loadLinearPeft, requireModel } from './linear-adapter.js';
+import { encodeLinearPeft, isLinearPeftType, type LinearArtifact } from './peft-linear.js';
 import {
   CONVENTIONS, type KeyLayout, type ModelIdentity, type MultitaskArtifact, type PrefixArtifact, type PromptEncoderConfig, type SoftArtifact,
   type SoftPromptArtifact, type TemplatePart,
@@ -187,6 +189,9 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
   }
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw adapterError(cfgWhere, 'expected a JSON object');
   const type = cfg.peft_type;
+  if (isLinearPeftType(type)) {
+    throw adapterError(cfgWhere, `peft_type ${type} changes the linear layers, not the prompt: load it with loadAdapter (score / generate) or loadLinearPeft`, { field: 'peft_type' });
+  }
   if (!PEFT_TYPES.includes(type as string)) {
     throw adapterError(cfgWhere, `peft_type ${JSON.stringify(type)} is not supported (expected one of ${PEFT_TYPES.join(', ')})`, { field: 'peft_type' });
   }
@@ -300,9 +305,9 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
 }
 
 // Node: writes both files into `dir` (created if needed) through temp files and renames.
-export async function savePeft(dir: string, a: SoftArtifact): Promise<void> {
+export async function savePeft(dir: string, a: SoftArtifact | LinearArtifact): Promise<void> {
   const { fs, path } = await nodeFs();
-  const { config, weights } = encodePeft(a);
+  const { config, weights } = a.kind === 'lora' || a.kind === 'ia3' ? encodeLinearPeft(a) : encodePeft(a);
   await fs.mkdir(dir, { recursive: true });
   // both temp files first, then the renames: a crash leaves whole files, never a torn one
   const files: [string, Uint8Array | string][] = [[WEIGHTS_FILE, weights], [CONFIG_FILE, JSON.stringify(config, null, 2) + '\n']];
@@ -332,6 +337,17 @@ export async function loadPeft(dir: string, model: ModelRef): Promise<SoftArtifa
 // For `score` / `generate --adapter DIR`: the saved prompt as the model's Conditioning; a
 // multitask prompt serves the task `taskId` names.
 export async function loadAdapter(dir: string, model: ModelRef, o: { taskId?: number } = {}): Promise<Conditioning> {
+  const { fs, path } = await nodeFs();
+  let type: unknown;
+  try {
+    type = JSON.parse(await fs.readFile(path.join(dir, CONFIG_FILE), 'utf8')).peft_type;
+  } catch {
+    type = null; // loadPeft reports the unreadable or invalid file
+  }
+  if (isLinearPeftType(type)) {
+    if (o.taskId !== undefined) throw new PromptkilnError('ADAPTER', `task id ${o.taskId} given, but ${dir} is a ${type} adapter (only multitask prompts have tasks)`, { taskId: o.taskId });
+    return linearConditioning(requireModel(model, `${dir} (${type})`), await loadLinearPeft(dir, model));
+  }
   return toConditioning(await loadPeft(dir, model), o);
 }
 
