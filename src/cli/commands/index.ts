@@ -8,3 +8,4 @@ import './demo.js';
 import './tune.js';
 import './run.js';
 import './judge-check.js';
+import './report.js';

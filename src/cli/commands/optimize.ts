@@ -9,6 +9,7 @@ import { savePeft, tune, type Example } from '../../soft/index.js';
 import { Progress } from '../progress.js';
 import { optimize, type OptimizeResult, type ProgressEvent } from '../../search/optimize.js';
 import { FileRunLog } from '../../search/run-log.js';
+import { parseObjectives, parseSelection } from '../../search/objectives.js';
 import { STRATEGY_NAMES, rl, strategyByName } from '../../search/strategies/index.js';
 import type { Strategy } from '../../search/types.js';
 import { numberOpt, parse, type CliIO } from '../command.js';
@@ -21,6 +22,7 @@ const usage = `promptkiln optimize --task T (--model M | ${lmUsage})
                     --strategy ${STRATEGY_NAMES.join('|')}|rl --out DIR
                     [--budget N] [--max-cost USD] [--seed S] [--iterations N] [--candidates N]
                     [--racing halving|ucb|exhaustive] [--resume] [--json] [--then-tune [--virtual-tokens N] [--tune-steps N]]
+                    [--objectives score,cost,latency,length [--select 'cost<=0.001,score=1']]
 
 Searches for a better instruction / demonstrations for the task (JSON task file, plain or typed,
 see DESIGN.md). The target model answers; the proposer (default: the target) writes the LLM
@@ -32,6 +34,13 @@ overridden per model by --prices FILE: {"model": {"input", "output", "cachedInpu
 USD per million tokens). DIR gets program.json (the winner, for loadProgram / promptkiln run),
 run.jsonl (every candidate), cache.jsonl (every model result, so --resume repeats nothing),
 result.json and report.html. --json prints {"best", "score", "initial_score", "calls", "cost", ...}.
+--strategy gepa reflects on each example's feedback (judge reasons, parse errors, expected vs
+produced) and keeps a per-example Pareto pool; mipro searches instruction × demo set jointly (TPE).
+--objectives keeps the Pareto front over those objectives (cost: the target's USD per example by
+the price table; latency: ms per example, stored with each cached result; length: characters of
+the prompt before the input); --select picks the winner: NAME<=X / NAME>=X constraints and
+NAME=W weights (default score=1). DIR/events.jsonl streams every proposal, evaluation, model
+call and selection (OpenTelemetry-shaped spans); promptkiln report DIR rebuilds report.html.
 ${keysUsage}
 --then-tune (local --model only) hands the winner to prompt tuning: N soft tokens initialized
 from the winning prompt's text (PEFT's TEXT init; default N = its token count, at most 64),
@@ -39,7 +48,7 @@ trained on the task's train pairs (output → target), saved as PEFT files in DI
 
 register({
   name: 'optimize',
-  summary: 'search for a better hard prompt (APE, GrIPS, ProTeGi, OPRO, demos)',
+  summary: 'search for a better hard prompt (APE, GrIPS, ProTeGi, OPRO, demos, GEPA, MIPROv2-style)',
   usage,
   async run(argv, io) {
     const { values } = parse('optimize', argv, {
@@ -49,7 +58,11 @@ register({
       resume: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, backend: { type: 'string', default: 'auto' },
       'then-tune': { type: 'boolean', default: false },
       'virtual-tokens': { type: 'string' }, 'tune-steps': { type: 'string' },
+      objectives: { type: 'string' }, select: { type: 'string' },
     });
+    const objectives = values.objectives !== undefined ? parseObjectives(values.objectives, 'optimize --objectives') : undefined;
+    if (values.select !== undefined && !objectives) throw new PromptkilnError('ARGUMENT', 'optimize: --select needs --objectives (the objectives it weighs or bounds)');
+    const select = values.select !== undefined ? parseSelection(values.select, 'optimize --select') : undefined;
     if (values['then-tune'] && !values.model) throw new PromptkilnError('ARGUMENT', 'optimize: --then-tune needs a local --model (soft prompts train through its weights)');
     if (!values.task) throw new PromptkilnError('ARGUMENT', 'optimize: --task is required (a task JSON file)');
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'optimize: --out DIR is required (run log, cache, report)');
@@ -89,6 +102,14 @@ register({
     const cache = await DiskCache.open(cacheFile);
     const runLog = await FileRunLog.open(path.join(out, 'run.jsonl'), values.resume!);
     if (values.resume && cache.size) io.err(`resuming: ${cache.size} cached results in ${cacheFile}`);
+    // a resumed run replays from the cache and so re-emits every event: the file starts over
+    const eventsFile = path.join(out, 'events.jsonl');
+    await fs.writeFile(eventsFile, '', 'utf8');
+    let eventsPending = Promise.resolve();
+    const onEvent = (e: object) => {
+      const line = JSON.stringify(e) + '\n';
+      eventsPending = eventsPending.then(() => fs.appendFile(eventsFile, line, 'utf8'));
+    };
 
     let result: OptimizeResult;
     let tuned: Awaited<ReturnType<typeof thenTune>> | null = null;
@@ -100,6 +121,7 @@ register({
         candidatesPerIteration: numberOpt('optimize', 'candidates', values.candidates, 8),
         racing: values.racing as 'halving' | 'ucb' | 'exhaustive' | undefined,
         onProgress: (e) => progress(io, e, budget, maxCost),
+        objectives, select, onEvent,
       });
       if (values['then-tune'] && local) {
         tuned = await thenTune(local, result, task.validation.map((e) => ({ input: e.input, target: e.output })), {
@@ -111,6 +133,7 @@ register({
     } finally {
       await cache.flush();
       await runLog.flush();
+      await eventsPending;
       dispose();
     }
     const summary = {
@@ -125,6 +148,7 @@ register({
       initial_test_score: result.initialTestScore,
       demos: result.best.demos.map((d) => d.id),
       stop_reason: result.stopReason,
+      ...(result.objectives ? { objectives: { front: result.objectives.front, winner: result.objectives.winner, constraints_met: result.objectives.constraintsMet } } : {}),
       ...(tuned ? { tuned: tuned.summary } : {}),
     };
     await writeFileAtomic(path.join(out, 'program.json'), JSON.stringify(result.program, null, 2) + '\n');

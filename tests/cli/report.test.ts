@@ -1,0 +1,91 @@
+// `promptkiln optimize --strategy grips --objectives …` on the real stories260K model (loglik),
+// then `promptkiln report DIR`: the page is rebuilt from the run directory alone, works offline
+// (no request leaves the page) and renders in headless Chromium; the screenshot is kept in
+// .cache/test-output/ (gitignored).
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import '../../src/cli/commands/index.js';
+import type { CliIO } from '../../src/cli/command.js';
+import { commands } from '../../src/cli/registry.js';
+import { launchChromium } from '../hosts/chromium.js';
+import { MODELS_DIR, REPO_DIR } from '../helpers/paths.js';
+
+const TASK = path.join(REPO_DIR, 'tests/search/fixtures/tom-stories.json');
+const MODEL = path.join(MODELS_DIR, 'stories260K');
+const SHOTS = path.join(REPO_DIR, '.cache/test-output');
+
+function io() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const x: CliIO = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false, signal: new AbortController().signal };
+  return { io: x, out, err };
+}
+const cmd = (name: string) => commands.find((c) => c.name === name)!;
+const lines = async (f: string) => (await fs.readFile(f, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+
+describe('promptkiln report', () => {
+  it('rebuilds a GrIPS run with objectives from its directory: tree, front, calls over time, worst examples; renders offline in Chromium', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pk-report-'));
+    const a = io();
+    const args = ['--task', TASK, '--model', MODEL, '--strategy', 'grips', '--budget', '150', '--seed', '2', '--iterations', '2', '--candidates', '4',
+      '--objectives', 'score,latency,length', '--select', 'score=1,length=0.001', '--out', dir, '--json'];
+    expect(await cmd('optimize').run(args, a.io)).toBe(0);
+    const summary = JSON.parse(a.out[0]);
+    expect(summary.objectives.front.length).toBeGreaterThan(0);
+    expect(summary.objectives.front).toContain(summary.objectives.winner);
+    const log = await lines(path.join(dir, 'run.jsonl'));
+    const cands = log.filter((e) => e.type === 'candidate');
+    const events = await lines(path.join(dir, 'events.jsonl'));
+    expect(events.filter((e) => e.name === 'proposal').map((e) => e.attributes.candidate)).toEqual(cands.map((c) => c.id));
+
+    // the report page is rebuilt from the directory alone
+    await fs.rm(path.join(dir, 'report.html'));
+    const r = io();
+    expect(await cmd('report').run([dir], r.io)).toBe(0);
+    expect(r.out[0]).toBe(path.join(dir, 'report.html'));
+    const html = await fs.readFile(path.join(dir, 'report.html'), 'utf8');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+    for (const h of ['Score per iteration', 'Candidate tree', 'Pareto front', 'Cost and calls over time', 'Worst examples of the best candidate']) expect(html).toContain(h);
+    // one tree node per candidate, one edge per parent link; the front as the run selected it
+    expect(html.match(/class="node"/g)!.length).toBe(cands.length);
+    expect(html.match(/class="edge"/g)?.length ?? 0).toBe(cands.filter((c) => c.parent).length + cands.filter((c) => /:c\d+$/.test(c.operator)).length);
+    expect((html.match(/class="(front|winner)"/g) ?? []).length).toBe(summary.objectives.front.length);
+    expect(html).toContain(`<b>${summary.objectives.winner}</b>`);
+
+    // a report of a run still going: a log cut mid-line renders what is there
+    const partial = path.join(dir, 'partial');
+    await fs.mkdir(partial);
+    const text = await fs.readFile(path.join(dir, 'run.jsonl'), 'utf8');
+    await fs.writeFile(path.join(partial, 'run.jsonl'), text.slice(0, Math.floor(text.length * 0.6)));
+    expect(await cmd('report').run([partial], io().io)).toBe(0);
+    expect(await fs.readFile(path.join(partial, 'report.html'), 'utf8')).toContain('running or stopped');
+    await expect(cmd('report').run([path.join(dir, 'missing')], io().io)).rejects.toMatchObject({ code: 'DATA' });
+
+    // headless Chromium, offline: every request but the page itself is refused and counted
+    const b = await launchChromium();
+    try {
+      const page = await b.context.newPage();
+      const requests: string[] = [];
+      await page.route('**/*', (route) => {
+        const u = route.request().url();
+        if (u.startsWith('file://')) return route.continue();
+        requests.push(u);
+        return route.abort();
+      });
+      await page.goto('file://' + path.join(dir, 'report.html'));
+      expect(await page.locator('svg.tree circle.node').count()).toBe(cands.length);
+      expect(await page.locator('svg.pareto circle').count()).toBe(summary.objectives.front.length + log.find((e) => e.type === 'objectives').points.length - summary.objectives.front.length);
+      const box = await page.locator('svg.tree').boundingBox();
+      expect(box!.width).toBeGreaterThan(100);
+      await fs.mkdir(SHOTS, { recursive: true });
+      const shot = path.join(SHOTS, 'report-grips.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      expect((await fs.stat(shot)).size).toBeGreaterThan(20_000);
+      expect(requests).toEqual([]);
+    } finally {
+      await b.close();
+    }
+  });
+});
