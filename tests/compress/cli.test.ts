@@ -64,14 +64,14 @@ describe('promptkiln compress (CLI options)', () => {
     const file = path.join(dir, 'compressor.safetensors');
     const x = io();
     expect(await cmd.run(['--model', MODEL, '--method', 'recurrent', '--train-corpus', path.join(dir, 'corpus.jsonl'), '--compressor', file,
-      '--slots', '3', '--segments', '2', '--steps', '12', '--context', path.join(dir, 'story.txt'), '--queries', path.join(dir, 'queries.jsonl'),
+      '--slots', '3', '--segments', '3', '--steps', '12', '--context', path.join(dir, 'story.txt'), '--queries', path.join(dir, 'queries.jsonl'),
       '--out', path.join(dir, 'rec'), '--json'], x.io)).toBe(0);
-    expect(JSON.parse(x.out[0]).tokens).toBe(6); // accumulate: 3 slots × 2 segments
+    expect(JSON.parse(x.out[0]).tokens).toBe(9); // accumulate: 3 slots × 3 segments (neither the default)
     const cli = await loadCompressor(file, model);
-    expect(cli.spec).toEqual({ slots: 3, segments: 2, mode: 'accumulate' });
+    expect(cli.spec).toEqual({ slots: 3, segments: 3, mode: 'accumulate' });
     // the same training through the API, bit for bit
     const enc = corpus.map((c) => { const { ctx, zs } = encodeContext(model, c.context, c.queries); return { context: ctx, queries: zs }; });
-    const rc = RecurrentCompressor.init(model, { slots: 3, segments: 2, mode: 'accumulate' }, enc[0].context, 0);
+    const rc = RecurrentCompressor.init(model, { slots: 3, segments: 3, mode: 'accumulate' }, enc[0].context, 0);
     const untrained = rc.weights();
     await rc.train(enc, { steps: 12, lr: RECURRENT_DEFAULTS.lr, seed: 0 });
     expect(Array.from(cli.weights().projW)).toEqual(Array.from(rc.weights().projW));
