@@ -9,8 +9,8 @@
 
 import { PromptkilnError } from '../errors.js';
 import { cfgErr } from './hf-config.js';
-import type { SafetensorsTensor } from './safetensors.js';
-import type { ModelConfig, TensorMap } from './types.js';
+import type { ModelConfig } from './types.js';
+import type { WeightRef } from './weight-ref.js';
 
 // Settings hf-config.ts reads that no reference implementation runs: refused at load, naming the
 // key (the config itself is complete either way). transformers rotates part of a head only in
@@ -22,7 +22,6 @@ export function checkRunnable(c: ModelConfig, file: string): void {
   }
 }
 
-// (rows, cols) → (cols, rows)
 // a (rows, cols) → (cols, rows); GPT-2 Conv1D (in, out) → the kernels' (out, in), and back for ONNX
 export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(a.length);
@@ -30,11 +29,17 @@ export function transpose(a: Float32Array, rows: number, cols: number): Float32A
   return out;
 }
 
+// Canonical name → a tensor not read yet (weight-ref.ts): the loader reads each straight into the heap.
+export type RefMap = Map<string, WeightRef>;
+
+// a Conv1D weight (rows, cols) read as (cols, rows); read whole (GPT-2's matrices are at most C × 4C)
+const transposed = (r: WeightRef, rows: number, cols: number) => r.map((a) => transpose(a, rows, cols), [cols, rows]);
+
 // Looks tensors up by name with the optional prefix, checking shapes.
 class Source {
-  private byName = new Map<string, { t: SafetensorsTensor; key: string }>();
+  private byName = new Map<string, { t: WeightRef; key: string }>();
   constructor(
-    raw: Map<string, SafetensorsTensor>,
+    raw: RefMap,
     prefix: string,
     private file: string,
   ) {
@@ -43,7 +48,7 @@ class Source {
   has(name: string): boolean {
     return this.byName.has(name);
   }
-  get(name: string, shape: number[]): Float32Array {
+  get(name: string, shape: number[]): WeightRef {
     const e = this.byName.get(name);
     if (!e) throw new PromptkilnError('CHECKPOINT', `${this.file}: missing tensor "${name}" (expected shape [${shape.join(', ')}])`, { file: this.file, tensor: name });
     if (e.t.shape.length !== shape.length || e.t.shape.some((d, i) => d !== shape[i])) {
@@ -54,21 +59,21 @@ class Source {
         found: e.t.shape,
       });
     }
-    return e.t.data;
+    return e.t;
   }
 }
 
 // Map the raw safetensors tensors (all shards merged) to canonical names for `config`.
-export function hfTensors(config: ModelConfig, raw: Map<string, SafetensorsTensor>, file = 'model.safetensors'): TensorMap {
+export function hfTensors(config: ModelConfig, raw: RefMap, file = 'model.safetensors'): RefMap {
   return config.arch === 'llama' ? llamaTensors(config, raw, file) : gpt2Tensors(config, raw, file);
 }
 
-function llamaTensors(cfg: ModelConfig, raw: Map<string, SafetensorsTensor>, file: string): TensorMap {
+function llamaTensors(cfg: ModelConfig, raw: RefMap, file: string): RefMap {
   const s = new Source(raw, 'model.', file);
   const { dim: C, hiddenDim: F, vocabSize: V } = cfg;
   const q = cfg.nHeads * cfg.headDim;
   const kv = cfg.nKvHeads * cfg.headDim;
-  const out: TensorMap = new Map();
+  const out: RefMap = new Map();
   out.set('tok_embeddings', s.get('embed_tokens.weight', [V, C]));
   for (let i = 0; i < cfg.nLayers; i++) {
     const p = `layers.${i}.`;
@@ -77,9 +82,9 @@ function llamaTensors(cfg: ModelConfig, raw: Map<string, SafetensorsTensor>, fil
     if (cfg.family === 'phi3') {
       // fused (q + 2·kv, C): rows q, then k, then v
       const qkv = s.get(p + 'self_attn.qkv_proj.weight', [q + 2 * kv, C]);
-      out.set(p + 'wq', qkv.subarray(0, q * C));
-      out.set(p + 'wk', qkv.subarray(q * C, (q + kv) * C));
-      out.set(p + 'wv', qkv.subarray((q + kv) * C, (q + 2 * kv) * C));
+      out.set(p + 'wq', qkv.slice(0, [q, C]));
+      out.set(p + 'wk', qkv.slice(q * C, [kv, C]));
+      out.set(p + 'wv', qkv.slice((q + kv) * C, [kv, C]));
     } else {
       set('wq', 'self_attn.q_proj.weight', [q, C]);
       set('wk', 'self_attn.k_proj.weight', [kv, C]);
@@ -105,8 +110,8 @@ function llamaTensors(cfg: ModelConfig, raw: Map<string, SafetensorsTensor>, fil
     if (cfg.family === 'phi3') {
       // fused (2F, C): gate rows, then up rows
       const gu = s.get(p + 'mlp.gate_up_proj.weight', [2 * F, C]);
-      out.set(p + 'w1', gu.subarray(0, F * C));
-      out.set(p + 'w3', gu.subarray(F * C, 2 * F * C));
+      out.set(p + 'w1', gu.slice(0, [F, C]));
+      out.set(p + 'w3', gu.slice(F * C, [F, C]));
     } else {
       set('w1', 'mlp.gate_proj.weight', [F, C]);
       set('w3', 'mlp.up_proj.weight', [F, C]);
@@ -123,10 +128,10 @@ function llamaTensors(cfg: ModelConfig, raw: Map<string, SafetensorsTensor>, fil
   return out;
 }
 
-function gpt2Tensors(cfg: ModelConfig, raw: Map<string, SafetensorsTensor>, file: string): TensorMap {
+function gpt2Tensors(cfg: ModelConfig, raw: RefMap, file: string): RefMap {
   const s = new Source(raw, 'transformer.', file);
   const { dim: C, hiddenDim: F, vocabSize: V } = cfg;
-  const out: TensorMap = new Map();
+  const out: RefMap = new Map();
   out.set('tok_embeddings', s.get('wte.weight', [V, C]));
   out.set('pos_embeddings', s.get('wpe.weight', [cfg.maxSeqLen, C]));
   for (let i = 0; i < cfg.nLayers; i++) {
@@ -135,17 +140,17 @@ function gpt2Tensors(cfg: ModelConfig, raw: Map<string, SafetensorsTensor>, file
     out.set(p + 'attn_norm', s.get(h + 'ln_1.weight', [C]));
     out.set(p + 'attn_norm_bias', s.get(h + 'ln_1.bias', [C]));
     // c_attn [C, 3C] (in, out) → (3C, C): rows 0..C-1 are q, then k, then v
-    const qkv = transpose(s.get(h + 'attn.c_attn.weight', [C, 3 * C]), C, 3 * C); // (3C, C)
+    const qkv = transposed(s.get(h + 'attn.c_attn.weight', [C, 3 * C]), C, 3 * C); // (3C, C)
     const qkvB = s.get(h + 'attn.c_attn.bias', [3 * C]);
-    ['wq', 'wk', 'wv'].forEach((n, k) => out.set(p + n, qkv.subarray(k * C * C, (k + 1) * C * C)));
-    ['bq', 'bk', 'bv'].forEach((n, k) => out.set(p + n, qkvB.subarray(k * C, (k + 1) * C)));
-    out.set(p + 'wo', transpose(s.get(h + 'attn.c_proj.weight', [C, C]), C, C));
+    ['wq', 'wk', 'wv'].forEach((n, k) => out.set(p + n, qkv.slice(k * C * C, [C, C])));
+    ['bq', 'bk', 'bv'].forEach((n, k) => out.set(p + n, qkvB.slice(k * C, [C])));
+    out.set(p + 'wo', transposed(s.get(h + 'attn.c_proj.weight', [C, C]), C, C));
     out.set(p + 'bo', s.get(h + 'attn.c_proj.bias', [C]));
     out.set(p + 'mlp_norm', s.get(h + 'ln_2.weight', [C]));
     out.set(p + 'mlp_norm_bias', s.get(h + 'ln_2.bias', [C]));
-    out.set(p + 'w1', transpose(s.get(h + 'mlp.c_fc.weight', [C, F]), C, F)); // (F, C)
+    out.set(p + 'w1', transposed(s.get(h + 'mlp.c_fc.weight', [C, F]), C, F)); // (F, C)
     out.set(p + 'b1', s.get(h + 'mlp.c_fc.bias', [F]));
-    out.set(p + 'w2', transpose(s.get(h + 'mlp.c_proj.weight', [F, C]), F, C)); // (C, F)
+    out.set(p + 'w2', transposed(s.get(h + 'mlp.c_proj.weight', [F, C]), F, C)); // (C, F)
     out.set(p + 'b2', s.get(h + 'mlp.c_proj.bias', [C]));
   }
   out.set('final_norm', s.get('ln_f.weight', [C]));

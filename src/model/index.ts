@@ -12,8 +12,9 @@ export { Transformer, HEAD_CHUNK, type Prefix, type KVCache } from './transforme
 export { loadModelInWorker, WorkerModel, type WorkerModelOptions } from './remote.js';
 
 // Load a model from a folder (HF config.json + safetensors, or llama2.c .bin + tokenizer), a .bin
-// file, or a hub id `owner/name[/subfolder][@revision]`.
+// file, or a hub id `owner/name[/subfolder][@revision]`. Safetensors weights are read in ranges
+// straight into the kernel heap (files of any size; opts.weights picks f32 or bf16 storage).
 export async function loadModel(source: CheckpointSource, opts: LoadOptions & LoadCheckpointOptions = {}): Promise<Model> {
-  const ckpt = await loadCheckpoint(source, opts);
+  const ckpt = await loadCheckpoint(source, { lazy: true, ...opts });
   return Model.fromCheckpoint(ckpt, opts);
 }

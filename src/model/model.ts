@@ -12,7 +12,9 @@ import { Transformer, type KVCache, type Prefix, type RopeSet, type RopeTable } 
 import type { LinearAdapter } from './adapter-hook.js';
 import type { Checkpoint, ModelConfig, RopeParams, Tokenizer } from './types.js';
 import { ropeOf, ropeTables } from './rope.js';
-import { uploadWeights, type Weights } from './weights.js';
+import { planWeights, type WeightsMode } from './memory-plan.js';
+import { refsOf } from './weight-ref.js';
+import { tableRows, uploadWeights, type Weights } from './weights.js';
 
 export type { Conditioning } from './conditioning.js';
 export type { Text } from './text.js';
@@ -66,6 +68,13 @@ export interface ForwardResult {
 export interface LoadOptions {
   kernels?: Kernels;
   maxMemoryBytes?: number;
+  // how the heap stores the weights: 'f32', 'bf16' (matrices and the token table in 16 bits,
+  // memory-plan.ts), or 'auto' (default): f32 unless f32 weights and room for activations exceed
+  // the heap, then bf16 with a note through onWarning. A model too large in the mode (or, for
+  // 'auto', in every mode) is an OOM error naming the bytes, before anything is allocated.
+  weights?: WeightsMode | 'auto';
+  onWarning?: (message: string) => void;
+  signal?: AbortSignal;
 }
 
 const MAX_BATCH_ROWS = 2048;
@@ -94,10 +103,23 @@ export class Model {
   }
 
   static async fromCheckpoint(ckpt: Checkpoint, opts: LoadOptions = {}): Promise<Model> {
-    const kernels = opts.kernels ?? (await init(opts.maxMemoryBytes ? { maxMemoryBytes: opts.maxMemoryBytes } : {}));
-    const weights = uploadWeights(kernels, ckpt.config, ckpt.tensors, ckpt.source);
-    return new Model(kernels, ckpt, weights, uploadRope(kernels, ckpt.config));
+    try {
+      const kernels = opts.kernels ?? (await init(opts.maxMemoryBytes ? { maxMemoryBytes: opts.maxMemoryBytes } : {}));
+      const heap = kernels.heap;
+      const plan = planWeights(ckpt.config, heap.maxBytes - heap.usedBytes, opts.weights ?? 'auto', ckpt.source);
+      if (plan.note) (opts.onWarning ?? console.warn)(plan.note);
+      const refs = ckpt.lazy?.refs ?? refsOf(ckpt.tensors, ckpt.source);
+      const weights = await uploadWeights(kernels, ckpt.config, refs, ckpt.source, plan.mode, opts.signal);
+      const m = new Model(kernels, ckpt, weights, uploadRope(kernels, ckpt.config));
+      m.weightsMode = plan.mode;
+      return m;
+    } finally {
+      await ckpt.lazy?.close();
+    }
   }
+
+  // how the heap stores the weights (LoadOptions.weights)
+  weightsMode: WeightsMode = 'f32';
 
   private get w(): Weights {
     if (!this.weights) throw new PromptkilnError('ARGUMENT', `model ${this.id} was disposed`);
@@ -115,7 +137,7 @@ export class Model {
 
   // Bytes of WASM memory held by weights and workspaces.
   memoryBytes(): { weights: number; workspace: number; heapPeak: number } {
-    const weights = (this.weights?.all ?? []).reduce((a, t) => a + t.n * 4, 0);
+    const weights = (this.weights?.all ?? []).reduce((a, t) => a + t.n * (t.dtype === 'f32' ? 4 : 2), 0);
     return { weights, workspace: this.stack.acts.bytes(), heapPeak: this.kernels.heap.peak };
   }
 
@@ -137,10 +159,7 @@ export class Model {
   // text or vocabulary samples, and compression's chunk-mean init.
   embeddingRows(ids: readonly number[]): Float32Array {
     this.checkIds(ids, 'embedding rows');
-    const C = this.config.dim;
-    const table = this.w.tokEmbeddings.f32();
-    const out = new Float32Array(ids.length * C);
-    ids.forEach((id, i) => out.set(table.subarray(id * C, (id + 1) * C), i * C));
+    const out = tableRows(this.w.tokEmbeddings, ids, this.config.dim);
     // what the embedding module returns: Gemma's scales its rows (f32 product, as transformers)
     const s = this.config.embedScale;
     if (s !== undefined && s !== 1) for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i] * s);

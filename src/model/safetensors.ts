@@ -2,12 +2,15 @@
 //
 // Layout: u64 LE header length N, N bytes of UTF-8 JSON, then the data section. The JSON maps
 // tensor names to {dtype, shape, data_offsets: [begin, end]} (offsets relative to the data
-// section) plus an optional "__metadata__" string map. We accept F32/F16/BF16/F64 and widen
-// (or narrow, for F64) to Float32Array, because every kernel works in f32.
+// section) plus an optional "__metadata__" string map. We accept F32/F16/BF16/F64: a whole file in
+// memory is widened (or narrowed, for F64) to Float32Array; a file read in ranges
+// (readSafetensorsLayout, for files of any size) only gives where each tensor's bytes are, and
+// weight-ref.ts converts them straight into the kernel heap as f32 or bf16.
 // Nothing in a file is trusted: each length and offset is checked before it is used, so a
 // corrupt file ends in a PromptkilnError('CHECKPOINT') naming the file and the tensor.
 
 import { PromptkilnError } from '../errors.js';
+import type { ByteSource } from './byte-source.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64';
 
@@ -26,7 +29,7 @@ export interface SafetensorsFile {
 // making us decode hundreds of megabytes of "JSON".
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+export const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
 function bad(file: string, msg: string, details?: Record<string, unknown>): PromptkilnError {
   return new PromptkilnError('CHECKPOINT', `${file}: ${msg}`, { file, ...details });
@@ -52,7 +55,7 @@ function halfLookup(): Float32Array {
 }
 
 // Decode `count` elements of `dtype` starting at absolute byte `start` of `bytes`.
-function decodeTensor(bytes: Uint8Array, start: number, count: number, dtype: SafetensorsDtype): Float32Array {
+export function decodeTensor(bytes: Uint8Array, start: number, count: number, dtype: SafetensorsDtype): Float32Array {
   const abs = bytes.byteOffset + start;
   if (dtype === 'F32') {
     // aligned: a view on the file's buffer (no copy; the runtime copies weights into WASM once)
@@ -85,27 +88,39 @@ interface Entry {
   end: number;
 }
 
-function parseHeader(bytes: Uint8Array, file: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
-  if (bytes.byteLength < 8) throw bad(file, `file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lo = dv.getUint32(0, true);
-  const hi = dv.getUint32(4, true);
-  const n = hi * 2 ** 32 + lo;
+// The header length field (first 8 bytes), checked against the file size.
+function headerLength(first8: Uint8Array, fileSize: number, file: string): number {
+  if (fileSize < 8) throw bad(file, `file is ${fileSize} bytes, shorter than the 8-byte header length`);
+  const dv = new DataView(first8.buffer, first8.byteOffset, 8);
+  const n = dv.getUint32(4, true) * 2 ** 32 + dv.getUint32(0, true);
   if (n > MAX_HEADER_BYTES) throw bad(file, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`, { field: 'header_length' });
-  if (n > bytes.byteLength - 8) {
-    throw bad(file, `header length ${n} runs past the end of the file (${bytes.byteLength - 8} bytes after the length)`, { field: 'header_length' });
+  if (n > fileSize - 8) {
+    throw bad(file, `header length ${n} runs past the end of the file (${fileSize - 8} bytes after the length)`, { field: 'header_length' });
   }
   if (n < 2) throw bad(file, `header length ${n} is too short for a JSON object`, { field: 'header_length' });
+  return n;
+}
+
+function parseHeader(bytes: Uint8Array, file: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
+  const n = headerLength(bytes, bytes.byteLength, file);
+  return parseHeaderJson(bytes.subarray(8, 8 + n), bytes.byteLength, file);
+}
+
+// The JSON header (`json`, the n bytes after the length) of a file of `fileSize` bytes: every
+// tensor's range is checked against the data section that size leaves, so a truncated file is
+// refused here, before anything is allocated for it.
+function parseHeaderJson(jsonBytes: Uint8Array, fileSize: number, file: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
+  const n = jsonBytes.byteLength;
   let json: unknown;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(jsonBytes);
     json = JSON.parse(text);
   } catch (e) {
     throw bad(file, `header is not valid UTF-8 JSON (${(e as Error).message})`, { field: 'header' });
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad(file, 'header JSON is not an object', { field: 'header' });
   const dataStart = 8 + n;
-  const dataLen = bytes.byteLength - dataStart;
+  const dataLen = fileSize - dataStart;
   const metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
@@ -130,7 +145,7 @@ function parseHeader(bytes: Uint8Array, file: string): { entries: Entry[]; metad
     }
     const [begin, end] = off as [number, number];
     if (end > dataLen) {
-      throw bad(file, `tensor "${name}" data_offsets [${begin}, ${end}] run past the data section (${dataLen} bytes)`, { tensor: name, field: 'data_offsets' });
+      throw bad(file, `tensor "${name}" data_offsets [${begin}, ${end}] run past the data section (${dataLen} bytes): the file is truncated or its header is wrong`, { tensor: name, field: 'data_offsets' });
     }
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     const want = count * DTYPE_BYTES[dtype as SafetensorsDtype];
@@ -165,6 +180,24 @@ export function parseSafetensors(bytes: Uint8Array, file = 'model.safetensors'):
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeTensor(bytes, dataStart + e.begin, count, e.dtype) });
   }
   return { tensors, metadata };
+}
+
+// One tensor of a file read in ranges: `offset` is its absolute first byte in the file.
+export interface SafetensorsRange {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  offset: number;
+  bytes: number;
+}
+
+// The header of a file read in ranges (8 bytes, then the JSON): where each tensor's bytes are,
+// checked against the file's size, so a truncated file (past 2 GiB or not) is refused before
+// anything is read or allocated for its tensors.
+export async function readSafetensorsLayout(src: ByteSource): Promise<{ tensors: Map<string, SafetensorsRange>; metadata: Record<string, string> }> {
+  if (src.size < 8) throw bad(src.name, `file is ${src.size} bytes, shorter than the 8-byte header length`);
+  const n = headerLength(await src.read(0, 8), src.size, src.name);
+  const { entries, metadata, dataStart } = parseHeaderJson(await src.read(8, n), src.size, src.name);
+  return { tensors: new Map(entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape, offset: dataStart + e.begin, bytes: e.end - e.begin }])), metadata };
 }
 
 // Only the header: names, dtypes, shapes (for listing or checking a file without decoding it).

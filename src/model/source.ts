@@ -14,21 +14,27 @@
 
 import { PromptkilnError } from '../errors.js';
 import { nodeFs } from '../util/files.js';
-import { checkRunnable, hfTensors } from './hf-checkpoint.js';
+import { bytesSource, nodeFileSource, type ByteSource } from './byte-source.js';
+import { checkRunnable, hfTensors, type RefMap } from './hf-checkpoint.js';
 import { hfConfig } from './hf-config.js';
 import { parseGenerationConfig, withGenerationConfig } from './generation-config.js';
 import { formatHubId, hubFileIfExists, hubListFiles, looksLikeHubId, parseHubId, type HubOptions } from './hub.js';
 import { parseLlama2c, probeLlama2c } from './llama2c.js';
-import { parseSafetensors, parseSafetensorsIndex, type SafetensorsTensor } from './safetensors.js';
+import { parseSafetensorsIndex, readSafetensorsLayout } from './safetensors.js';
 import { loadHfTokenizer } from './tokenizer-hf.js';
 import { parseLlama2cTokenizer } from './tokenizer-llama2c.js';
-import type { Checkpoint, Tokenizer } from './types.js';
+import type { Checkpoint, TensorMap, Tokenizer } from './types.js';
+import { WeightRef } from './weight-ref.js';
 
 export interface LoadCheckpointOptions extends HubOptions {
   // file names (relative to the folder / hub subfolder) to use instead of a listing
   files?: string[];
   // load the tokenizer (default true)
   tokenizer?: boolean;
+  // leave safetensors weights in their files (Checkpoint.lazy) for Model.fromCheckpoint to read
+  // straight into the kernel heap; `tensors` stays empty. loadModel does this; the default reads
+  // every tensor into f32 arrays (what ONNX export and tests work on).
+  lazy?: boolean;
 }
 
 export type CheckpointSource = string | { files: Record<string, Uint8Array>; name?: string };
@@ -44,6 +50,8 @@ interface FileSet {
   folderName: string; // last path segment, for `<folder>.bin`
   list(): Promise<FileEntry[] | null>;
   read(name: string): Promise<Uint8Array | null>; // null: no such file
+  // random access to a weights file, for files of any size; null: no such file
+  open(name: string): Promise<ByteSource | null>;
   // first `n` bytes and the total size, when cheaper than read() (local files)
   head?(name: string, n: number): Promise<{ head: Uint8Array; size: number } | null>;
 }
@@ -73,6 +81,14 @@ async function localFileSet(dir: string): Promise<FileSet> {
         throw new PromptkilnError('CHECKPOINT', `${path.join(dir, name)}: cannot read (${(e as Error).message})`, { file: name });
       }
     },
+    async open(name) {
+      try {
+        return await nodeFileSource(path.join(dir, name));
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENOENT') return null;
+        throw new PromptkilnError('CHECKPOINT', `${path.join(dir, name)}: cannot open (${(e as Error).message})`, { file: name });
+      }
+    },
     async head(name, n) {
       let fh;
       try {
@@ -98,6 +114,7 @@ function memoryFileSet(files: Record<string, Uint8Array>, name: string): FileSet
     folderName: name,
     list: async () => Object.entries(files).map(([n, b]) => ({ name: n, size: b.byteLength })),
     read: async (n) => files[n] ?? null,
+    open: async (n) => (files[n] ? bytesSource(files[n], `${name}/${n}`) : null),
   };
 }
 
@@ -111,6 +128,11 @@ function hubFileSet(id: string, opts: LoadCheckpointOptions): FileSet {
       return l && l.map((e) => ({ name: e.path, size: e.size }));
     },
     read: (n) => hubFileIfExists(h, n, opts),
+    // the hub client downloads whole files into its cache: ranges come from that copy
+    async open(n) {
+      const b = await hubFileIfExists(h, n, opts);
+      return b && bytesSource(b, `${formatHubId(h)}/${n}`);
+    },
   };
 }
 
@@ -120,52 +142,77 @@ async function readRequired(fs: FileSet, name: string): Promise<Uint8Array> {
   return b;
 }
 
+// The safetensors files of an HF folder, opened: each header read and checked against its file's
+// size; tensor bytes are read later (WeightRef). `close` releases the files.
+async function openWeights(fs: FileSet, has: (n: string) => boolean): Promise<{ raw: RefMap; file: string; bytes: number; close: () => Promise<void> }> {
+  const raw: RefMap = new Map();
+  const sources: ByteSource[] = [];
+  const close = async () => { for (const s of sources.splice(0)) await s.close(); };
+  let bytes = 0;
+  const addFile = async (src: ByteSource) => {
+    sources.push(src);
+    bytes += src.size;
+    for (const [k, r] of (await readSafetensorsLayout(src)).tensors) raw.set(k, WeightRef.inFile(src, r, k));
+  };
+  try {
+    const single = has('model.safetensors') ? await fs.open('model.safetensors') : null;
+    if (single) {
+      await addFile(single);
+      return { raw, file: 'model.safetensors', bytes, close };
+    }
+    const file = 'model.safetensors.index.json';
+    const idx = has(file) ? await fs.read(file) : null;
+    if (!idx) throw new PromptkilnError('CHECKPOINT', `${fs.label}: neither model.safetensors nor model.safetensors.index.json is there`, { file: 'model.safetensors' });
+    const map = parseSafetensorsIndex(TEXT.decode(idx), `${fs.label}/${file}`);
+    for (const shard of new Set(map.values())) {
+      const src = await fs.open(shard);
+      if (!src) throw new PromptkilnError('CHECKPOINT', `${fs.label}: ${shard} is missing`, { file: shard });
+      await addFile(src);
+    }
+    for (const [k, shard] of map) {
+      if (!raw.has(k)) throw new PromptkilnError('CHECKPOINT', `${fs.label}/${shard}: tensor "${k}" listed in ${file} is not in the shard`, { file: shard, tensor: k });
+    }
+    return { raw, file, bytes, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
 async function loadHf(fs: FileSet, names: Set<string> | null, opts: LoadCheckpointOptions): Promise<Omit<Checkpoint, 'source' | 'id'> & { bytes: number }> {
   const has = (n: string) => names === null || names.has(n);
   let config = hfConfig(TEXT.decode(await readRequired(fs, 'config.json')), `${fs.label}/config.json`);
   checkRunnable(config, `${fs.label}/config.json`);
   const gen = has('generation_config.json') ? await fs.read('generation_config.json') : null;
   if (gen) config = withGenerationConfig(config, parseGenerationConfig(TEXT.decode(gen), `${fs.label}/generation_config.json`));
-  const raw = new Map<string, SafetensorsTensor>();
-  let bytes = 0;
-  let weightsFile = 'model.safetensors';
-  const single = has('model.safetensors') ? await fs.read('model.safetensors') : null;
-  if (single) {
-    bytes += single.byteLength;
-    for (const [k, t] of parseSafetensors(single, `${fs.label}/model.safetensors`).tensors) raw.set(k, t);
-  } else {
-    weightsFile = 'model.safetensors.index.json';
-    const idx = has(weightsFile) ? await fs.read(weightsFile) : null;
-    if (!idx) throw new PromptkilnError('CHECKPOINT', `${fs.label}: neither model.safetensors nor model.safetensors.index.json is there`, { file: 'model.safetensors' });
-    const map = parseSafetensorsIndex(TEXT.decode(idx), `${fs.label}/${weightsFile}`);
-    for (const shard of new Set(map.values())) {
-      const b = await readRequired(fs, shard);
-      bytes += b.byteLength;
-      for (const [k, t] of parseSafetensors(b, `${fs.label}/${shard}`).tensors) raw.set(k, t);
-    }
-    for (const [k, shard] of map) {
-      if (!raw.has(k)) throw new PromptkilnError('CHECKPOINT', `${fs.label}/${shard}: tensor "${k}" listed in ${weightsFile} is not in the shard`, { file: shard, tensor: k });
-    }
-  }
-  const tensors = hfTensors(config, raw, `${fs.label}/${weightsFile}`);
-  let tokenizer: Tokenizer | null = null;
-  let chatTemplate: string | null = null;
-  if (opts.tokenizer !== false && has('tokenizer.json')) {
-    const tj = await fs.read('tokenizer.json');
-    if (tj) {
-      const tc = has('tokenizer_config.json') ? await fs.read('tokenizer_config.json') : null;
-      const t = loadHfTokenizer(TEXT.decode(tj), tc && TEXT.decode(tc), { file: `${fs.label}/tokenizer.json`, bosId: config.bosId, eosId: config.eosId });
-      if (t.vocabSize > config.vocabSize) {
-        throw new PromptkilnError('TOKENIZER', `${fs.label}/tokenizer.json: ids reach ${t.vocabSize - 1}, beyond config.json vocab_size ${config.vocabSize}`, { file: 'tokenizer.json', key: 'vocab_size', value: t.vocabSize });
+  const w = await openWeights(fs, has);
+  let keep = false;
+  try {
+    const refs = hfTensors(config, w.raw, `${fs.label}/${w.file}`);
+    const tensors: TensorMap = new Map();
+    if (!opts.lazy) for (const [k, r] of refs) tensors.set(k, await r.f32());
+    let tokenizer: Tokenizer | null = null;
+    let chatTemplate: string | null = null;
+    if (opts.tokenizer !== false && has('tokenizer.json')) {
+      const tj = await fs.read('tokenizer.json');
+      if (tj) {
+        const tc = has('tokenizer_config.json') ? await fs.read('tokenizer_config.json') : null;
+        const t = loadHfTokenizer(TEXT.decode(tj), tc && TEXT.decode(tc), { file: `${fs.label}/tokenizer.json`, bosId: config.bosId, eosId: config.eosId });
+        if (t.vocabSize > config.vocabSize) {
+          throw new PromptkilnError('TOKENIZER', `${fs.label}/tokenizer.json: ids reach ${t.vocabSize - 1}, beyond config.json vocab_size ${config.vocabSize}`, { file: 'tokenizer.json', key: 'vocab_size', value: t.vocabSize });
+        }
+        tokenizer = t;
+        chatTemplate = t.chatTemplate;
       }
-      tokenizer = t;
-      chatTemplate = t.chatTemplate;
     }
+    // transformers v5 saves the chat template beside tokenizer_config.json, and prefers it
+    const jinja = opts.tokenizer !== false && has('chat_template.jinja') ? await fs.read('chat_template.jinja') : null;
+    if (jinja) chatTemplate = TEXT.decode(jinja);
+    keep = !!opts.lazy;
+    return { config, tensors, lazy: opts.lazy ? { refs, close: w.close } : undefined, tokenizer, chatTemplate, bytes: w.bytes };
+  } finally {
+    if (!keep) await w.close();
   }
-  // transformers v5 saves the chat template beside tokenizer_config.json, and prefers it
-  const jinja = opts.tokenizer !== false && has('chat_template.jinja') ? await fs.read('chat_template.jinja') : null;
-  if (jinja) chatTemplate = TEXT.decode(jinja);
-  return { config, tensors, tokenizer, chatTemplate, bytes };
 }
 
 const TOK = /^tok.*\.bin$/;
@@ -233,7 +280,7 @@ async function fromFileSet(fs: FileSet, opts: LoadCheckpointOptions, fixedBin: s
   const isHf = fixedBin ? false : names ? names.has('config.json') : (await fs.read('config.json')) !== null;
   if (isHf) {
     const r = await loadHf(fs, names, opts);
-    return { config: r.config, tensors: r.tensors, tokenizer: r.tokenizer, chatTemplate: r.chatTemplate, id: `${fs.folderName}:${r.bytes}` };
+    return { config: r.config, tensors: r.tensors, lazy: r.lazy, tokenizer: r.tokenizer, chatTemplate: r.chatTemplate, id: `${fs.folderName}:${r.bytes}` };
   }
   if (fixedBin && !opts.files) entries = await fs.list();
   const r = await loadLlama2c(fs, entries, fixedBin, opts);

@@ -3,7 +3,7 @@ import { PromptkilnError } from '../errors.js';
 import type { Kernels, Tensor } from '../kernels/index.js';
 import { attentionWindow, geglu, gegluBackward, ropePartial } from '../kernels/layers.js';
 import type { ModelConfig } from './types.js';
-import type { LayerWeights, Weights } from './weights.js';
+import { embedRows, type LayerWeights, type Weights } from './weights.js';
 import { Activations, HEAD_CHUNK, type LayerActs } from './activations.js';
 import type { LinearAdapter } from './adapter-hook.js';
 
@@ -125,7 +125,7 @@ export class Transformer {
     const { c, k } = this;
     const idsT = this.acts.step.ids.setI32(ids);
     const x = this.residual(0);
-    k.embed(x, idsT, this.w.tokEmbeddings, ids.length, c.dim, c.vocabSize);
+    embedRows(k, x, idsT, ids, this.w.tokEmbeddings, c.dim, c.vocabSize); // f32 or bf16 table
     // Gemma scales inside its embedding module, so only token rows are scaled: the caller writes
     // soft rows after this (PEFT's soft rows are not scaled)
     if (c.embedScale !== undefined && c.embedScale !== 1) {

@@ -1,4 +1,5 @@
 // The contract between checkpoint loaders and the runtime.
+import type { WeightRef } from './weight-ref.js';
 
 export type Arch = 'llama' | 'gpt2';
 
@@ -105,7 +106,10 @@ export interface Tokenizer {
 
 export interface Checkpoint {
   config: ModelConfig;
-  tensors: TensorMap;
+  tensors: TensorMap; // empty when `lazy` holds the weights
+  // weights left in their files (loadCheckpoint's `lazy`): Model.fromCheckpoint reads them in
+  // ranges straight into the kernel heap, then calls close()
+  lazy?: { refs: Map<string, WeightRef>; close(): Promise<void> };
   tokenizer: Tokenizer | null;
   // where it came from: a path, a hub id, or 'memory'
   source: string;

@@ -1,7 +1,8 @@
 import { PromptkilnError } from '../errors.js';
-import type { Kernels, Tensor } from '../kernels/index.js';
+import type { DType, Kernels, Tensor } from '../kernels/index.js';
 import { ropeOf, ropeTables as ropeTablesOf } from './rope.js';
-import type { ModelConfig, TensorMap } from './types.js';
+import type { ModelConfig } from './types.js';
+import { UPLOAD_CHUNK, type WeightRef } from './weight-ref.js';
 
 export interface LayerWeights {
   attnNorm: Tensor; // (C)
@@ -26,6 +27,7 @@ export interface LayerWeights {
   postMlpNorm: Tensor | null; // (C) norm of the MLP output before the residual (sandwichNorm)
 }
 
+// Weights are f32, except in bf16 mode the matrices and the token table (memory-plan.ts).
 export interface Weights {
   tokEmbeddings: Tensor; // (V, C)
   posEmbeddings: Tensor | null; // (maxSeqLen, C) gpt2
@@ -34,6 +36,17 @@ export interface Weights {
   finalNormBias: Tensor | null;
   lmHead: Tensor; // (V, C); the embedding table when tied
   all: Tensor[]; // every allocation, for dispose()
+}
+
+export type WeightsMode = 'f32' | 'bf16';
+
+// The tensors bf16 mode keeps in 16 bits: the matrices the GEMMs read (widened in registers) and
+// the token table (rows widened on lookup; it is also the tied LM head). Norm weights, biases,
+// GPT-2's learned positions and the RoPE tables stay f32: they are < 0.1% of the bytes, and their
+// kernels (norms, bias adds, position adds) take f32.
+const SIXTEEN_BIT = /^(tok_embeddings|lm_head|layers\.\d+\.(wq|wk|wv|wo|w1|w2|w3))$/;
+export function weightDtype(name: string, mode: WeightsMode): DType {
+  return mode === 'bf16' && SIXTEEN_BIT.test(name) ? 'bf16' : 'f32';
 }
 
 // Every tensor the architecture needs with its expected shape, so a checkpoint that lacks one or
@@ -83,29 +96,42 @@ function isRmsNormWeight(name: string): boolean {
   return /(^|\.)(attn_norm|mlp_norm|final_norm|q_norm|k_norm|post_attn_norm|post_mlp_norm)$/.test(name);
 }
 
-// Copy a checkpoint's tensors into WASM memory once. The JS copies can be dropped afterwards.
-export function uploadWeights(k: Kernels, c: ModelConfig, tensors: TensorMap, source: string): Weights {
+// Copy a checkpoint's tensors into WASM memory once, each as f32 or bf16 (memory-plan.ts says
+// which), read in chunks straight from the file when the checkpoint was opened lazily. Every
+// name and size is checked before the first allocation.
+export async function uploadWeights(k: Kernels, c: ModelConfig, tensors: Map<string, WeightRef>, source: string,
+  mode: WeightsMode = 'f32', signal?: AbortSignal): Promise<Weights> {
   validateConfig(c, source);
   const shapes = expectedShapes(c);
+  const refs = new Map<string, WeightRef>();
+  for (const [name, shape] of shapes) {
+    const ref = tensors.get(name);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (!ref) throw new PromptkilnError('CHECKPOINT', `${source}: tensor ${name} ${JSON.stringify(shape)} is missing`);
+    if (ref.count !== n) {
+      throw new PromptkilnError('CHECKPOINT', `${source}: tensor ${name} has ${ref.count} values, expected ${JSON.stringify(shape)} = ${n}`);
+    }
+    // Gemma's (1 + w) RMSNorm: the 1 is added once here, in f32 as transformers adds it
+    refs.set(name, c.normPlusOne && isRmsNormWeight(name) ? ref.map((d) => d.map((x) => Math.fround(1 + x))) : ref);
+  }
   const all: Tensor[] = [];
   const got = new Map<string, Tensor>();
+  let staging: Tensor | null = null;
   try {
-    for (const [name, shape] of shapes) {
-      const data = tensors.get(name);
-      const n = shape.reduce((a, b) => a * b, 1);
-      if (!data) throw new PromptkilnError('CHECKPOINT', `${source}: tensor ${name} ${JSON.stringify(shape)} is missing`);
-      if (data.length !== n) {
-        throw new PromptkilnError('CHECKPOINT', `${source}: tensor ${name} has ${data.length} values, expected ${JSON.stringify(shape)} = ${n}`);
-      }
-      // Gemma's (1 + w) RMSNorm: the 1 is added once here, in f32 as transformers adds it
-      const values = c.normPlusOne && isRmsNormWeight(name) ? data.map((x) => Math.fround(1 + x)) : data;
-      const t = k.alloc(data.length, name, false).set(values);
+    for (const [name, ref] of refs) {
+      const t = k.alloc(ref.count, name, false, weightDtype(name, mode));
       all.push(t);
       got.set(name, t);
     }
+    // after the weights, so freeing it gives its bytes back to the top of the heap
+    const largest = Math.max(...[...refs.values()].map((r) => r.count));
+    staging = k.alloc(Math.min(UPLOAD_CHUNK, largest), 'weight upload staging', false);
+    for (const [name, ref] of refs) await ref.upload(k, got.get(name)!, staging, signal);
   } catch (e) {
     for (const t of all) t.free();
     throw e;
+  } finally {
+    staging?.free();
   }
   const g = (n: string) => got.get(n)!;
   const o = (n: string) => got.get(n) ?? null;
@@ -136,4 +162,45 @@ export function uploadWeights(k: Kernels, c: ModelConfig, tensors: TensorMap, so
 // RoPE tables (maxSeqLen, rotaryDim/2) of the config's full-attention layers; rope.ts computes them.
 export function ropeTables(c: ModelConfig): { cos: Float32Array; sin: Float32Array } {
   return ropeTablesOf(ropeOf(c), c.maxSeqLen);
+}
+
+// out rows (N, C) ← table (V, C) rows of ids (N; negative ids leave the row alone). A bf16 table's
+// rows are widened one by one (exact), so no f32 copy of the table exists.
+export function embedRows(k: Kernels, out: Tensor, idsT: Tensor, ids: Int32Array, table: Tensor, C: number, V: number): void {
+  if (table.dtype === 'f32') return k.embed(out, idsT, table, ids.length, C, V);
+  for (let r = 0; r < ids.length; r++) {
+    const id = ids[r];
+    if (id < 0) continue;
+    if (id >= V) throw new PromptkilnError('TOKEN', `token id ${id} at row ${r} is outside the vocabulary of ${V}`);
+    k.bf16ToF32(out.at(r * C, C), table.at(id * C, C));
+  }
+}
+
+// Rows (ids.length, C) of a table (V, C) of f32 or bf16, as f32 values.
+export function tableRows(table: Tensor, ids: readonly number[], C: number): Float32Array {
+  const out = new Float32Array(ids.length * C);
+  if (table.dtype === 'f32') {
+    const t = table.f32();
+    ids.forEach((id, i) => out.set(t.subarray(id * C, (id + 1) * C), i * C));
+    return out;
+  }
+  const t = table.u16(), bits = new Uint32Array(out.buffer);
+  ids.forEach((id, i) => { for (let j = 0; j < C; j++) bits[i * C + j] = t[id * C + j] << 16; });
+  return out;
+}
+
+// Σ x² over a tensor of f32 or bf16 values, accumulated in f64.
+export function sumSquares(t: Tensor): number {
+  let s = 0;
+  if (t.dtype === 'f32') {
+    const a = t.f32();
+    for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+    return s;
+  }
+  const u = t.u16(), one = new Uint32Array(1), f = new Float32Array(one.buffer);
+  for (let i = 0; i < u.length; i++) {
+    one[0] = u[i] << 16;
+    s += f[0] * f[0];
+  }
+  return s;
 }

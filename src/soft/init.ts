@@ -1,6 +1,7 @@
 import { PromptkilnError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import { rng } from '../model/sampling.js';
+import { sumSquares } from '../model/weights.js';
 
 // How virtual tokens start. PEFT names: RANDOM, SAMPLE_VOCAB, TEXT.
 export type InitSpec = { type: 'random'; std?: number } | { type: 'vocab' } | { type: 'text'; text: string };
@@ -51,10 +52,8 @@ export function embedRows(model: Model, ids: readonly number[]): Float32Array {
 
 // RMS of the embedding table: the scale of a random init that looks like real tokens.
 export function embeddingRms(model: Model): number {
-  const t = model.stack.w.tokEmbeddings.f32();
-  let s = 0;
-  for (let i = 0; i < t.length; i++) s += t[i] * t[i];
-  return Math.sqrt(s / t.length);
+  const t = model.stack.w.tokEmbeddings; // f32 or bf16
+  return Math.sqrt(sumSquares(t) / t.n);
 }
 
 // (n, C) initial soft prompt rows.
