@@ -6,7 +6,8 @@ import type { ChatMessage, LanguageModel } from '../llm/types.js';
 import { answer, requestOf, send, usesChat, type GenerationParams } from './answer.js';
 import { checkValue, fieldDefs, fieldSpecOf, type FieldsSpec, type FieldValues, type Signature, type Values } from './fields.js';
 import { parseJsonWithLines } from './json-pos.js';
-import { render, renderTyped, type Example, type PromptCandidate, type Rendering, type Task } from './task.js';
+import { render, renderTyped } from './prompt.js';
+import type { Example, PromptCandidate, Rendering, Task } from './task.js';
 import { PROMPTKILN_VERSION } from './version.js';
 
 export const PROGRAM_FORMAT = 1;

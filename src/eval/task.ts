@@ -2,11 +2,12 @@
 // (one string in, one string out, a template) or typed (named input and output fields), its
 // validation (errors name file, line and field), seeded splits, and the render functions.
 import { PromptkilnError } from '../errors.js';
-import type { ChatMessage } from '../llm/types.js';
 import { typedParts, partsName, type TypedPart } from './field-metrics.js';
 import { checkValue, fieldDefs, formatValue, type FieldDef, type FieldsSpec, type FieldValues, type Signature, type Values } from './fields.js';
 import { parseJsonWithLines } from './json-pos.js';
-import { formatOutputs, renderMessages, renderText, textPrefix } from './render.js';
+import { candidatePrefix, promptPrefix, render, renderTyped } from './prompt.js';
+import { formatOutputs } from './render.js';
+import { nodeFs } from '../util/files.js';
 import { rng } from './rng.js';
 
 export interface Example {
@@ -82,37 +83,9 @@ const RENDERINGS: Rendering[] = ['auto', 'chat', 'text'];
 const KNOWN_KEYS = new Set(['name', 'description', 'instruction', 'template', 'demo_template', 'demos', 'examples', 'data', 'split', 'metric', 'labels', 'inputs', 'outputs', 'format', 'retries', 'rendering']);
 const PLAIN_ONLY = ['template', 'demo_template', 'labels'];
 const TYPED_ONLY = ['format', 'retries', 'rendering'];
-const PLACEHOLDER = /\{(instruction|demos|input|output)\}/g;
 
-// Replace {instruction}, {demos}, {input} in one pass, so text inside an input that happens to
-// contain "{demos}" is never substituted again.
-export function render(task: Pick<Task, 'template' | 'demoTemplate'>, cand: PromptCandidate, input: string): string {
-  const demos = cand.demos
-    .map((d) => task.demoTemplate.replace(PLACEHOLDER, (_, k: string) => (k === 'input' ? d.input : k === 'output' ? d.output : '')))
-    .join('');
-  return task.template.replace(PLACEHOLDER, (_, k: string) =>
-    k === 'instruction' ? cand.instruction : k === 'demos' ? demos : k === 'input' ? input : '',
-  );
-}
 
-// The text every rendered prompt of this candidate starts with: what comes before {input}.
-export function promptPrefix(task: Pick<Task, 'template' | 'demoTemplate'>, cand: PromptCandidate): string {
-  const mark = '\u0000';
-  return render(task, cand, mark).split(mark)[0];
-}
-
-// A typed task's prompt for one example: the chat messages and the text rendering.
-export function renderTyped(task: Pick<Task, 'signature'>, cand: PromptCandidate, inputs: Values): { messages: ChatMessage[]; text: string } {
-  const sig = task.signature!;
-  const demos = cand.demos.map((d) => ({ inputs: d.inputs!, outputs: d.outputs! }));
-  return { messages: renderMessages(sig, cand.instruction, demos, inputs), text: renderText(sig, cand.instruction, demos, inputs) };
-}
-
-// The text a candidate's prompts start with, plain or typed (soft-prompt hand-off, prefix reuse).
-export function candidatePrefix(task: Pick<Task, 'signature' | 'template' | 'demoTemplate'>, cand: PromptCandidate): string {
-  if (!task.signature) return promptPrefix(task, cand);
-  return textPrefix(task.signature, cand.instruction, cand.demos.map((d) => ({ inputs: d.inputs!, outputs: d.outputs! })));
-}
+export { candidatePrefix, promptPrefix, render, renderTyped };
 
 export function initialCandidate(task: Task): PromptCandidate {
   return { instruction: task.instruction, demos: task.demos };
@@ -341,11 +314,11 @@ export async function parseTask(src: string, opts: ParseTaskOptions = {}): Promi
   return defineTask(value, { ...opts, file, lines });
 }
 
-// Node: read a task file and its data file beside it. fs is imported lazily so this module
-// also loads in browsers and workers (which use parseTask/defineTask with their own reader).
+// Node: read a task file and its data file beside it. fs is imported lazily (and opaquely to
+// bundlers) so this module also loads and bundles for browsers and workers, which use
+// parseTask/defineTask with their own reader.
 export async function loadTask(path: string): Promise<Task> {
-  const fs = await import('node:fs/promises');
-  const p = await import('node:path');
+  const { fs, path: p } = await nodeFs();
   let src: string;
   try {
     src = await fs.readFile(path, 'utf8');
