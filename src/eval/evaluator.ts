@@ -168,10 +168,16 @@ export class Evaluator {
     const avgPrompt = examples.reduce((a, e) => a + text(e).length / 4, 0) / Math.max(1, examples.length);
     const out = this.metric.kind === 'text' || this.metric.kind === 'typed' ? this.gen.maxTokens : 8;
     const calls = nCandidates * examples.length * this.callsPerExample;
-    const tokens = Math.round(calls * (avgPrompt + out));
+    // judge calls: the judge prompt holds the input, the reference and an answer of at most `out`
+    const judges = this.metric.kind === 'typed' ? this.metric.parts.filter((p) => p.kind === 'judge').length : 0;
+    const judgeCalls = nCandidates * examples.length * judges;
+    const judgePrompt = 100 + out + examples.reduce((a, e) => a + (e.input.length + e.output.length) / 4, 0) / Math.max(1, examples.length);
+    const targetCalls = calls - judgeCalls;
+    const tokens = Math.round(targetCalls * (avgPrompt + out) + judgeCalls * (judgePrompt + JUDGE_PARAMS.maxTokens));
     // an upper bound in money: every output token at the output price
     const p = priceOf(this.prices, this.model);
-    const cost = p ? calls * (avgPrompt * p.input + out * p.output) / 1e6 : null;
+    const jp = judgeCalls ? priceOf(this.prices, this.roleModel('judge')) : { input: 0, output: 0 };
+    const cost = p && jp ? (targetCalls * (avgPrompt * p.input + out * p.output) + judgeCalls * (judgePrompt * jp.input + JUDGE_PARAMS.maxTokens * jp.output)) / 1e6 : null;
     return { calls, tokens, cost };
   }
 
@@ -291,7 +297,9 @@ export class Evaluator {
     }
   }
 
-  async evaluate(cand: PromptCandidate, examples: Example[]): Promise<CandidateScore> {
+  async evaluate(cand: PromptCandidate & PerInputDemos, examples: Example[]): Promise<CandidateScore> {
+    // per-input demonstrations: each example is rendered with its own (cache keys follow the prompt)
+    if (cand.demosFor) return summarize(await Promise.all(examples.map((ex) => this.example({ instruction: cand.instruction, demos: cand.demosFor!(ex) }, ex))));
     const prefix = this.sharedPrefix(cand, examples);
     const results = prefix === null ? await Promise.all(examples.map((ex) => this.example(cand, ex))) : await this.evaluateShared(cand, examples, prefix);
     return summarize(results);
@@ -377,10 +385,15 @@ export class Evaluator {
   }
 }
 
+// A candidate whose demonstrations are chosen per input (KNN retrieval, search/strategies/knn.ts).
+export interface PerInputDemos {
+  demosFor?: (ex: Example) => Example[];
+}
+
 export interface Estimate {
   calls: number;
   tokens: number;
-  cost: number | null; // USD upper bound (every output token spent); null when the model has no price
+  cost: number | null; // USD upper bound for target and judge calls (every output token spent); null when one has no price
 }
 
 const norm = (s: string) => s.trim();

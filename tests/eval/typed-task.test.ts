@@ -7,6 +7,7 @@ import { fieldScore, listF1 } from '../../src/eval/field-metrics.js';
 import { parseOutputs } from '../../src/eval/parse.js';
 import { checkSchema, validate } from '../../src/eval/schema.js';
 import { defineTask, parseTask, renderTyped } from '../../src/eval/task.js';
+import { functionModel } from '../../src/llm/function.js';
 import { OpenAIModel } from '../../src/llm/openai.js';
 import { openaiStandIn, type Msg, type StandIn } from '../llm/stand-ins.js';
 
@@ -129,6 +130,25 @@ function extractor(msgs: Msg[]): string {
   if (input.includes('aged') && !retried) return `{"name": "${name}", "age": "about ${age}", "mood": "${mood}"}`;
   return `\`\`\`json\n{"name": "${name}", "age": ${age}, "mood": "${mood}"}\n\`\`\``;
 }
+
+describe('the up-front estimate', () => {
+  it('counts target and judge calls, and prices each at its own model\'s prices', async () => {
+    const t = await defineTask({ ...person, metric: { fields: { age: 'numeric' }, judge: { type: 'rubric' } } });
+    const target = functionModel(() => '', { id: 'tgt' });
+    const judge = functionModel(() => '', { id: 'jdg' });
+    const prices = { 'function:tgt': { input: 1, output: 2 }, 'function:jdg': { input: 10, output: 20 } };
+    const ev = new Evaluator(t, target, { judge, prices });
+    const cand = { instruction: t.instruction, demos: [] };
+    const e = ev.estimate(3, t.validation, cand);
+    const n = 3 * t.validation.length;
+    const prompt = t.validation.reduce((a, x) => a + renderTyped(t, cand, x.inputs!).text.length / 4, 0) / t.validation.length;
+    const judgePrompt = 100 + 256 + t.validation.reduce((a, x) => a + (x.input.length + x.output.length) / 4, 0) / t.validation.length;
+    expect(e.calls).toBe(2 * n);
+    expect(e.tokens).toBe(Math.round(n * (prompt + 256) + n * (judgePrompt + 200)));
+    expect(e.cost).toBeCloseTo((n * (prompt * 1 + 256 * 2) + n * (judgePrompt * 10 + 200 * 20)) / 1e6, 15);
+    expect(new Evaluator(t, target, { judge }).estimate(3, t.validation, cand).cost).toBeNull(); // no price for either
+  });
+});
 
 describe('the evaluator on a typed task (OpenAI-compatible stand-in for a hosted chat model)', () => {
   let srv: StandIn;
