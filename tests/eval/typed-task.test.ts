@@ -131,6 +131,23 @@ function extractor(msgs: Msg[]): string {
   return `\`\`\`json\n{"name": "${name}", "age": ${age}, "mood": "${mood}"}\n\`\`\``;
 }
 
+describe('rendering choice', () => {
+  it('"auto" sends messages to a model with chat(); "text" sends the text rendering to generate()', async () => {
+    const got: string[] = [];
+    const lm = functionModel((p) => (got.push(`text:${p.length}`), '{"name": "A", "age": 1, "mood": "happy"}'), {
+      id: 'both', chat: (ms) => (got.push(`chat:${ms.length}`), '{"name": "A", "age": 1, "mood": "happy"}'),
+    });
+    const auto = await defineTask(person);
+    await new Evaluator(auto, lm).evaluate({ instruction: 'x', demos: auto.demos }, auto.validation.slice(0, 1));
+    expect(got).toEqual(['chat:4']);
+    const text = await defineTask({ ...person, rendering: 'text' });
+    await new Evaluator(text, lm).evaluate({ instruction: 'x', demos: [] }, text.validation.slice(0, 1));
+    expect(got[1]).toMatch(/^text:\d+$/);
+    expect(() => new Evaluator(auto, functionModel(() => '')).request({ instruction: 'x', demos: [] }, auto.validation[0])).not.toThrow();
+    await expect(defineTask({ ...person, rendering: 'chat' }).then((t) => new Evaluator(t, functionModel(() => '', { id: 'plain' })))).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/asks for the chat rendering, but model function:plain has no chat endpoint/) });
+  });
+});
+
 describe('the up-front estimate', () => {
   it('counts target and judge calls, and prices each at its own model\'s prices', async () => {
     const t = await defineTask({ ...person, metric: { fields: { age: 'numeric' }, judge: { type: 'rubric' } } });
