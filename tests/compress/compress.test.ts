@@ -71,6 +71,22 @@ describe('compression on the real model (stories260K)', () => {
       .rejects.toSatisfy((e: unknown) => isPromptkilnError(e, 'ARGUMENT') && /compressor/.test((e as Error).message));
   });
 
+  it('a compressed folder written before the model identity was merged (camelCase fields) still loads and is still checked', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pk-compressed-old-'));
+    const C = model.config.dim;
+    await saveCompressed(dir, {
+      sigma: Float32Array.from({ length: 2 * C }, (_, i) => i / 100), tokens: 2, method: 'distill', convention: 'sigma-replaces-context-including-bos',
+      model: { id: model.id } as never, contextTokens: 10, ratio: 5,
+    });
+    const meta = JSON.parse(readFileSync(path.join(dir, 'compressed.json'), 'utf8'));
+    meta.model = { id: model.id, arch: 'llama', dim: C, vocabSize: 512, nLayers: 5 };
+    writeFileSync(path.join(dir, 'compressed.json'), JSON.stringify(meta));
+    expect((await loadCompressed(dir, model)).tokens).toBe(2);
+    meta.model.nLayers = 6;
+    writeFileSync(path.join(dir, 'compressed.json'), JSON.stringify(meta));
+    await expect(loadCompressed(dir, model)).rejects.toSatisfy((e: unknown) => isPromptkilnError(e, 'ADAPTER') && /layers 6 vs 5/.test((e as Error).message));
+  });
+
   it('a corrupt compressed folder is refused with the file named', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pk-compressed-bad-'));
     writeFileSync(path.join(dir, 'compressed.json'), '{"convention": "something-else"}');
