@@ -4,19 +4,19 @@ import { paramOf as trainParam, type Param } from '../train/index.js';
 import type { LaidExample } from './mixed.js';
 import type { Example, SoftArtifact, TemplatePart } from './types.js';
 
-// A tuning method (prompt/mixed, prefix, P-tuning, multitask): trainable parameters, a forward
+// A tuning method (prompt/mixed, prefix, P-tuning, multitask, LoRA / IA3): trainable parameters, a forward
 // over a laid-out batch, a backward that ends in the parameters' gradients, and the trained
 // artifact. trainer.ts turns it into one train/ step (loss of the batch's targets); the loop does
 // the rest.
-export interface TuningMethod {
-  readonly kind: 'prompt' | 'prefix' | 'p-tuning' | 'multitask';
+export interface TuningMethod<A = SoftArtifact> {
+  readonly kind: 'prompt' | 'prefix' | 'p-tuning' | 'multitask' | 'lora' | 'ia3';
   readonly params: Param[];
   readonly template: TemplatePart[];
   readonly posOffset: number; // rows before the sequence (prefix: P)
   forward(batch: LaidExample[], train: boolean): Transformer;
   // after a loss put its gradient on the head: d(loss) into every param's grad (accumulates)
   backward(st: Transformer, batch: LaidExample[]): void;
-  artifact(): SoftArtifact;
+  artifact(): A;
   // where an example's soft rows come from, when not the template's own offsets (multitask: its task's rows)
   layout?(e: Example, laid: LaidExample): LaidExample;
   // every param's values, concatenated in `params` order (checkpoints, best-so-far)
