@@ -14,7 +14,9 @@ import { commands } from '../../src/cli/registry.js';
 import { Evaluator } from '../../src/eval/evaluator.js';
 import { scoreParts } from '../../src/eval/field-metrics.js';
 import { loadProgram, type ProgramJson } from '../../src/eval/program.js';
-import { loadTask, typedTask } from '../../src/eval/task.js';
+import { defineTask, loadTask, typedTask } from '../../src/eval/task.js';
+import { functionModel } from '../../src/llm/function.js';
+import { optimize } from '../../src/search/optimize.js';
 import { PROMPTKILN_VERSION } from '../../src/eval/version.js';
 import { AnthropicModel } from '../../src/llm/anthropic.js';
 import { OpenAIModel } from '../../src/llm/openai.js';
@@ -161,6 +163,22 @@ describe('typed task → optimize → program.json → promptkiln run', () => {
     expect(log[0]).toMatchObject({ type: 'start', judge: `anthropic:${new URL(claude.url).host}/stand-in-claude`, proposer: `gemini:${new URL(gemini.url).host}/v1beta/stand-in-gemini` });
   });
 
+  it('--resume replays every call (target, proposer, judge) from the cache: nothing sent, the same spend and program', async () => {
+    const sent = target.seen.length + gemini.seen.length + claude.seen.length;
+    const a = io();
+    await cmd('optimize').run(['--task', taskFile, ...roles(), '--strategy', 'ape', '--iterations', '1', '--candidates', '2',
+      '--prices', pricesFile, '--max-cost', '1', '--seed', '0', '--out', out, '--json', '--resume'], a.io);
+    expect(target.seen.length + gemini.seen.length + claude.seen.length).toBe(sent);
+    const again = JSON.parse(a.out[0]);
+    expect(again.cost).toBe(summary.cost);
+    expect(again.spend).toEqual(summary.spend);
+    expect(again.score).toBe(summary.score);
+    // the report shows the spend by role
+    const html = await fs.readFile(path.join(out, 'report.html'), 'utf8');
+    expect(html).toMatch(/spend \(USD\)/);
+    expect(html).toMatch(/<td>judge<\/td><td>\d+<\/td><td>\d+<\/td><td>\$0\.\d+<\/td>/);
+  });
+
   it('promptkiln run (the built CLI) applies program.json; --render prints the exact messages', async () => {
     const before = target.seen.length;
     const r = await runCli(['run', '--program', path.join(out, 'program.json'), '--input', JSON.stringify({ text: 'Kim Lee, aged 33, laughs.' }), '--endpoint', target.url, '--llm-model', 'stand-in-gpt', '--api', 'chat'], KEYS);
@@ -239,6 +257,16 @@ describe('typed task → optimize → program.json → promptkiln run', () => {
     expect(search).toBeGreaterThanOrEqual(0.004);
     expect(search).toBeLessThan(0.004 + 0.001);
     expect(a.err.at(-1)).toMatch(/^done \(budget\) .* \$0\.00\d+\/\$0\.004000$/);
+  });
+
+  it('a plain task\'s program renders its template and runs to {output}', async () => {
+    const plain = await defineTask({ template: 'Q: {input}\nA:', instruction: 'Double it.', examples: [1, 2, 3, 4, 5].map((i) => ({ input: `${i}`, output: ` ${2 * i}` })), split: { train: 0.2, validation: 0.6, test: 0.2 } });
+    const lm = functionModel((p) => ` ${2 * Number(/Q: (\d+)/.exec(p)![1])}`, { id: 'doubler' });
+    const r = await optimize(plain, lm, { strategy: 'grips', maxIterations: 1, candidatesPerIteration: 2 });
+    expect(r.program).toMatchObject({ kind: 'plain', fields: { inputs: { input: 'string' }, outputs: { output: 'string' } }, rendering: { mode: 'text', template: 'Q: {input}\nA:', demo_template: '{input}{output} ' }, parsing: { format: 'text', retries: 0 }, model: { generation: { maxTokens: 32, temperature: 0, stop: ['\n'] } } });
+    const prog = loadProgram(JSON.parse(JSON.stringify(r.program)));
+    expect(prog.render({ input: '7' })).toEqual({ messages: [{ role: 'user', content: 'Q: 7\nA:' }], text: 'Q: 7\nA:' });
+    expect(await prog.run(lm, { input: '7' })).toEqual({ output: ' 14' });
   });
 
   it('field types flow into TypeScript: typedTask → loadProgram(...).run returns typed outputs', async () => {
