@@ -8,6 +8,7 @@ import { checkValue, fieldDefs, fieldSpecOf, type FieldsSpec, type FieldValues, 
 import { parseJsonWithLines } from './json-pos.js';
 import { render, renderTyped } from './prompt.js';
 import type { Example, PromptCandidate, Rendering, Task } from './task.js';
+import { checkRetrieval, queryText, retrieve, type RetrievalJson } from './retrieval.js';
 import { PROMPTKILN_VERSION } from './version.js';
 
 export const PROGRAM_FORMAT = 1;
@@ -19,6 +20,9 @@ export interface ProgramJson<I extends FieldsSpec = FieldsSpec, O extends Fields
   fields: { inputs: I; outputs: O };
   instruction: string;
   demos: { inputs: Values; outputs: Values }[];
+  // per-input demonstrations (KNN): each input gets the k pool examples nearest to it by the
+  // embedder's vectors (demos is then empty)
+  retrieval?: RetrievalJson;
   // typed: 'auto' | 'chat' | 'text'; plain: the task's template and demo template
   rendering: { mode: Rendering; template?: string; demo_template?: string };
   parsing: { format: 'json' | 'markers' | 'text'; retries: number };
@@ -44,16 +48,18 @@ export interface ProgramInfo {
 }
 
 // The program of a task's candidate (optimize's winner).
-export function programOf(task: Task, cand: PromptCandidate, info: ProgramInfo): ProgramJson {
+export function programOf(task: Task, cand: PromptCandidate & { knn?: { k: number; embedder: string; pool: { example: Example; vector: number[] }[] } }, info: ProgramInfo): ProgramJson {
   const sig = task.signature;
   const spec = (defs: Signature['inputs']) => Object.fromEntries(defs.map((d) => [d.name, fieldSpecOf(d)]));
+  const demo = (d: Example) => (sig ? { inputs: d.inputs!, outputs: d.outputs! } : { inputs: { input: d.input }, outputs: { output: d.output } });
   return {
     promptkiln_program: PROGRAM_FORMAT,
     name: task.name,
     kind: sig ? 'typed' : 'plain',
     fields: sig ? { inputs: spec(sig.inputs), outputs: spec(sig.outputs) } : structuredClone(PLAIN_FIELDS) as unknown as ProgramJson['fields'],
     instruction: cand.instruction,
-    demos: cand.demos.map((d) => (sig ? { inputs: d.inputs!, outputs: d.outputs! } : { inputs: { input: d.input }, outputs: { output: d.output } })),
+    demos: cand.demos.map(demo),
+    ...(cand.knn ? { retrieval: { k: cand.knn.k, embedder: cand.knn.embedder, pool: cand.knn.pool.map((p) => ({ ...demo(p.example), embedding: p.vector })) } } : {}),
     rendering: sig ? { mode: task.rendering } : { mode: 'text', template: task.template, demo_template: task.demoTemplate },
     parsing: { format: sig ? sig.format : 'text', retries: sig ? task.retries : 0 },
     model: { id: info.modelId, ...(info.modelName ? { name: info.modelName } : {}), generation: info.generation },
@@ -68,11 +74,13 @@ export interface Program<I extends FieldsSpec = FieldsSpec, O extends FieldsSpec
   readonly json: ProgramJson<I, O>;
   readonly signature: Signature | null; // null: a plain (template) program
   // the exact prompt: messages for a chat model, and the text a completion model gets
+  // (a program with retrieval has no fixed prompt: render refuses, answer/run retrieve)
   render(inputs: FieldValues<I>): { messages: ChatMessage[]; text: string };
   // call the model, parse and validate; a typed error when the answer stays unusable
-  run(lm: LanguageModel, inputs: FieldValues<I>, opts?: { signal?: AbortSignal }): Promise<FieldValues<O>>;
+  // `embedder`: the model that embeds inputs for retrieval (default: lm; must be retrieval.embedder)
+  run(lm: LanguageModel, inputs: FieldValues<I>, opts?: { signal?: AbortSignal; embedder?: LanguageModel }): Promise<FieldValues<O>>;
   // the same, with the model's answer text (what a judge grades) and the attempts it took
-  answer(lm: LanguageModel, inputs: FieldValues<I>, opts?: { signal?: AbortSignal }): Promise<{ outputs: FieldValues<O>; text: string; attempts: number }>;
+  answer(lm: LanguageModel, inputs: FieldValues<I>, opts?: { signal?: AbortSignal; embedder?: LanguageModel }): Promise<{ outputs: FieldValues<O>; text: string; attempts: number }>;
 }
 
 type Fail = (path: string, expected: string, found: unknown) => never;
@@ -125,10 +133,16 @@ export function loadProgram<I extends FieldsSpec = FieldsSpec, O extends FieldsS
     const outs = checkValues(d?.outputs, outputs, `demos[${i}].outputs`);
     return sig ? { input: '', output: '', id: `d${i}`, inputs: ins, outputs: outs } : { input: ins.input as string, output: outs.output as string, id: `d${i}` };
   });
-  const cand: PromptCandidate = { instruction: j.instruction, demos };
+  const retrieval = j.retrieval === undefined ? null : checkRetrieval(j.retrieval, fail);
+  const pool: Example[] = (retrieval?.pool ?? []).map((d, i) => {
+    const ins = checkValues(d.inputs, inputs, `retrieval.pool[${i}].inputs`);
+    const outs = checkValues(d.outputs, outputs, `retrieval.pool[${i}].outputs`);
+    return sig ? { input: '', output: '', id: `r${i}`, inputs: ins, outputs: outs } : { input: ins.input as string, output: outs.output as string, id: `r${i}` };
+  });
   const task = { signature: sig, template: j.rendering.template ?? '', demoTemplate: j.rendering.demo_template ?? '' };
-  const rendered = (ins: Values) => {
+  const rendered = (ins: Values, ds: Example[] = demos) => {
     checkValues(ins, inputs, 'input', badInput);
+    const cand: PromptCandidate = { instruction: j.instruction, demos: ds };
     if (sig) return renderTyped(task, cand, ins);
     const text = render(task, cand, ins.input as string);
     return { messages: [{ role: 'user' as const, content: text }], text };
@@ -136,9 +150,14 @@ export function loadProgram<I extends FieldsSpec = FieldsSpec, O extends FieldsS
   const program: Program<I, O> = {
     json: j,
     signature: sig,
-    render: (ins) => rendered(ins as Values),
+    render: (ins) => {
+      if (retrieval) throw new PromptkilnError('ARGUMENT', `program ${j.name} retrieves its ${retrieval.k} demonstrations per input (retrieval): its prompt depends on the input's embedding; use run/answer with the embedder ${retrieval.embedder}`);
+      return rendered(ins as Values);
+    },
     async answer(lm, ins, o = {}) {
-      const { messages, text } = rendered(ins as Values);
+      checkValues(ins as Values, inputs, 'input', badInput);
+      const ds = retrieval ? (await retrieve(retrieval, o.embedder ?? lm, queryText(sig, ins as Values), o.signal)).map((i) => pool[i]) : demos;
+      const { messages, text } = rendered(ins as Values, ds);
       const req = requestOf(sig, usesChat(sig, j.rendering.mode, lm), messages, text, g);
       const a = await answer(sig, j.parsing.retries, req, async (r) => ({ value: await send(lm, r, o.signal), cached: false }));
       if (!a.parsed) throw new PromptkilnError('PARSE', `program ${j.name}: the answer of ${lm.id} is unusable after ${a.attempts} attempt(s): ${a.error}`, { answer: a.text });

@@ -2,7 +2,7 @@
 // this file does not import the runtime; anything with these methods (the real Model) fits.
 import { PromptkilnError, throwIfAborted } from '../errors.js';
 import { Limit } from './limit.js';
-import type { GenerateOptions, Generation, LanguageModel, Score, ScoreOptions } from './types.js';
+import type { Embeddings, GenerateOptions, Generation, LanguageModel, Score, ScoreOptions } from './types.js';
 
 // A soft prompt / prefix / compressed context applied at inference (src/model's Conditioning);
 // its id goes into the model id, so cache keys differ per adapter.
@@ -41,6 +41,21 @@ export interface LocalModelLike {
   scoreMany?(prompt: string | number[], targets: (string | number[])[], opts?: { conditioning?: unknown; signal?: AbortSignal }): Promise<LocalScore[]>;
   generate(prompt: string | number[], opts?: LocalGenerateOptions): Promise<{ text: string | null; tokens: number[]; finishReason: string }>;
   stream?(prompt: string | number[], opts?: LocalGenerateOptions): AsyncIterable<{ token: number; text: string }>;
+  // src/model's forward with hidden states (B, T, C) after the final norm: embeddings
+  forward?(batch: { sequences: number[][]; hidden: boolean; logits: boolean }): Promise<{ T: number; hidden: Float32Array | null }>;
+}
+
+// A text's embedding from the local model: its last hidden states (after the final norm),
+// mean-pooled over its tokens (BOS included, as the model reads it).
+export async function meanPooled(model: LocalModelLike, text: string): Promise<{ vector: number[]; tokens: number }> {
+  if (!model.tokenizer) throw new PromptkilnError('TOKENIZER', `local:${model.id}: embeddings of text need a tokenizer`);
+  if (!model.forward) throw new PromptkilnError('ARGUMENT', `local:${model.id}: this model object has no forward(); embeddings need it`);
+  const ids = model.tokenizer.encode(text).slice(0, model.config.maxSeqLen);
+  const r = await model.forward({ sequences: [ids], hidden: true, logits: false });
+  const C = r.hidden!.length / r.T;
+  const v = new Array<number>(C).fill(0);
+  for (let t = 0; t < ids.length; t++) for (let c = 0; c < C; c++) v[c] += r.hidden![t * C + c] / ids.length;
+  return { vector: v, tokens: ids.length };
 }
 
 export interface LocalAdapterOptions {
@@ -125,6 +140,21 @@ export function localModel(model: LocalModelLike, opts: LocalAdapterOptions = {}
       }
       return out;
     },
+    ...(model.forward
+      ? {
+          async embed(texts: string[], o?: ScoreOptions): Promise<Embeddings> {
+            const vectors: number[][] = [];
+            let tokens = 0;
+            for (const t of texts) {
+              throwIfAborted(o?.signal, `${id}: embed`);
+              const e = await one.run(() => meanPooled(model, t));
+              vectors.push(e.vector);
+              tokens += e.tokens;
+            }
+            return { vectors, usage: { promptTokens: tokens, completionTokens: 0 } };
+          },
+        }
+      : {}),
     async scoreMany(prompt: string, targets: string[], o?: ScoreOptions): Promise<Score[]> {
       throwIfAborted(o?.signal, `${id}: scoreMany`);
       const n = promptTokens(prompt); // encoded once, not once per target

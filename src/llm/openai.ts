@@ -5,7 +5,7 @@
 // Authorization header: it never appears in ids, errors, logs or reports.
 import { PromptkilnError } from '../errors.js';
 import { envVar, HttpClient, type HttpOptions, type Json } from './http.js';
-import type { ChatMessage, ChatOptions, GenerateOptions, Generation, LanguageModel, Score, ScoreOptions, Usage } from './types.js';
+import type { ChatMessage, ChatOptions, Embeddings, GenerateOptions, Generation, LanguageModel, Score, ScoreOptions, Usage } from './types.js';
 
 export interface OpenAIOptions extends HttpOptions {
   baseURL: string; // up to and including /v1, e.g. http://127.0.0.1:8080/v1
@@ -120,6 +120,20 @@ export class OpenAIModel implements LanguageModel {
     }
     if (target.length > 0 && logprobs.length === 0) throw this.garbage('logprobs covering the target text', j);
     return { total: logprobs.reduce((a, b) => a + b, 0), logprobs, usage: usageOf(j) };
+  }
+
+  // POST /embeddings: one vector per input, in the order given (servers may reorder: by index)
+  async embed(texts: string[], o?: ScoreOptions): Promise<Embeddings> {
+    const j = await this.post('/embeddings', { model: this.opts.model, input: texts }, o?.signal);
+    const data = j.data;
+    if (!Array.isArray(data) || data.length !== texts.length) throw this.garbage(`data (${texts.length} embeddings)`, j);
+    const vectors: number[][] = new Array(texts.length);
+    for (const [i, d] of (data as Json[]).entries()) {
+      const e = d.embedding;
+      if (!Array.isArray(e) || e.some((x) => typeof x !== 'number')) throw this.garbage(`data[${i}].embedding (numbers)`, j);
+      vectors[typeof d.index === 'number' ? d.index : i] = e as number[];
+    }
+    return { vectors, usage: usageOf(j) };
   }
 
   private garbage(field: string, j: unknown): PromptkilnError {

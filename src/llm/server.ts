@@ -3,6 +3,7 @@
 //   GET  /v1/models
 //   POST /v1/completions       prompt, max_tokens, temperature, top_p, n, stop, seed, logprobs, echo, stream
 //   POST /v1/chat/completions  messages, (same sampling fields), stream
+//   POST /v1/embeddings        input (a string or strings): mean-pooled last hidden states
 // Scoring as lm-evaluation-harness and APE do it: echo + logprobs + max_tokens 0 returns the
 // logprob of every prompt token (the first real token is conditioned on BOS).
 // Chat renders the checkpoint's chat template as transformers' apply_chat_template does (tools and
@@ -11,7 +12,7 @@
 import { PromptkilnError, isPromptkilnError } from '../errors.js';
 import { renderChat, type ChatMessage } from '../model/chat-template.js';
 import { Limit } from './limit.js';
-import type { LocalModelLike } from './local.js';
+import { meanPooled, type LocalModelLike } from './local.js';
 
 export interface ServeOptions {
   port?: number; // 0 = any free port (default 8080)
@@ -184,6 +185,19 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
     };
   }
 
+  async function embeddings(body: Json): Promise<Json> {
+    const input = typeof body.input === 'string' ? [body.input] : body.input;
+    if (!Array.isArray(input) || input.length === 0 || input.some((t) => typeof t !== 'string')) throw new BadRequest('"input" must be a string or a non-empty array of strings');
+    const data: Json[] = [];
+    let tokens = 0;
+    for (const [index, t] of (input as string[]).entries()) {
+      const e = await meanPooled(model, t);
+      data.push({ object: 'embedding', index, embedding: e.vector });
+      tokens += e.tokens;
+    }
+    return { object: 'list', data, model: name, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+  }
+
   // Server-sent events: one chunk per token, then [DONE].
   async function streamOut(res: import('node:http').ServerResponse, kind: 'chat' | 'text', body: Json, signal: AbortSignal) {
     const prompt = kind === 'chat' ? chatPrompt(body) : promptOf(body);
@@ -232,8 +246,8 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
       return reply(200, { object: 'list', data: [{ id: name, object: 'model', created, owned_by: 'promptkiln' }] });
     }
     const route = path.replace(/^\/v1/, '');
-    if (req.method !== 'POST' || (route !== '/completions' && route !== '/chat/completions')) {
-      return fail(404, `no route ${req.method} ${path}; this server offers GET /v1/models, POST /v1/completions, POST /v1/chat/completions`, 'not_found');
+    if (req.method !== 'POST' || (route !== '/completions' && route !== '/chat/completions' && route !== '/embeddings')) {
+      return fail(404, `no route ${req.method} ${path}; this server offers GET /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /v1/embeddings`, 'not_found');
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -257,6 +271,7 @@ export async function serve(model: LocalModelLike, opts: ServeOptions = {}): Pro
       }
       one
         .run(async () => {
+          if (route === '/embeddings') return reply(200, await embeddings(body));
           if (body.stream === true) return streamOut(res, route === '/completions' ? 'text' : 'chat', body, ac.signal);
           reply(200, route === '/completions' ? await completions(body, ac.signal) : await chat(body, ac.signal));
         })

@@ -60,6 +60,13 @@ export interface LanguageModel {
   // log p(target_i | prefix + context_i) for items sharing one prefix (an instruction and its
   // demonstrations before each example's input): the local model computes the prefix's K/V once.
   scoreShared?(prefix: string, items: { context: string; target: string }[], opts?: ScoreOptions): Promise<Score[]>;
+  // one vector per text (/v1/embeddings; the local model: mean-pooled last hidden states)
+  embed?(texts: string[], opts?: ScoreOptions): Promise<Embeddings>;
+}
+
+export interface Embeddings {
+  vectors: number[][];
+  usage: Usage;
 }
 
 export const zeroUsage = (): Usage => ({ promptTokens: 0, completionTokens: 0 });

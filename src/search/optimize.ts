@@ -106,7 +106,7 @@ export interface OptimizeResult<I extends FieldsSpec = FieldsSpec, O extends Fie
   objectives?: ObjectivesReport; // with options.objectives: every candidate's values, the front, the winner
 }
 
-const candKey = (c: { instruction: string; demos: Example[] }) => JSON.stringify([c.instruction, c.demos.map((d) => d.id)]);
+const candKey = (c: { instruction: string; demos: Example[]; knn?: { k: number; embedder: string } }) => JSON.stringify([c.instruction, c.demos.map((d) => d.id), ...(c.knn ? [c.knn.k, c.knn.embedder] : [])]);
 
 export async function optimize<I extends FieldsSpec = FieldsSpec, O extends FieldsSpec = FieldsSpec>(task: TypedTask<I, O>, model: LanguageModel, o: OptimizeOptions = {}): Promise<OptimizeResult<I, O>> {
   const log = o.runLog ?? new MemoryRunLog();
@@ -194,8 +194,8 @@ class SearchRun {
 
   private newCandidate(p: Proposal, iteration: number): Candidate | null {
     const key = candKey(p);
-    if (this.all.has(key) || (!p.instruction.trim() && p.demos.length === 0)) return null;
-    const c: Candidate = { id: `c${this.nextId++}`, instruction: p.instruction, demos: p.demos, parent: p.parent, operator: p.operator, iteration };
+    if (this.all.has(key) || (!p.instruction.trim() && p.demos.length === 0 && !p.knn)) return null;
+    const c: Candidate = { id: `c${this.nextId++}`, instruction: p.instruction, demos: p.demos, parent: p.parent, operator: p.operator, iteration, ...(p.knn ? { knn: p.knn, demosFor: p.demosFor } : {}) };
     this.byId.set(c.id, c);
     this.events?.proposal(c);
     return c;
@@ -218,7 +218,7 @@ class SearchRun {
       const key = candKey(cand);
       if (!this.all.has(key)) {
         this.all.set(key, rec);
-        this.log.write({ type: 'candidate', iteration, id: cand.id, parent: cand.parent, operator: cand.operator, instruction: cand.instruction, demos: cand.demos.map((d) => d.id), score: e.score, n: e.n, pruned: rec.pruned, failures: e.failures, errors: e.results.filter((x) => x.error).slice(0, 3).map((x) => x.error), ...this.spent });
+        this.log.write({ type: 'candidate', iteration, id: cand.id, parent: cand.parent, operator: cand.operator, instruction: cand.instruction, demos: cand.demos.map((d) => d.id), ...(cand.knn ? { knn: cand.knn.k } : {}), score: e.score, n: e.n, pruned: rec.pruned, failures: e.failures, errors: e.results.filter((x) => x.error).slice(0, 3).map((x) => x.error), ...this.spent });
         this.emit({ type: 'candidate', id: cand.id, operator: cand.operator, parent: cand.parent, score: e.score, n: e.n, ...this.spent });
         this.events?.evaluation(cand, { ...e, pruned: rec.pruned }, this.spent, this.exampleText);
       }

@@ -11,6 +11,15 @@ export interface Candidate {
   parent: string | null;
   operator: string; // "manual", "induction", "grips:del", "protegi", "opro", "demos:random", …
   iteration: number;
+  knn?: Retrieval; // demonstrations retrieved per input instead of `demos`
+  demosFor?: (ex: Example) => Example[]; // that retrieval, ready to run
+}
+
+// Per-input demonstrations: the k training examples nearest the input by embedding.
+export interface Retrieval {
+  k: number;
+  embedder: string; // the embedding model's id
+  pool: { example: Example; vector: number[] }[];
 }
 
 export interface ScoredCandidate {
@@ -24,6 +33,8 @@ export interface Proposal {
   demos: Example[];
   parent: string | null;
   operator: string;
+  knn?: Retrieval;
+  demosFor?: (ex: Example) => Example[];
 }
 
 export interface LlmCallOptions {
