@@ -3,6 +3,7 @@
 // unusable answer against an OpenAI-compatible loopback server standing in for a hosted chat model.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Evaluator } from '../../src/eval/evaluator.js';
+import { registerMetric } from '../../src/eval/metrics.js';
 import { fieldScore, listF1 } from '../../src/eval/field-metrics.js';
 import { parseOutputs } from '../../src/eval/parse.js';
 import { checkSchema, validate } from '../../src/eval/schema.js';
@@ -145,6 +146,19 @@ describe('rendering choice', () => {
     expect(got[1]).toMatch(/^text:\d+$/);
     expect(() => new Evaluator(auto, functionModel(() => '')).request({ instruction: 'x', demos: [] }, auto.validation[0])).not.toThrow();
     await expect(defineTask({ ...person, rendering: 'chat' }).then((t) => new Evaluator(t, functionModel(() => '', { id: 'plain' })))).rejects.toMatchObject({ code: 'ARGUMENT', message: expect.stringMatching(/asks for the chat rendering, but model function:plain has no chat endpoint/) });
+  });
+});
+
+describe('weighted and custom metrics', () => {
+  it('field weights, and a registered metric given the parsed values', async () => {
+    registerMetric('age-within-5', (_text, ex, parsed) => (Math.abs((parsed!.age as number) - (ex.outputs!.age as number)) <= 5 ? 1 : 0));
+    const answer = '{"name": "Alice", "age": 35, "mood": "sad"}'; // name wrong, age off by 4, mood wrong
+    const lm = functionModel(() => '', { id: 'fixed', chat: () => answer });
+    const ex = { ...person, examples: [person.examples[0]], split: { train: 0, validation: 1, test: 0 } };
+    const score = async (metric: unknown) => (await new Evaluator(await defineTask({ ...ex, metric }), lm).evaluate({ instruction: 'x', demos: [] }, (await defineTask(ex)).validation)).score;
+    expect(await score({ fields: { name: 'f1', age: { metric: 'numeric', tolerance: 4, weight: 3 } } })).toBeCloseTo((2 / 3 + 3 * 1) / 4, 12); // f1("Alice", "Alice Smith") = 2/3
+    expect(await score({ fields: { age: { metric: 'numeric', tolerance: 3 }, mood: { weight: 0 } }, custom: { name: 'age-within-5', weight: 1 } })).toBe(0.5);
+    expect(await score('age-within-5')).toBe(1);
   });
 });
 
