@@ -33,7 +33,7 @@ window.promptkiln = (async () => {
     try { await m.score([1, 9999], [2]); } catch (e) { tokenError = { code: e.code, name: e.name, message: e.message }; }
     await m.dispose();
     // offline: the second load is served from the Cache API
-    const m2 = await loadModelInWorker(ID, { endpoint: hub, offline: true });
+    const m2 = await loadModelInWorker(ID, { endpoint: hub, offline: true, threads: 2 }); // the same (threads) build as m: same numbers
     const again = await m2.score('Once upon a time', ', there was a little girl');
     await m2.dispose();
     return { info, score, many, long: { tokens: long.tokens.length, ticks }, streamed, pieces, aborted, tokenError, again };
