@@ -96,8 +96,8 @@ export function decodeLinearPeft(cfg: Record<string, unknown>, weights: Uint8Arr
     if (!Number.isInteger(r) || (r as number) <= 0) throw adapterError(cfgWhere, `field "r" expected a positive integer, found ${JSON.stringify(r)}`, { field: 'r' });
     if (typeof alpha !== 'number' || !(alpha > 0)) throw adapterError(cfgWhere, `field "lora_alpha" expected a positive number, found ${JSON.stringify(alpha)}`, { field: 'lora_alpha' });
     const targets = resolveTargets(model, cfg.target_modules, cfgWhere);
+    for (const t of targets) checkRank(t, r as number, cfgWhere); // before any shape: the rank is the cause
     const modules = targets.map((t) => {
-      checkRank(t, r as number, cfgWhere);
       return { name: t.name, A: get(`${KEY}${t.name}.lora_A.weight`, [r as number, t.spec.inDim]), B: get(`${KEY}${t.name}.lora_B.weight`, [t.spec.outDim, r as number]) };
     });
     leftover();
