@@ -45,6 +45,7 @@ export interface RecurrentTrainOptions {
   checkpointEvery?: number; // steps between onCheckpoint calls (and one at the end; 0 = never)
   onCheckpoint?: (c: TrainCheckpoint) => void | Promise<void>;
   resume?: TrainCheckpoint | null;
+  resumeFile?: string; // names the checkpoint in errors
 }
 
 export class RecurrentCompressor {
@@ -234,7 +235,7 @@ export class RecurrentCompressor {
         what: 'compressor training', steps, data: { size: corpus.length, batchSize: 1, order: 'cycle' },
         lr: o.lr ?? D.lr, schedule: 'cosine', warmup: o.warmup ?? D.warmup, clip: o.clip ?? D.clip, seed: o.seed ?? D.seed,
         identity: { model: modelIdentity(model), data: data.hex(), settings: { spec: this.spec, queriesPerStep: q } },
-        checkpointEvery: o.checkpointEvery, onCheckpoint: o.onCheckpoint, resume: o.resume, signal: o.signal,
+        checkpointEvery: o.checkpointEvery, onCheckpoint: o.onCheckpoint, resume: o.resume, resumeFile: o.resumeFile, signal: o.signal,
         onProgress: o.onProgress && ((e) => o.onProgress!({ step: e.step, steps, loss: e.loss, lr: e.lr })),
       });
       return { history: r.history.map((h) => ({ step: h.step, loss: h.loss!, lr: h.lr! })) };

@@ -11,6 +11,7 @@ import { commands } from '../../src/cli/registry.js';
 import {
   compress, encodeContext, loadCompressed, loadCompressor, RECURRENT_DEFAULTS, RecurrentCompressor,
 } from '../../src/compress/index.js';
+import { isPromptkilnError } from '../../src/errors.js';
 import { loadModel, type Model } from '../../src/model/index.js';
 import { MODELS_DIR } from '../helpers/paths.js';
 
@@ -53,7 +54,7 @@ describe('promptkiln compress (CLI options)', () => {
     expect(Array.from(kl)).not.toEqual(Array.from(sampled.compressed.sigma));
   }, 60_000);
 
-  it('--method recurrent --train-corpus --slots --segments: trains the compressor compress() would, and σ has slots × segments rows', async () => {
+  it('--method recurrent --train-corpus --slots --segments, cut and --resume: the compressor an uninterrupted API run trains, σ of slots × segments rows', async () => {
     const stories = [
       'Once upon a time, there was a little dog named Max. Max liked to run in the park with his friend Sue.',
       'One day, a boy named Ben found a big red box. He opened it and saw a small cat inside.',
@@ -62,10 +63,18 @@ describe('promptkiln compress (CLI options)', () => {
     const corpus = stories.map((context, i) => ({ context, queries: [QUERIES[i], QUERIES[(i + 1) % 4]] }));
     await fs.writeFile(path.join(dir, 'corpus.jsonl'), corpus.map((c) => JSON.stringify(c)).join('\n') + '\n');
     const file = path.join(dir, 'compressor.safetensors');
+    const args = ['--model', MODEL, '--method', 'recurrent', '--train-corpus', path.join(dir, 'corpus.jsonl'), '--compressor', file,
+      '--slots', '3', '--segments', '3', '--steps', '30', '--context', path.join(dir, 'story.txt'), '--queries', path.join(dir, 'queries.jsonl'),
+      '--out', path.join(dir, 'rec'), '--json'];
+    // Ctrl-C when the step-25 checkpoint of the compressor's training is announced, then --resume
+    const ac = new AbortController();
+    const cut = { ...io().io, signal: ac.signal, err: (s: string) => { if (/^checkpoint: compressor step 25 saved/.test(s)) ac.abort(); } };
+    const stopped = await cmd.run(args, cut).then(() => null, (e) => e);
+    expect(isPromptkilnError(stopped, 'ABORTED'), String(stopped)).toBe(true);
     const x = io();
-    expect(await cmd.run(['--model', MODEL, '--method', 'recurrent', '--train-corpus', path.join(dir, 'corpus.jsonl'), '--compressor', file,
-      '--slots', '3', '--segments', '3', '--steps', '12', '--context', path.join(dir, 'story.txt'), '--queries', path.join(dir, 'queries.jsonl'),
-      '--out', path.join(dir, 'rec'), '--json'], x.io)).toBe(0);
+    expect(await cmd.run([...args, '--resume'], x.io)).toBe(0);
+    expect(x.err.some((l) => l.includes('resuming compressor training from') && l.endsWith('at step 25'))).toBe(true);
+    await expect(fs.stat(path.join(dir, 'rec', 'compressor_state.safetensors'))).rejects.toThrow(); // trained: no state left
     expect(JSON.parse(x.out[0]).tokens).toBe(9); // accumulate: 3 slots × 3 segments (neither the default)
     const cli = await loadCompressor(file, model);
     expect(cli.spec).toEqual({ slots: 3, segments: 3, mode: 'accumulate' });
@@ -73,7 +82,7 @@ describe('promptkiln compress (CLI options)', () => {
     const enc = corpus.map((c) => { const { ctx, zs } = encodeContext(model, c.context, c.queries); return { context: ctx, queries: zs }; });
     const rc = RecurrentCompressor.init(model, { slots: 3, segments: 3, mode: 'accumulate' }, enc[0].context, 0);
     const untrained = rc.weights();
-    await rc.train(enc, { steps: 12, lr: RECURRENT_DEFAULTS.lr, seed: 0 });
+    await rc.train(enc, { steps: 30, lr: RECURRENT_DEFAULTS.lr, seed: 0 }); // uninterrupted
     expect(Array.from(cli.weights().projW)).toEqual(Array.from(rc.weights().projW));
     expect(Array.from(cli.weights().slots)).toEqual(Array.from(rc.weights().slots));
     expect(Array.from(cli.weights().slots)).not.toEqual(Array.from(untrained.slots));

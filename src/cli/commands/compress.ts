@@ -13,6 +13,7 @@ import { register } from '../registry.js';
 import { esc, htmlReport, lineChart, table } from '../report.js';
 
 const STATE_FILE = 'compress_state.safetensors';
+const TRAIN_STATE_FILE = 'compressor_state.safetensors'; // recurrent compressor training
 const CHECKPOINT_EVERY = 25;
 
 const usage = `promptkiln compress --model M --context FILE --tokens K [--method distill|recurrent] --out DIR [--resume] [--json]
@@ -24,7 +25,8 @@ Compresses the context in FILE into K soft tokens σ (σ replaces the whole cont
 the model then reads σ and the query). Writes DIR/sigma.safetensors, DIR/compressed.json and
 DIR/report.html (the KL curve). Distillation checkpoints to DIR/compress_state.safetensors every
 ${CHECKPOINT_EVERY} steps (each announced on stderr); --resume continues from it exactly (same settings and
-data; anything else is refused). Without --queries the model's own sampled continuations of the
+data; anything else is refused); training a recurrent compressor does the same with
+DIR/${TRAIN_STATE_FILE}. Without --queries the model's own sampled continuations of the
 context are the distillation queries; 5 more are held out for the measures.
 Defaults: distill --steps ${DD.steps} --lr ${DD.lr} --objective ${DD.objective} --init ${DD.init}; recurrent training
 --steps ${RD.steps} --lr ${RD.lr} --slots ${RD.slots} --segments ${RD.segments}.
@@ -73,6 +75,7 @@ register({
           compressor = await trainCompressor(model, values['train-corpus'], {
             slots: numberOpt('compress', 'slots', values.slots, RD.slots)!, segments: numberOpt('compress', 'segments', values.segments, RD.segments)!,
             steps, lr: numberOpt('compress', 'lr', values.lr, RD.lr)!, seed,
+            stateFile: path.join(values.out, TRAIN_STATE_FILE), resume: values.resume,
           }, io);
           await saveCompressor(values.compressor, compressor);
           io.err(`compressor saved to ${values.compressor}`);
@@ -121,7 +124,8 @@ register({
   },
 });
 
-async function trainCompressor(model: Model, corpusFile: string, o: { slots: number; segments: number; steps: number; lr: number; seed: number }, io: CliIO): Promise<RecurrentCompressor> {
+async function trainCompressor(model: Model, corpusFile: string,
+  o: { slots: number; segments: number; steps: number; lr: number; seed: number; stateFile: string; resume: boolean }, io: CliIO): Promise<RecurrentCompressor> {
   const lines = (await readText(corpusFile)).split('\n');
   const corpus: { context: number[]; queries: number[][] }[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -147,7 +151,18 @@ async function trainCompressor(model: Model, corpusFile: string, o: { slots: num
   const rc = RecurrentCompressor.init(model, { slots: o.slots, segments: o.segments, mode: 'accumulate' }, corpus[0].context, o.seed);
   const bar = new Progress(io, 'train compressor', o.steps);
   try {
-    await rc.train(corpus, { steps: o.steps, lr: o.lr, seed: o.seed, signal: io.signal, onProgress: (e) => bar.update(e.step, { loss: e.loss }) });
+    const resume = o.resume ? await loadCheckpointFile(o.stateFile, 'null') : null;
+    if (resume) io.err(`resuming compressor training from ${o.stateFile} at step ${resume.step}`);
+    await rc.train(corpus, {
+      steps: o.steps, lr: o.lr, seed: o.seed, signal: io.signal, onProgress: (e) => bar.update(e.step, { loss: e.loss }),
+      resume, resumeFile: o.stateFile, checkpointEvery: CHECKPOINT_EVERY,
+      onCheckpoint: async (c) => {
+        await saveCheckpointFile(o.stateFile, c);
+        io.err(`checkpoint: compressor step ${c.step} saved to ${o.stateFile}`);
+      },
+    });
+    const { fs } = await nodeFs();
+    await fs.rm(o.stateFile, { force: true }); // trained: nothing left to resume
   } catch (e) {
     rc.dispose();
     throw e;
