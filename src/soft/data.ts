@@ -2,7 +2,8 @@ import { PromptkilnError } from '../errors.js';
 import { nodeFs } from '../util/files.js';
 import type { Example } from './types.js';
 
-// Training data: JSONL, one {"input": "…", "target": "…"} object a line (blank lines skipped).
+// Training data: JSONL, one {"input": "…", "target": "…"} object a line (blank lines skipped);
+// an optional "task_id" (a non-negative integer) names the task for multitask prompt tuning.
 // Every problem names the file, the line and the field.
 export function parseJsonl(text: string, file = 'data.jsonl'): Example[] {
   const out: Example[] = [];
@@ -31,7 +32,10 @@ export function parseJsonl(text: string, file = 'data.jsonl'): Example[] {
     if ((typeof o.target === 'string' || Array.isArray(o.target)) && o.target.length === 0) {
       throw new PromptkilnError('DATA', `${where}: field "target" is empty`, { file, line: i + 1, field: 'target' });
     }
-    out.push({ input: o.input as Example['input'], target: o.target as Example['target'], source: where });
+    if (o.task_id !== undefined && !(Number.isInteger(o.task_id) && (o.task_id as number) >= 0)) {
+      throw new PromptkilnError('DATA', `${where}: field "task_id" expected a non-negative integer, found ${JSON.stringify(o.task_id)}`, { file, line: i + 1, field: 'task_id' });
+    }
+    out.push({ input: o.input as Example['input'], target: o.target as Example['target'], source: where, ...(o.task_id !== undefined ? { taskId: o.task_id as number } : {}) });
   });
   if (!out.length) throw new PromptkilnError('DATA', `${file}: no examples (expected one JSON object a line)`, { file });
   return out;

@@ -26,6 +26,7 @@ export interface EvalSetup {
   batchSize?: number;
   labels?: readonly string[] | null;
   signal?: AbortSignal;
+  layout?: (e: Example) => LaidExample; // default layoutExample (a multitask method places each task's rows)
 }
 
 function argmaxRows(st: Transformer, rows: number[], V: number): Int32Array {
@@ -66,7 +67,8 @@ function scoreLaid(s: EvalSetup, laid: LaidExample[], wantArgmax: boolean): { su
 }
 
 export function evaluateLaid(s: EvalSetup, examples: Example[], laid?: LaidExample[]): EvalMetrics {
-  const ls = laid ?? examples.map((e) => layoutExample(s.model, s.template, e, s.posOffset));
+  const lay = s.layout ?? ((e: Example) => layoutExample(s.model, s.template, e, s.posOffset));
+  const ls = laid ?? examples.map(lay);
   const { sums, exact, tokens } = scoreLaid(s, ls, true);
   const m: EvalMetrics = {
     loss: -sums.reduce((a, b) => a + b, 0) / Math.max(1, tokens),
@@ -75,7 +77,7 @@ export function evaluateLaid(s: EvalSetup, examples: Example[], laid?: LaidExamp
   };
   if (s.labels && s.labels.length) {
     const labels = s.labels;
-    const choices = examples.flatMap((e) => labels.map((l) => layoutExample(s.model, s.template, { ...e, target: l }, s.posOffset)));
+    const choices = examples.flatMap((e) => labels.map((l) => lay({ ...e, target: l })));
     const { sums: cs } = scoreLaid(s, choices, false);
     let right = 0;
     examples.forEach((e, i) => {

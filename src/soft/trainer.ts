@@ -10,8 +10,10 @@ import { evaluateLaid, type EvalMetrics } from './evaluate.js';
 import type { InitSpec } from './init.js';
 import { batchTargets, type TuningMethod } from './method.js';
 import { layoutExample, type LaidExample } from './mixed.js';
+import { MultitaskTuning } from './multitask.js';
 import { PrefixTuning } from './prefix-tuning.js';
 import { PromptTuning } from './prompt-tuning.js';
+import { PTuning } from './p-tuning.js';
 import type { Example, SoftArtifact, TemplatePart } from './types.js';
 
 // The defaults of tune() — the CLI and the docs read them from here.
@@ -21,11 +23,14 @@ export const TUNE_DEFAULTS = {
 } as const;
 
 export interface TuneOptions {
-  method?: 'prompt' | 'prefix'; // default TUNE_DEFAULTS.method
+  method?: TuneMethodName; // default TUNE_DEFAULTS.method
   virtualTokens?: number; // N (plain prompt tuning / prefix P)
   template?: TemplatePart[]; // mixed prompt (method 'prompt': soft parts; 'prefix': text + input)
   init?: InitSpec; // default random
   reparameterize?: { hidden: number } | null; // prefix only
+  encoder?: { hidden: number; type?: 'MLP' | 'LSTM' }; // p-tuning: the prompt encoder (default hidden: the model's dim)
+  multitask?: { tasks: number; rank?: number }; // multitask: T tasks, rank r (default 1)
+  taskId?: number; // multitask: the task of examples that carry no taskId (default 0)
   // starting values instead of `init`: soft rows (N, C), or per-layer prefix K/V (P, Hkv, hd)
   initial?: Float32Array | { k: Float32Array[]; v: Float32Array[] } | null;
   epochs?: number;
@@ -73,21 +78,40 @@ export interface TuneResult {
   history: HistoryEntry[];
 }
 
+// Every tuning method, by the name `tune({ method })` and `promptkiln tune --method` take: one
+// entry each. (n: virtual tokens, init, seed: the shared settings.)
+type MethodBuilder = (model: Model, o: TuneOptions, s: { n: number; init: InitSpec; seed: number }) => TuningMethod;
+const METHODS = {
+  prompt: (model, o, { n, init, seed }) => {
+    if (o.initial && !(o.initial instanceof Float32Array)) throw new PromptkilnError('ARGUMENT', 'prompt tuning: initial must be a Float32Array of soft rows');
+    return new PromptTuning(model, o.template ?? [{ soft: n }, { input: true }], init, seed, o.initial ?? undefined);
+  },
+  prefix: (model, o, { n, init, seed }) => new PrefixTuning(model, o.template ?? [{ input: true }], { P: n, init, seed, reparameterize: o.reparameterize ?? null },
+    o.initial instanceof Float32Array ? undefined : o.initial ?? undefined),
+  'p-tuning': (model, o, { n, init, seed }) => {
+    noInitial(o, 'p-tuning');
+    return new PTuning(model, o.template ?? [{ soft: n }, { input: true }], init, seed, { hidden: o.encoder?.hidden ?? model.config.dim, type: o.encoder?.type });
+  },
+  multitask: (model, o, { n, init, seed }) => {
+    noInitial(o, 'multitask');
+    if (!o.multitask) throw new PromptkilnError('ARGUMENT', 'multitask prompt tuning: multitask.tasks (the number of tasks) is required');
+    return new MultitaskTuning(model, o.template ?? [{ soft: n }, { input: true }], init, seed, { tasks: o.multitask.tasks, rank: o.multitask.rank ?? 1 }, o.taskId ?? 0);
+  },
+} satisfies Record<string, MethodBuilder>;
+
+export type TuneMethodName = keyof typeof METHODS;
+export const TUNE_METHODS = Object.keys(METHODS) as TuneMethodName[];
+
+function noInitial(o: TuneOptions, kind: string): void {
+  if (o.initial) throw new PromptkilnError('ARGUMENT', `${kind}: "initial" is not supported (it starts from init and seed)`);
+}
+
 export function buildMethod(model: Model, o: TuneOptions): TuningMethod {
   const kind = o.method ?? TUNE_DEFAULTS.method;
-  const n = o.virtualTokens ?? TUNE_DEFAULTS.virtualTokens;
-  const init = o.init ?? { type: 'random' };
-  const seed = o.seed ?? TUNE_DEFAULTS.seed;
-  if (kind === 'prompt') {
-    const t = o.template ?? [{ soft: n }, { input: true }];
-    if (o.initial && !(o.initial instanceof Float32Array)) throw new PromptkilnError('ARGUMENT', 'prompt tuning: initial must be a Float32Array of soft rows');
-    return new PromptTuning(model, t, init, seed, o.initial ?? undefined);
-  }
-  if (kind === 'prefix') {
-    return new PrefixTuning(model, o.template ?? [{ input: true }], { P: n, init, seed, reparameterize: o.reparameterize ?? null },
-      o.initial instanceof Float32Array ? undefined : o.initial ?? undefined);
-  }
-  throw new PromptkilnError('ARGUMENT', `method must be "prompt" or "prefix", got "${kind}"`);
+  const build: MethodBuilder | undefined = (METHODS as Record<string, MethodBuilder>)[kind];
+  if (!build || !Object.hasOwn(METHODS, kind)) throw new PromptkilnError('ARGUMENT', `method must be one of ${TUNE_METHODS.join(', ')}, got "${kind}"`);
+  if (o.taskId !== undefined && kind !== 'multitask') throw new PromptkilnError('ARGUMENT', `taskId applies to method "multitask" only, got method "${kind}"`);
+  return build(model, o, { n: o.virtualTokens ?? TUNE_DEFAULTS.virtualTokens, init: o.init ?? { type: 'random' }, seed: o.seed ?? TUNE_DEFAULTS.seed });
 }
 
 // Fingerprint of the examples (train, then validation) and of any given starting values.
@@ -95,7 +119,10 @@ function dataHash(data: Example[], valid: Example[] | undefined, initial: TuneOp
   const h = new Fnv();
   for (const set of [data, valid ?? []]) {
     h.int(set.length);
-    for (const e of set) h.value(typeof e.input === 'string' ? e.input : [...e.input]).value(typeof e.target === 'string' ? e.target : [...e.target]);
+    for (const e of set) {
+      h.value(typeof e.input === 'string' ? e.input : [...e.input]).value(typeof e.target === 'string' ? e.target : [...e.target]);
+      if (e.taskId !== undefined) h.int(e.taskId);
+    }
   }
   if (initial instanceof Float32Array) h.floats(initial);
   else if (initial) for (const t of [...initial.k, ...initial.v]) h.floats(t);
@@ -113,8 +140,12 @@ export async function tune(model: Model, data: Example[], o: TuneOptions = {}): 
   const total = o.maxSteps ?? Math.max(1, Math.round((o.epochs ?? D.epochs) * perEpoch));
   const method = buildMethod(model, o);
   try {
-    const laid: LaidExample[] = data.map((e) => layoutExample(model, method.template, e, method.posOffset));
-    const validLaid = o.valid?.map((e) => layoutExample(model, method.template, e, method.posOffset)) ?? null;
+    const lay = (e: Example): LaidExample => {
+      const l = layoutExample(model, method.template, e, method.posOffset);
+      return method.layout?.(e, l) ?? l;
+    };
+    const laid: LaidExample[] = data.map(lay);
+    const validLaid = o.valid?.map(lay) ?? null;
     const step: TrainMethod<EvalMetrics> = {
       params: method.params,
       step(idx) {
@@ -126,7 +157,7 @@ export async function tune(model: Model, data: Example[], o: TuneOptions = {}): 
         return { loss, tokens: batch.reduce((a, e) => a + e.length, 0) };
       },
       ...(validLaid && o.valid ? {
-        evaluate: () => evaluateLaid({ model, template: method.template, posOffset: method.posOffset, forward: (b) => method.forward(b, false), batchSize: bs, labels: o.labels, signal: o.signal }, o.valid!, validLaid),
+        evaluate: () => evaluateLaid({ model, template: method.template, posOffset: method.posOffset, forward: (b) => method.forward(b, false), batchSize: bs, labels: o.labels, signal: o.signal, layout: lay }, o.valid!, validLaid),
         historyOf: (e: EvalMetrics) => ({ exactMatch: e.exactMatch, labelAccuracy: e.labelAccuracy }),
       } : {}),
     };
@@ -141,6 +172,7 @@ export async function tune(model: Model, data: Example[], o: TuneOptions = {}): 
         settings: {
           method: method.kind, template: method.template, virtualTokens: o.virtualTokens ?? D.virtualTokens, init: o.init ?? { type: 'random' },
           reparameterize: o.reparameterize ?? null, labels: o.labels ?? null,
+          ...(o.encoder ? { encoder: o.encoder } : {}), ...(o.multitask ? { multitask: o.multitask, taskId: o.taskId ?? 0 } : {}),
         },
       },
       checkpointEvery: o.checkpointEvery, onCheckpoint: o.onCheckpoint, resume: o.resume, resumeFile: o.resumeFile,

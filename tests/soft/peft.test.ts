@@ -157,8 +157,8 @@ describe('PEFT files', () => {
     it('unsupported peft_type / task_type, missing files, corrupt safetensors', async () => {
       const m = await model('stories260K');
       let dir = fixture('prompt');
-      editConfig(dir, (c) => { c.peft_type = 'LORA'; });
-      await expectAdapter(loadPeft(dir, m), /peft_type "LORA" is not supported/);
+      editConfig(dir, (c) => { c.peft_type = 'VERA'; });
+      await expectAdapter(loadPeft(dir, m), /peft_type "VERA" is not supported/);
       dir = fixture('prompt');
       editConfig(dir, (c) => { c.task_type = 'SEQ_2_SEQ_LM'; });
       await expectAdapter(loadPeft(dir, m), /task_type "SEQ_2_SEQ_LM" is not supported/);

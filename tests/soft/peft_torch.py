@@ -1,9 +1,13 @@
 """Reads PEFT adapter files the way Hugging Face PEFT does and scores them with the PyTorch
 reference models of ../shared/refs/gen (PEFT itself cannot be installed here).
 
-  peft_torch.py check ADAPTER_DIR MODEL_NAME   (stdin: {"input": [ids], "target": [ids]})
+  peft_torch.py check ADAPTER_DIR MODEL_NAME   (stdin: {"input": [ids], "target": [ids], "task_id": t})
       → prints {"loss": mean target NLL} computed from the files alone:
         PROMPT_TUNING: inputs_embeds = [prompt_embeddings; embed(input + target)]
+        P_TUNING: the same (the file holds the encoder's output; PEFT's inference-mode get_prompt
+                  reads prompt_encoder.embedding.weight)
+        MULTITASK_PROMPT_TUNING: MultitaskPromptEmbedding.forward: prompt_embeddings *
+                  (prefix_task_cols[t] @ prefix_task_rows[t]), then as PROMPT_TUNING
         PREFIX_TUNING: get_prompt: view(1, N, layers*2, heads, token_dim // heads)
                        .permute([2, 0, 3, 1, 4]).split(2) → per layer (key, value), used as
                        past_key_values (sequence positions start at N).
@@ -77,7 +81,7 @@ def load(name):
     return GPT2(json.loads((d / "config.json").read_text()), load_safetensors(d / "model.safetensors")[0])
 
 
-def check(adapter, name, x_ids, y_ids):
+def check(adapter, name, x_ids, y_ids, task_id=None):
     cfg = json.loads((Path(adapter) / "adapter_config.json").read_text())
     tensors, meta = read_st(Path(adapter) / "adapter_model.safetensors")
     assert meta.get("format") == "pt", meta
@@ -85,7 +89,14 @@ def check(adapter, name, x_ids, y_ids):
     m = load(name)
     N = cfg["num_virtual_tokens"]
     ids = list(x_ids) + list(y_ids)
-    if cfg["peft_type"] == "PROMPT_TUNING":
+    if cfg["peft_type"] == "MULTITASK_PROMPT_TUNING":
+        cols, rows = tensors["prefix_task_cols"], tensors["prefix_task_rows"]
+        assert list(cols.shape) == [cfg["num_tasks"], N, cfg["num_ranks"]], cols.shape
+        assert list(rows.shape) == [cfg["num_tasks"], cfg["num_ranks"], cfg["token_dim"]], rows.shape
+        t = torch.tensor([task_id])
+        emb = emb[None] * torch.matmul(cols.index_select(0, t), rows.index_select(0, t))
+        emb = emb[0]
+    if cfg["peft_type"] in ("PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING"):
         x = torch.cat([emb, m.embed(ids)], dim=0)[None]
         logits, first = m.forward(x)[0], N + len(x_ids) - 1
     else:
@@ -132,6 +143,6 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     if sys.argv[1] == "check":
         req = json.loads(sys.stdin.read())
-        print(json.dumps(check(sys.argv[2], sys.argv[3], req["input"], req["target"])))
+        print(json.dumps(check(sys.argv[2], sys.argv[3], req["input"], req["target"], req.get("task_id"))))
     elif sys.argv[1] == "fixtures":
         fixtures(sys.argv[2])

@@ -1,11 +1,11 @@
 import { PromptkilnError } from '../../errors.js';
 import { idsOpt, numberOpt, parse } from '../command.js';
-import { backendOpt, modelOptions, openConditioning, openModel } from '../model-options.js';
+import { backendOpt, modelOptions, openConditioning, taskIdOpt, openModel } from '../model-options.js';
 import { register } from '../registry.js';
 
 const usage = `promptkiln generate --model M (--prompt TEXT | --prompt-ids 1,2,3)
                     [--max-tokens N --temperature T --top-k K --top-p P --seed S --stop STR]
-                    [--adapter DIR | --compressed DIR] [--backend wasm|auto] [--json]
+                    [--adapter DIR [--task-id N] | --compressed DIR] [--backend wasm|auto] [--json]
 
 Continues the prompt (temperature 0 = greedy). Streams text to stdout; --json prints
 {"text": …, "tokens": […]} (text is null when the checkpoint has no tokenizer).`;
@@ -20,14 +20,14 @@ register({
       prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
       'max-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
       'top-p': { type: 'string' }, seed: { type: 'string' }, stop: { type: 'string', multiple: true },
-      json: { type: 'boolean', default: false },
+      'task-id': { type: 'string' }, json: { type: 'boolean', default: false },
     });
     backendOpt('generate', values.backend, 'generation runs on the WASM kernels (onnxruntime only scores)');
     const prompt = values['prompt-ids'] !== undefined ? idsOpt('generate', 'prompt-ids', values['prompt-ids']) : values.prompt;
     if (prompt === undefined) throw new PromptkilnError('ARGUMENT', 'generate: --prompt or --prompt-ids is required');
     const model = await openModel('generate', values.model, io);
     try {
-      const conditioning = await openConditioning('generate', values, model);
+      const conditioning = await openConditioning('generate', { ...values, taskId: taskIdOpt('generate', values['task-id']) }, model);
       const opts = {
         maxTokens: numberOpt('generate', 'max-tokens', values['max-tokens'], 64),
         temperature: numberOpt('generate', 'temperature', values.temperature, 0),

@@ -1,10 +1,10 @@
 import { PromptkilnError } from '../../errors.js';
 import { idsOpt, parse } from '../command.js';
-import { backendOpt, modelOptions, openConditioning, openScorer } from '../model-options.js';
+import { backendOpt, modelOptions, openConditioning, taskIdOpt, openScorer } from '../model-options.js';
 import { register } from '../registry.js';
 
 const usage = `promptkiln score --model M (--prompt TEXT | --prompt-ids 1,2,3) (--target TEXT | --target-ids 4,5)
-                 [--adapter DIR | --compressed DIR] [--backend wasm|ort|auto] [--json]
+                 [--adapter DIR [--task-id N] | --compressed DIR] [--backend wasm|ort|auto] [--json]
 
 Log-likelihood of the target given the prompt (natural log). Text is encoded as prompt + target
 once and split where the prompt's own encoding ends. --json prints
@@ -20,7 +20,7 @@ register({
       ...modelOptions,
       prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
       target: { type: 'string' }, 'target-ids': { type: 'string' },
-      json: { type: 'boolean', default: false },
+      'task-id': { type: 'string' }, json: { type: 'boolean', default: false },
     });
     const backend = backendOpt('score', values.backend);
     const prompt = values['prompt-ids'] !== undefined ? idsOpt('score', 'prompt-ids', values['prompt-ids']) : values.prompt;
@@ -30,7 +30,7 @@ register({
     const sel = await openScorer('score', values.model, backend, io);
     const scorer = sel.backend;
     try {
-      const conditioning = await openConditioning('score', values, scorer);
+      const conditioning = await openConditioning('score', { ...values, taskId: taskIdOpt('score', values['task-id']) }, scorer);
       const r = await scorer.score(prompt, target, { conditioning });
       if (values.json) io.out(JSON.stringify({ total: r.total, tokens: r.tokens, logprobs: r.logprobs, backend: sel.kind }));
       else {

@@ -7,7 +7,7 @@ import { readJsonl } from '../../soft/data.js';
 import { parseInit } from '../../soft/init.js';
 import { parseTemplate } from '../../soft/mixed.js';
 import { savePeft } from '../../soft/peft.js';
-import { TUNE_DEFAULTS as D, tune, type TuneOptions, type TuneResult } from '../../soft/trainer.js';
+import { TUNE_DEFAULTS as D, TUNE_METHODS, tune, type TuneMethodName, type TuneOptions, type TuneResult } from '../../soft/trainer.js';
 import { checkSchedule } from '../../train/index.js';
 import type { Example, SoftArtifact } from '../../soft/types.js';
 import { numberOpt, parse } from '../command.js';
@@ -17,14 +17,17 @@ import { esc, htmlReport, lineChart, table } from '../report.js';
 import { register } from '../registry.js';
 
 const usage = `promptkiln tune --model M --data train.jsonl [--valid valid.jsonl] --out DIR
-                [--method prompt|prefix] [--virtual-tokens N] [--init random|vocab|text:"…"]
-                [--template "[soft:4] Story: {input}"] [--reparameterize HIDDEN]
+                [--method ${TUNE_METHODS.join('|')}] [--virtual-tokens N] [--init random|vocab|text:"…"]
+                [--template "[soft:4] Story: {input}"] [--reparameterize HIDDEN] [--encoder-hidden H]
+                [--tasks T --rank R --task-id N]
                 [--epochs E] [--lr LR] [--batch B] [--seed S] [--warmup STEPS] [--schedule cosine|linear|constant]
                 [--weight-decay WD] [--clip NORM] [--eval-every STEPS] [--patience EVALS] [--labels a,b,c]
                 [--checkpoint-every STEPS] [--resume] [--json]
 
-Learns a soft prompt (prompt tuning, or a mixed template) or a prefix (prefix tuning) for
-{"input", "target"} JSONL pairs with the model frozen. Writes DIR/adapter_config.json and
+Learns a soft prompt (prompt tuning, or a mixed template), a prefix (prefix tuning), a P-tuning
+prompt encoder (--encoder-hidden H, default the model's width; saved as its output rows) or a
+multitask prompt (--tasks T, --rank R default 1; a line's "task_id" picks its task, --task-id N
+the task of lines without one, default 0) for {"input", "target"} JSONL pairs with the model frozen. Writes DIR/adapter_config.json and
 DIR/adapter_model.safetensors (Hugging Face PEFT layout; load with score/generate --adapter DIR),
 DIR/report.html (curves, settings, before/after samples) and DIR/train_state.safetensors
 (checkpoints, each announced on stderr; --resume continues from it exactly, and refuses a state made
@@ -42,12 +45,12 @@ function intOpt(name: string, v: string | undefined, dflt?: number): number | un
 }
 
 // Greedy continuations of a few inputs, without and with the trained prompt.
-async function samples(model: Model, examples: Example[], prompt: SoftArtifact, signal: AbortSignal): Promise<string[][]> {
+async function samples(model: Model, examples: Example[], prompt: SoftArtifact, signal: AbortSignal, taskId = 0): Promise<string[][]> {
   if (!model.tokenizer) return [];
   if (!isPlainTemplate(prompt.template, prompt.kind)) return [];
-  const cond = toConditioning(prompt);
   const rows: string[][] = [];
   for (const e of examples.filter((x) => typeof x.input === 'string').slice(0, 4)) {
+    const cond = toConditioning(prompt, prompt.kind === 'multitask' ? { taskId: e.taskId ?? taskId } : {});
     const opts = { maxTokens: 24, temperature: 0, signal };
     const before = await model.generate(e.input as string, opts);
     const after = await model.generate(e.input as string, { ...opts, conditioning: cond });
@@ -90,7 +93,8 @@ register({
       ...modelOptions,
       data: { type: 'string' }, valid: { type: 'string' }, out: { type: 'string' },
       method: { type: 'string', default: D.method }, 'virtual-tokens': { type: 'string' }, init: { type: 'string' },
-      template: { type: 'string' }, reparameterize: { type: 'string' },
+      template: { type: 'string' }, reparameterize: { type: 'string' }, 'encoder-hidden': { type: 'string' },
+      tasks: { type: 'string' }, rank: { type: 'string' }, 'task-id': { type: 'string' },
       epochs: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' },
       warmup: { type: 'string' }, schedule: { type: 'string' }, 'weight-decay': { type: 'string' }, clip: { type: 'string' },
       'eval-every': { type: 'string' }, patience: { type: 'string' }, labels: { type: 'string' },
@@ -100,8 +104,16 @@ register({
     if (!values.out) throw new PromptkilnError('ARGUMENT', 'tune: --out DIR is required');
     backendOpt('tune', values.backend, 'training runs on the WASM backend (onnxruntime has no backward pass)');
     if (values.adapter || values.compressed) throw new PromptkilnError('ARGUMENT', 'tune: --adapter/--compressed do not apply to training');
-    const method = values.method;
-    if (method !== 'prompt' && method !== 'prefix') throw new PromptkilnError('ARGUMENT', `tune: --method must be prompt or prefix, got "${method}"`);
+    const method = values.method as TuneMethodName;
+    if (!TUNE_METHODS.includes(method)) throw new PromptkilnError('ARGUMENT', `tune: --method must be one of ${TUNE_METHODS.join(', ')}, got "${method}"`);
+    // each method's own flags are refused elsewhere, never ignored
+    const own: Record<string, TuneMethodName> = { reparameterize: 'prefix', 'encoder-hidden': 'p-tuning', tasks: 'multitask', rank: 'multitask', 'task-id': 'multitask' };
+    for (const [flag, m] of Object.entries(own)) {
+      if (values[flag as keyof typeof values] !== undefined && method !== m) throw new PromptkilnError('ARGUMENT', `tune: --${flag} applies to --method ${m}, not ${method}`);
+    }
+    if (method === 'multitask' && values.tasks === undefined) throw new PromptkilnError('ARGUMENT', 'tune: --method multitask needs --tasks T (the number of tasks)');
+    const encoderHidden = intOpt('encoder-hidden', values['encoder-hidden']);
+    const tasks = intOpt('tasks', values.tasks), rank = intOpt('rank', values.rank), taskId = intOpt('task-id', values['task-id']);
     const schedule = checkSchedule(values.schedule ?? D.schedule, 'tune: --schedule');
     const hidden = intOpt('reparameterize', values.reparameterize);
     const opts: TuneOptions = {
@@ -110,6 +122,8 @@ register({
       init: parseInit(values.init),
       template: values.template ? parseTemplate(values.template) : undefined,
       reparameterize: hidden ? { hidden } : null,
+      ...(encoderHidden !== undefined ? { encoder: { hidden: encoderHidden } } : {}),
+      ...(tasks !== undefined ? { multitask: { tasks, rank: rank ?? 1 }, taskId } : {}),
       epochs: numberOpt('tune', 'epochs', values.epochs, D.epochs),
       lr: numberOpt('tune', 'lr', values.lr, D.lr),
       batchSize: intOpt('batch', values.batch, D.batchSize),
@@ -148,11 +162,12 @@ register({
       await savePeft(values.out, res.prompt);
       const settings = {
         model: model.id, data: values.data, valid: values.valid ?? null, method, template: res.prompt.template,
-        virtual_tokens: opts.virtualTokens, init: values.init ?? 'random', reparameterize: hidden ?? null, epochs: opts.epochs,
+        virtual_tokens: opts.virtualTokens, init: values.init ?? 'random', reparameterize: hidden ?? null,
+        encoder_hidden: encoderHidden ?? null, tasks: tasks ?? null, rank: rank ?? null, task_id: taskId ?? null, epochs: opts.epochs,
         lr: opts.lr, batch: opts.batchSize, seed: opts.seed, warmup: opts.warmup, schedule, weight_decay: opts.weightDecay,
         clip: opts.clip, labels: opts.labels, resumed_from_step: resume?.step ?? null,
       };
-      const sampleRows = await samples(model, valid ?? train, res.prompt, io.signal);
+      const sampleRows = await samples(model, valid ?? train, res.prompt, io.signal, taskId);
       await writeFileAtomic(path.join(values.out, 'report.html'), report(res, settings, sampleRows));
       const m = res.metrics;
       const summary = {
