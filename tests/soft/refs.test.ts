@@ -8,6 +8,7 @@ import { layoutExample } from '../../src/soft/mixed.js';
 import { PrefixTuning } from '../../src/soft/prefix-tuning.js';
 import { PromptTuning } from '../../src/soft/prompt-tuning.js';
 import { tune } from '../../src/soft/trainer.js';
+import { train } from '../../src/train/index.js';
 import { expectClose, model, MODELS, prefixFromRef, ref } from './helpers.js';
 
 for (const name of MODELS) {
@@ -47,6 +48,31 @@ for (const name of MODELS) {
       expectClose(res.history.slice(0, 3).map((h) => h.gradNorm!), r.adam.grads.map((g: { data: number[] }) => l2(g.data)), 3e-5, 1e-3, 'gradient norm used by each update');
       for (let s = 0; s < 3; s++) expectClose(after[s], r.adam.params_after_step[s].data, 1e-4, 0, `soft prompt after update ${s + 1}`);
       expectClose(after[2], r.float64.soft_prompt_final.data, 1e-4, 0, 'soft prompt after 3 updates (float64)');
+    });
+
+    it('prompt tuning: each Adam update uses the reference gradient, element by element (the loop around PromptTuning)', async () => {
+      const m = await model(name);
+      const r = ref(name, 'prompt_tuning');
+      const pt = new PromptTuning(m, [{ soft: r.P }, { input: true }], { type: 'random' }, 0, new Float32Array(r.soft_prompt_init.data));
+      try {
+        const ex = layoutExample(m, pt.template, { input: r.input_tokens, target: r.target_tokens });
+        const grads: Float32Array[] = [];
+        await train(m.kernels, {
+          params: pt.params,
+          step() {
+            const st = pt.forward([ex], true);
+            const { rows, targets } = batchTargets([ex]);
+            const loss = st.nll(rows, targets, 1 / rows.length, true).sum / rows.length;
+            pt.backward(st, [ex]);
+            grads.push(pt.params[0].grad.f32().slice());
+            return { loss };
+          },
+        }, { what: 'refs', steps: 3, data: { size: 1, batchSize: 1, order: 'cycle' }, lr: r.adam.lr, clip: 0, identity: { model: null, settings: {}, data: '' } });
+        for (let s = 0; s < 3; s++) expectClose(grads[s], r.adam.grads[s].data, 3e-5, 1e-3, `gradient used by update ${s + 1}`);
+        expectClose(pt.params[0].value.f32(), r.adam.soft_prompt_final.data, 1e-4, 0, 'soft prompt after 3 updates');
+      } finally {
+        pt.free();
+      }
     });
 
     // gpt2-tiny-random has no vocabulary text: its references are token ids only
