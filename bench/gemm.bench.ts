@@ -1,6 +1,7 @@
 // GEMM suite: Y = X·Wᵀ, dX = dY·W and the threaded path on the shapes of issue 2, against
 // onnxruntime-web 1.30's wasm EP (single thread, a MatMul graph with the weight as initializer,
 // wasm files from node_modules) with onnxruntime-node 1.30 (CPU EP, one thread) beside it;
+// the bf16-weight GEMMs against the f32 ones on the shapes of the billion-parameter issue;
 // plus init() time and the first call's extra cost, measured in a fresh process.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -163,6 +164,8 @@ async function run(ctx: Ctx): Promise<void> {
       }
     }
 
+    if (!ctx.args.includes('--quick')) await bf16Rows(ctx, kb, threaded, verdict);
+
     // ── cold start, in fresh processes (this one has every kernel hot by now)
     for (const build of ctx.args.includes('--quick') ? [] : ['simd', 'relaxed'] as const) {
       const c = coldChild(build, 'init'), raw = coldChild(build, 'raw');
@@ -179,6 +182,61 @@ async function run(ctx: Ctx): Promise<void> {
     disposeThreads(threaded);
   }
   for (const v of verdict) ctx.note(v);
+}
+
+// bf16 weights against f32 weights, same build, same shapes, timed in the same interleaved rounds:
+// Qwen2.5-0.5B's MLP (128, 896, 4864), GPT-2's (512, 768, 3072), and Qwen's LM head at batch 1
+// (1, 896, 151936: what generation runs on, where bf16 halves the bytes streamed).
+const BF16_SHAPES: Shape[] = [[512, 768, 3072], [128, 896, 4864], [1, 896, 151936]];
+
+async function bf16Rows(ctx: Ctx, kb: Record<'simd' | 'relaxed', Kernels>, threaded: Kernels, verdict: string[]): Promise<void> {
+  for (const s of BF16_SHAPES) {
+    const [M, K, N] = s;
+    ctx.log(`bf16 shape ${label(s)}`);
+    const x = random(M * K, 1), w = random(N * K, 2), dy = random(M * N, 3);
+    const fns: Record<string, () => unknown> = {};
+    const cleanups: (() => void)[] = [];
+    for (const [name, k] of [['simd', kb.simd], ['relaxed', kb.relaxed], ['threads', threaded]] as const) {
+      const mark = k.heap.mark();
+      cleanups.push(() => k.heap.reset(mark));
+      const X = k.from(x), W = k.from(w), Y = k.alloc(M * N), DY = k.from(dy), DX = k.alloc(M * K);
+      const W16 = k.alloc(N * K, 'w bf16', true, 'bf16');
+      k.f32ToBf16(W16, W);
+      k.zero(DX);
+      fns[`fwd.${name}`] = () => k.matmul(Y, X, W, null, M, K, N);
+      fns[`fwd16.${name}`] = () => k.matmul(Y, X, W16, null, M, K, N);
+      fns[`dx.${name}`] = () => k.matmulBackwardInput(DX, DY, W, M, K, N);
+      fns[`dx16.${name}`] = () => k.matmulBackwardInput(DX, DY, W16, M, K, N);
+    }
+    // the matrix-vector product reads 0.5 GB of f32 W per call: fewer, longer samples
+    const t = await ctx.measureMany(fns, MATVEC(s) ? { rounds: 4, time: 400 } : {});
+    for (const c of cleanups) c();
+    const gf = (key: string, pick: 'median' | 'min' = 'median') => (2 * M * K * N) / t[key][pick] / 1e6;
+    const want = MATVEC(s) ? 1.7 : 0.85;
+    for (const build of ['simd', 'relaxed'] as const) {
+      const ratio = gf(`fwd16.${build}`) / gf(`fwd.${build}`);
+      ctx.row({
+        name: `matmul Y=X·Wᵀ, W bf16 ${label(s)}`, unit: 'GFLOP/s', value: gf(`fwd16.${build}`), build, threads: 1,
+        peer: `W f32, same shape, ${build}`, peer_value: gf(`fwd.${build}`), target: `≥ ${want}x f32`,
+        best: r2(gf(`fwd16.${build}`, 'min')), peer_best: r2(gf(`fwd.${build}`, 'min')),
+        ...(MATVEC(s) ? { bf16_GB_s: r2((N * K * 2) / t[`fwd16.${build}`].median / 1e6), f32_GB_s: r2((N * K * 4) / t[`fwd.${build}`].median / 1e6) } : {}),
+      });
+      verdict.push(`bf16/f32 forward ${build} ${label(s)}: ${ratio.toFixed(2)}x median, ` +
+        `${(gf(`fwd16.${build}`, 'min') / gf(`fwd.${build}`, 'min')).toFixed(2)}x fastest samples (target ${want}x) ${ratio >= want ? 'met' : 'MISSED'}`);
+      ctx.row({
+        name: `matmul dX=dY·W, W bf16 ${label(s)}`, unit: 'GFLOP/s', value: gf(`dx16.${build}`), build, threads: 1,
+        peer: `W f32, same shape, ${build}`, peer_value: gf(`dx.${build}`), target: '',
+        best: r2(gf(`dx16.${build}`, 'min')), peer_best: r2(gf(`dx.${build}`, 'min')),
+      });
+    }
+    for (const op of ['fwd16', 'dx16'] as const) {
+      ctx.row({
+        name: `matmul ${op === 'fwd16' ? 'Y=X·Wᵀ' : 'dX=dY·W'}, W bf16 ${label(s)}`, unit: 'GFLOP/s', value: gf(`${op}.threads`),
+        build: 'threads', threads: 2, peer: '1 thread, simd', peer_value: gf(`${op}.simd`), target: '',
+        best: r2(gf(`${op}.threads`, 'min')), peer_best: r2(gf(`${op}.simd`, 'min')),
+      });
+    }
+  }
 }
 
 function coldChild(build: string, mode: string): { initMs: number; firstExtraMs: number; steadyMs: number } {

@@ -76,3 +76,11 @@ time('attention_bwd (T=256,H=12,hd=64)', () => ex.attention_bwd(dq, dk, dv, 0, 0
 const cos = alloc(T * hd / 2), sin = alloc(T * hd / 2), pos = ids(T, (i) => i);
 time('rope (T=256,H=12,hd=64) half', () => ex.rope(q, pos, cos, sin, T, H, hd, 1, 0));
 time('rope (T=256,H=12,hd=64) interleaved', () => ex.rope(q, pos, cos, sin, T, H, hd, 0, 0));
+
+// 16-bit weight conversions over a GPT-2 MLP weight (3072·768): what loading a bf16 / f16 checkpoint costs
+const NW = Hd * C;
+const wf = alloc(NW), wh = alloc(NW / 2, () => 0), wb = alloc(NW / 2, () => 0);
+time('f32_to_bf16 (3072·768)', () => ex.f32_to_bf16(wb, wf, NW), NW * 6);
+time('bf16_to_f32 (3072·768)', () => ex.bf16_to_f32(wf, wb, NW), NW * 6);
+time('f16_to_f32 (3072·768)', () => ex.f16_to_f32(wf, wh, NW), NW * 6);
+time('f16_to_bf16 (3072·768)', () => ex.f16_to_bf16(wb, wh, NW), NW * 4);
