@@ -33,7 +33,8 @@ export function runReport(runLog: string, eventsText: string | null): string {
   const iters = log.filter((e) => e.type === 'iteration');
   const result = log.find((e) => e.type === 'result');
   const objectives = log.find((e) => e.type === 'objectives') as (ObjectivesReport & Entry) | undefined;
-  const bestId: string | undefined = result?.best ?? iters[iters.length - 1]?.best;
+  // the run's winner: the result's, else the objectives' selection, else the last iteration's best
+  const bestId: string | undefined = result?.best ?? objectives?.winner ?? iters[iters.length - 1]?.best;
   const byId = new Map(cands.map((c) => [c.id as string, c]));
   const lineage = new Set<string>();
   for (let c = bestId ? byId.get(bestId) : undefined; c; c = c.parent ? byId.get(c.parent) : undefined) lineage.add(c.id);

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import '../../src/cli/commands/index.js';
 import type { CliIO } from '../../src/cli/command.js';
 import { commands } from '../../src/cli/registry.js';
+import { runReport } from '../../src/cli/report-run.js';
 import { launchChromium } from '../hosts/chromium.js';
 import { MODELS_DIR, REPO_DIR } from '../helpers/paths.js';
 
@@ -87,5 +88,29 @@ describe('promptkiln report', () => {
     } finally {
       await b.close();
     }
+  });
+
+  it('a synthetic run log: front and winner as logged, a merge drawn with both parents, worst examples of the best', () => {
+    const L = (o: object) => JSON.stringify(o);
+    const log = [
+      L({ type: 'start', task: 't', strategy: 'gepa', seed: 0, metric: 'exact_match', model: 'm', proposer: 'm' }),
+      L({ type: 'candidate', iteration: 0, id: 'c0', parent: null, operator: 'manual', instruction: 'a', demos: [], score: 0.2, n: 3, pruned: false }),
+      L({ type: 'candidate', iteration: 1, id: 'c1', parent: 'c0', operator: 'gepa:reflect', instruction: 'bb', demos: [], score: 0.5, n: 3, pruned: false }),
+      L({ type: 'candidate', iteration: 1, id: 'c2', parent: 'c0', operator: 'gepa:reflect', instruction: 'ccc', demos: [], score: 0.4, n: 3, pruned: false }),
+      L({ type: 'candidate', iteration: 2, id: 'c3', parent: 'c1', operator: 'gepa:merge:c2', instruction: 'dddd', demos: [], score: 0.9, n: 3, pruned: false }),
+      L({ type: 'iteration', iteration: 2, best: 'c3', score: 0.9, calls: 30, cost: 0 }),
+      L({ type: 'objectives', names: ['score', 'length'], front: ['c0', 'c1', 'c3'], winner: 'c1', constraintsMet: true, selection: { constraints: { length: { max: 3 } } },
+        points: [['c0', 0.2, 1], ['c1', 0.5, 2], ['c2', 0.4, 3], ['c3', 0.9, 4]].map(([id, score, length]) => ({ id, values: { score, cost: null, latency: null, length } })) }),
+    ].join('\n');
+    const ev = { traceId: 't', spanId: 'eval:c1', parentSpanId: 'it1', name: 'evaluation', start: 0, end: 1,
+      attributes: { candidate: 'c1', worst: [JSON.stringify({ id: 'i7', score: 0, input: 'river', expected: 'RIVER', prediction: 'river', feedback: 'not in capitals' })] } };
+    const html = runReport(log, JSON.stringify(ev) + '\n');
+    expect(html.match(/class="front"/g)).toHaveLength(2);
+    expect(html.match(/class="winner"/g)).toHaveLength(1);
+    expect(html.match(/class="dominated"/g)).toHaveLength(1);
+    expect(html.match(/class="edge"/g)).toHaveLength(4); // c1←c0, c2←c0, c3←c1 and the merge's c3←c2
+    expect(html.match(/stroke-dasharray/g)).toHaveLength(1);
+    expect(html).toContain('<b>c1</b>'); // the winner of the objectives, not the best score
+    expect(html).toContain('<td>not in capitals</td>');
   });
 });
