@@ -21,8 +21,8 @@ export type {
   LanguageModel, Generation, ChatMessage, ChatOptions, OpenAIOptions, AnthropicOptions, GeminiOptions, ProviderName, Price, PriceTable, ServeOptions, RunningServer,
   GenerateOptions as LlmGenerateOptions,
 } from './llm/index.js';
-export { optimize, strategyByName, STRATEGY_NAMES, ape, paraphrase, demos, grips, opro, protegi, rl, DEFAULT_META_PROMPTS, MemoryRunLog, FileRunLog } from './search/index.js';
-export type { OptimizeOptions, OptimizeResult, ProgressEvent as OptimizeProgressEvent, Candidate, Strategy, SearchContext, MetaPrompts, RunLog } from './search/index.js';
+export { optimize, strategyByName, STRATEGY_NAMES, ape, paraphrase, demos, grips, opro, protegi, rl, gepa, mipro, knn, DEFAULT_META_PROMPTS, MemoryRunLog, FileRunLog, OBJECTIVE_NAMES, parseObjectives, parseSelection, toOtlp, parseEvents } from './search/index.js';
+export type { OptimizeOptions, OptimizeResult, ProgressEvent as OptimizeProgressEvent, Candidate, Strategy, SearchContext, MetaPrompts, RunLog, GepaOptions, MiproOptions, KnnOptions, ObjectiveName, ObjectivesReport, Selection, RunEvent, EventSink } from './search/index.js';
 
 // soft prompts: prompt / prefix tuning, mixed templates, PEFT files
 export { tune, savePeft, loadPeft, loadAdapter, parseJsonl, readJsonl, parseTemplate, PromptTuning, PrefixTuning } from './soft/index.js';

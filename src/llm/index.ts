@@ -1,4 +1,4 @@
-export type { LanguageModel, GenerateOptions, Generation, Score, ScoreOptions, Usage, ChatMessage, ChatOptions } from './types.js';
+export type { LanguageModel, GenerateOptions, Generation, Score, ScoreOptions, Usage, ChatMessage, ChatOptions, Embeddings } from './types.js';
 export { functionModel, type GenerateFn, type ScoreFn } from './function.js';
 export { localModel, type LocalModelLike } from './local.js';
 export { OpenAIModel, openaiModel, type OpenAIOptions } from './openai.js';
