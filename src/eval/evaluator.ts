@@ -204,13 +204,15 @@ export class Evaluator {
   private charge(key: string, cost: number, role: Role): boolean {
     if (this.charged.has(key)) return false;
     const r = this.remaining();
-    if (r.calls < cost || r.tokens <= 0 || r.cost <= 0) {
-      throw new PromptkilnError('BUDGET', `budget exhausted: ${this.stats.calls} model calls, ${this.stats.promptTokens + this.stats.completionTokens} tokens, $${this.stats.cost.toFixed(4)} used (budget ${JSON.stringify(this.opts.budget)})`);
-    }
+    if (r.calls < cost || r.tokens <= 0 || r.cost <= 0) throw this.exhausted();
     this.charged.add(key);
     this.stats.calls += cost;
     this.stats.byRole[role].calls += cost;
     return true;
+  }
+
+  private exhausted(): PromptkilnError {
+    return new PromptkilnError('BUDGET', `budget exhausted: ${this.stats.calls} model calls, ${this.stats.promptTokens + this.stats.completionTokens} tokens, $${this.stats.cost.toFixed(4)} used (budget ${JSON.stringify(this.opts.budget)})`);
   }
 
   private async call(prompt: string, ex: Example): Promise<Cached> {
@@ -267,6 +269,14 @@ export class Evaluator {
       this.charge(key, cost, role); // synchronous check-and-reserve, in launch order
       p = this.limit.run(async () => {
         throwIfAborted(this.opts.signal, 'evaluation');
+        // money is known only when calls return: check again when this one gets its slot, so
+        // at most `concurrency` calls are in flight past the cap (not every call queued)
+        if (this.remaining().cost <= 0) {
+          this.charged.delete(key);
+          this.stats.calls -= cost;
+          this.stats.byRole[role].calls -= cost;
+          throw this.exhausted();
+        }
         this.stats.freshCalls += cost;
         const t0 = performance.now();
         const r = await compute();

@@ -155,6 +155,7 @@ export function loadProgram<I extends FieldsSpec = FieldsSpec, O extends FieldsS
       return rendered(ins as Values);
     },
     async answer(lm, ins, o = {}) {
+      if (sig && j.rendering.mode === 'chat' && !lm.chat) throw new PromptkilnError('ARGUMENT', `program ${j.name} renders as chat messages, but model ${lm.id} has no chat endpoint (use --api chat, or a chat provider)`);
       checkValues(ins as Values, inputs, 'input', badInput);
       const ds = retrieval ? (await retrieve(retrieval, o.embedder ?? lm, queryText(sig, ins as Values), o.signal)).map((i) => pool[i]) : demos;
       const { messages, text } = rendered(ins as Values, ds);

@@ -228,6 +228,9 @@ describe('typed task → optimize → program.json → promptkiln run', () => {
     await expect(cmd('run').run(['--program', path.join(out, 'program.json'), '--input', '{"txt": "x"}', '--render'], a.io)).rejects.toMatchObject({
       code: 'ARGUMENT', message: 'program contacts: input.text: expected a string, found nothing',
     });
+    await expect(loadProgram({ ...p, rendering: { mode: 'chat' } }).run(functionModel(() => '', { id: 'text-only' }), { text: 'x' })).rejects.toMatchObject({
+      code: 'ARGUMENT', message: 'program contacts renders as chat messages, but model function:text-only has no chat endpoint (use --api chat, or a chat provider)',
+    });
     const broken = path.join(dir, 'broken.json');
     await fs.writeFile(broken, JSON.stringify({ ...p, fields: { ...p.fields, outputs: { person: { type: 'json', schema: { type: 'object', properties: { name: { type: 'str' } } } } } } }, null, 2));
     await expect(cmd('run').run(['--program', broken, '--input', '{"text": "x"}', '--render'], a.io)).rejects.toMatchObject({
