@@ -175,7 +175,7 @@ describe('bad input', () => {
     const m = await model('gpt2-tiny-random');
     await rejects(tune(m, gptTrain, { ...base, lr: -1 }), 'ARGUMENT');
     await rejects(tune(m, gptTrain, { ...base, batchSize: 0 }), 'ARGUMENT');
-    await rejects(tune(m, gptTrain, { ...base, method: 'lora' as never }), 'ARGUMENT');
+    await rejects(tune(m, gptTrain, { ...base, method: 'no-such-method' as never }), 'ARGUMENT');
     await rejects(tune(m, gptTrain, { ...base, template: [{ soft: 2 }] }), 'ARGUMENT');
     await rejects(tune(m, gptTrain, { ...base, method: 'prefix', template: [{ soft: 2 }, { input: true }] }), 'ARGUMENT');
     expect(() => parseTemplate('no input here')).toThrow(/exactly one/);
