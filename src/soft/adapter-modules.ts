@@ -103,3 +103,12 @@ export class AdapterBuffers {
     this.store.clear();
   }
 }
+
+// PEFT's per-architecture default target_modules (TRANSFORMERS_MODELS_TO_{LORA,IA3}_…_MAPPING),
+// used when none are given: LoRA on the query and value projections, IA3 on keys, values and the
+// MLP's down projection (input-scaled).
+export function defaultTargets(c: ModelConfig, kind: 'lora' | 'ia3'): { targetModules: string[]; feedforwardModules: string[] } {
+  if (c.arch === 'gpt2') return kind === 'lora' ? { targetModules: ['c_attn'], feedforwardModules: [] } : { targetModules: ['c_attn', 'mlp.c_proj'], feedforwardModules: ['mlp.c_proj'] };
+  if (c.family === 'phi3') return kind === 'lora' ? { targetModules: ['qkv_proj'], feedforwardModules: [] } : { targetModules: ['qkv_proj', 'down_proj'], feedforwardModules: ['down_proj'] };
+  return kind === 'lora' ? { targetModules: ['q_proj', 'v_proj'], feedforwardModules: [] } : { targetModules: ['k_proj', 'v_proj', 'down_proj'], feedforwardModules: ['down_proj'] };
+}

@@ -23,7 +23,9 @@ export function linearConditioning(model: Model, a: LinearArtifact): Conditionin
 
 // A loaded model (its kernels hold the adapter), not only a ModelRef.
 export function requireModel(model: ModelRef, what: string): Model {
-  if (!('kernels' in model)) throw new PromptkilnError('ADAPTER', `${what} needs a loaded WASM model (LoRA / IA3 run inside its kernels)`);
+  if (!('kernels' in model)) {
+    throw new PromptkilnError('ADAPTER', `${what}: LoRA / IA3 run unmerged only in the WASM kernels; use --backend wasm, or export merged weights (mergeAdapter) and load that folder`);
+  }
   return model as Model;
 }
 

@@ -22,6 +22,9 @@ export interface LoraArtifact {
   model: ModelIdentity;
 }
 
+// PEFT LoraConfig's defaults
+export const LORA_DEFAULTS = { r: 8, alpha: 8 } as const;
+
 export interface LoraOptions {
   r: number;
   alpha: number;

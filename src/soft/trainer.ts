@@ -14,6 +14,11 @@ import { MultitaskTuning } from './multitask.js';
 import { PrefixTuning } from './prefix-tuning.js';
 import { PromptTuning } from './prompt-tuning.js';
 import { PTuning } from './p-tuning.js';
+import { defaultTargets } from './adapter-modules.js';
+import { initIa3 } from './ia3.js';
+import { LinearTuning } from './linear-tuning.js';
+import { initLora, LORA_DEFAULTS } from './lora.js';
+import type { LinearArtifact } from './peft-linear.js';
 import type { Example, SoftArtifact, TemplatePart } from './types.js';
 
 // The defaults of tune() — the CLI and the docs read them from here.
@@ -31,6 +36,10 @@ export interface TuneOptions {
   encoder?: { hidden: number; type?: 'MLP' | 'LSTM' }; // p-tuning: the prompt encoder (default hidden: the model's dim)
   multitask?: { tasks: number; rank?: number }; // multitask: T tasks, rank r (default 1)
   taskId?: number; // multitask: the task of examples that carry no taskId (default 0)
+  // lora: rank, alpha (defaults LORA_DEFAULTS), target modules (default: PEFT's for the family)
+  lora?: { r?: number; alpha?: number; targetModules?: string[] | string; dropout?: number };
+  // ia3: target and feed-forward (input-scaled) modules (default: PEFT's for the family)
+  ia3?: { targetModules?: string[] | string; feedforwardModules?: string[] | string };
   // starting values instead of `init`: soft rows (N, C), or per-layer prefix K/V (P, Hkv, hd)
   initial?: Float32Array | { k: Float32Array[]; v: Float32Array[] } | null;
   epochs?: number;
@@ -72,15 +81,15 @@ export interface TuneMetrics {
   seconds: number;
 }
 
-export interface TuneResult {
-  prompt: SoftArtifact;
+export interface TuneResult<A = SoftArtifact> {
+  prompt: A; // lora / ia3: the adapter (LinearArtifact)
   metrics: TuneMetrics;
   history: HistoryEntry[];
 }
 
 // Every tuning method, by the name `tune({ method })` and `promptkiln tune --method` take: one
 // entry each. (n: virtual tokens, init, seed: the shared settings.)
-type MethodBuilder = (model: Model, o: TuneOptions, s: { n: number; init: InitSpec; seed: number }) => TuningMethod;
+type MethodBuilder = (model: Model, o: TuneOptions, s: { n: number; init: InitSpec; seed: number }) => TuningMethod<SoftArtifact | LinearArtifact>;
 const METHODS = {
   prompt: (model, o, { n, init, seed }) => {
     if (o.initial && !(o.initial instanceof Float32Array)) throw new PromptkilnError('ARGUMENT', 'prompt tuning: initial must be a Float32Array of soft rows');
@@ -97,6 +106,19 @@ const METHODS = {
     if (!o.multitask) throw new PromptkilnError('ARGUMENT', 'multitask prompt tuning: multitask.tasks (the number of tasks) is required');
     return new MultitaskTuning(model, o.template ?? [{ soft: n }, { input: true }], init, seed, { tasks: o.multitask.tasks, rank: o.multitask.rank ?? 1 }, o.taskId ?? 0);
   },
+  lora: (model, o, { seed }) => {
+    noInitial(o, 'lora');
+    const l = o.lora ?? {};
+    return new LinearTuning(model, initLora(model, {
+      r: l.r ?? LORA_DEFAULTS.r, alpha: l.alpha ?? LORA_DEFAULTS.alpha, targetModules: l.targetModules ?? defaultTargets(model.config, 'lora').targetModules,
+      seed, dropout: l.dropout,
+    }));
+  },
+  ia3: (model, o) => {
+    noInitial(o, 'ia3');
+    const d = defaultTargets(model.config, 'ia3');
+    return new LinearTuning(model, initIa3(model, { targetModules: o.ia3?.targetModules ?? d.targetModules, feedforwardModules: o.ia3?.feedforwardModules ?? (o.ia3?.targetModules ? [] : d.feedforwardModules) }));
+  },
 } satisfies Record<string, MethodBuilder>;
 
 export type TuneMethodName = keyof typeof METHODS;
@@ -106,7 +128,7 @@ function noInitial(o: TuneOptions, kind: string): void {
   if (o.initial) throw new PromptkilnError('ARGUMENT', `${kind}: "initial" is not supported (it starts from init and seed)`);
 }
 
-export function buildMethod(model: Model, o: TuneOptions): TuningMethod {
+export function buildMethod(model: Model, o: TuneOptions): TuningMethod<SoftArtifact | LinearArtifact> {
   const kind = o.method ?? TUNE_DEFAULTS.method;
   const build: MethodBuilder | undefined = (METHODS as Record<string, MethodBuilder>)[kind];
   if (!build || !Object.hasOwn(METHODS, kind)) throw new PromptkilnError('ARGUMENT', `method must be one of ${TUNE_METHODS.join(', ')}, got "${kind}"`);
@@ -131,7 +153,10 @@ function dataHash(data: Example[], valid: Example[] | undefined, initial: TuneOp
 
 // Learns a soft prompt (or prefix) for `data` with the model frozen. Same seed, same data and
 // build → the same prompt, bit for bit.
-export async function tune(model: Model, data: Example[], o: TuneOptions = {}): Promise<TuneResult> {
+export async function tune(model: Model, data: Example[], o: TuneOptions & { method: 'lora' | 'ia3' }): Promise<TuneResult<LinearArtifact>>;
+export async function tune(model: Model, data: Example[], o?: TuneOptions & { method?: Exclude<TuneMethodName, 'lora' | 'ia3'> }): Promise<TuneResult>;
+export async function tune(model: Model, data: Example[], o?: TuneOptions): Promise<TuneResult<SoftArtifact | LinearArtifact>>;
+export async function tune(model: Model, data: Example[], o: TuneOptions = {}): Promise<TuneResult<SoftArtifact | LinearArtifact>> {
   const D = TUNE_DEFAULTS;
   if (!data.length) throw new PromptkilnError('DATA', 'tune: no training examples');
   const bs = o.batchSize ?? D.batchSize;
@@ -173,6 +198,7 @@ export async function tune(model: Model, data: Example[], o: TuneOptions = {}): 
           method: method.kind, template: method.template, virtualTokens: o.virtualTokens ?? D.virtualTokens, init: o.init ?? { type: 'random' },
           reparameterize: o.reparameterize ?? null, labels: o.labels ?? null,
           ...(o.encoder ? { encoder: o.encoder } : {}), ...(o.multitask ? { multitask: o.multitask, taskId: o.taskId ?? 0 } : {}),
+          ...(o.lora ? { lora: o.lora } : {}), ...(o.ia3 ? { ia3: o.ia3 } : {}),
         },
       },
       checkpointEvery: o.checkpointEvery, onCheckpoint: o.onCheckpoint, resume: o.resume, resumeFile: o.resumeFile,

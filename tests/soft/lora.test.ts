@@ -86,7 +86,7 @@ describe('LoRA / IA3 on every family', () => {
         const [b] = await m.scoreMany(ids.slice(0, 5), [ids.slice(5)], { conditioning: cond });
         expect(b.logprobs).toEqual(a.logprobs);
       } finally {
-        (cond.linear as { free(): void }).free();
+        (cond.linear as unknown as { free(): void }).free();
       }
     });
   }
@@ -142,7 +142,7 @@ describe('LoRA / IA3 on every family', () => {
       const g2 = await merged.generate(ids.slice(0, 4), { maxTokens: 6, temperature: 0, stopAtEos: false });
       expect(g1.tokens).toEqual(g2.tokens);
     } finally {
-      (cond.linear as { free(): void }).free();
+      (cond.linear as unknown as { free(): void }).free();
       merged.dispose();
     }
   }

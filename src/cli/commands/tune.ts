@@ -7,6 +7,9 @@ import { readJsonl } from '../../soft/data.js';
 import { parseInit } from '../../soft/init.js';
 import { parseTemplate } from '../../soft/mixed.js';
 import { savePeft } from '../../soft/peft.js';
+import { linearAdapter } from '../../soft/linear-adapter.js';
+import { LORA_DEFAULTS } from '../../soft/lora.js';
+import type { LinearArtifact } from '../../soft/peft-linear.js';
 import { TUNE_DEFAULTS as D, TUNE_METHODS, tune, type TuneMethodName, type TuneOptions, type TuneResult } from '../../soft/trainer.js';
 import { checkSchedule } from '../../train/index.js';
 import type { Example, SoftArtifact } from '../../soft/types.js';
@@ -19,7 +22,8 @@ import { register } from '../registry.js';
 const usage = `promptkiln tune --model M --data train.jsonl [--valid valid.jsonl] --out DIR
                 [--method ${TUNE_METHODS.join('|')}] [--virtual-tokens N] [--init random|vocab|text:"…"]
                 [--template "[soft:4] Story: {input}"] [--reparameterize HIDDEN] [--encoder-hidden H]
-                [--tasks T --rank R --task-id N]
+                [--tasks T --rank R --task-id N] [--rank R --alpha A --target-modules q_proj,v_proj|all-linear]
+                [--target-modules k_proj,v_proj,down_proj --feedforward-modules down_proj]
                 [--epochs E] [--lr LR] [--batch B] [--seed S] [--warmup STEPS] [--schedule cosine|linear|constant]
                 [--weight-decay WD] [--clip NORM] [--eval-every STEPS] [--patience EVALS] [--labels a,b,c]
                 [--checkpoint-every STEPS] [--resume] [--json]
@@ -27,7 +31,9 @@ const usage = `promptkiln tune --model M --data train.jsonl [--valid valid.jsonl
 Learns a soft prompt (prompt tuning, or a mixed template), a prefix (prefix tuning), a P-tuning
 prompt encoder (--encoder-hidden H, default the model's width; saved as its output rows) or a
 multitask prompt (--tasks T, --rank R default 1; a line's "task_id" picks its task, --task-id N
-the task of lines without one, default 0) for {"input", "target"} JSONL pairs with the model frozen. Writes DIR/adapter_config.json and
+the task of lines without one, default 0), or an adapter as the prompt's analog: LoRA (--rank R
+default ${LORA_DEFAULTS.r}, --alpha A default ${LORA_DEFAULTS.alpha}, --target-modules: PEFT's names, default PEFT's for the family) or IA3
+(--target-modules, --feedforward-modules: the input-scaled ones) for {"input", "target"} JSONL pairs with the model frozen. Writes DIR/adapter_config.json and
 DIR/adapter_model.safetensors (Hugging Face PEFT layout; load with score/generate --adapter DIR),
 DIR/report.html (curves, settings, before/after samples) and DIR/train_state.safetensors
 (checkpoints, each announced on stderr; --resume continues from it exactly, and refuses a state made
@@ -45,21 +51,26 @@ function intOpt(name: string, v: string | undefined, dflt?: number): number | un
 }
 
 // Greedy continuations of a few inputs, without and with the trained prompt.
-async function samples(model: Model, examples: Example[], prompt: SoftArtifact, signal: AbortSignal, taskId = 0): Promise<string[][]> {
+async function samples(model: Model, examples: Example[], prompt: SoftArtifact | LinearArtifact, signal: AbortSignal, taskId = 0): Promise<string[][]> {
   if (!model.tokenizer) return [];
-  if (!isPlainTemplate(prompt.template, prompt.kind)) return [];
+  if (prompt.kind !== 'lora' && prompt.kind !== 'ia3' && !isPlainTemplate(prompt.template, prompt.kind)) return [];
+  const ad = prompt.kind === 'lora' || prompt.kind === 'ia3' ? linearAdapter(model, prompt) : null;
   const rows: string[][] = [];
-  for (const e of examples.filter((x) => typeof x.input === 'string').slice(0, 4)) {
-    const cond = toConditioning(prompt, prompt.kind === 'multitask' ? { taskId: e.taskId ?? taskId } : {});
-    const opts = { maxTokens: 24, temperature: 0, signal };
-    const before = await model.generate(e.input as string, opts);
-    const after = await model.generate(e.input as string, { ...opts, conditioning: cond });
-    rows.push([e.input as string, typeof e.target === 'string' ? e.target : JSON.stringify(e.target), before.text ?? '', after.text ?? '']);
+  try {
+    for (const e of examples.filter((x) => typeof x.input === 'string').slice(0, 4)) {
+      const cond = ad ? { id: ad.id, linear: ad } : toConditioning(prompt as SoftArtifact, prompt.kind === 'multitask' ? { taskId: e.taskId ?? taskId } : {});
+      const opts = { maxTokens: 24, temperature: 0, signal };
+      const before = await model.generate(e.input as string, opts);
+      const after = await model.generate(e.input as string, { ...opts, conditioning: cond });
+      rows.push([e.input as string, typeof e.target === 'string' ? e.target : JSON.stringify(e.target), before.text ?? '', after.text ?? '']);
+    }
+  } finally {
+    ad?.free();
   }
   return rows;
 }
 
-function report(r: TuneResult, settings: Record<string, unknown>, sampleRows: string[][]): string {
+function report(r: TuneResult<SoftArtifact | LinearArtifact>, settings: Record<string, unknown>, sampleRows: string[][]): string {
   const h = r.history;
   const trainPts = h.filter((x) => x.loss !== undefined).map((x) => [x.step, x.loss!] as [number, number]);
   const validPts = h.filter((x) => x.validLoss !== undefined).map((x) => [x.step, x.validLoss!] as [number, number]);
@@ -95,6 +106,7 @@ register({
       method: { type: 'string', default: D.method }, 'virtual-tokens': { type: 'string' }, init: { type: 'string' },
       template: { type: 'string' }, reparameterize: { type: 'string' }, 'encoder-hidden': { type: 'string' },
       tasks: { type: 'string' }, rank: { type: 'string' }, 'task-id': { type: 'string' },
+      alpha: { type: 'string' }, 'target-modules': { type: 'string' }, 'feedforward-modules': { type: 'string' },
       epochs: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' },
       warmup: { type: 'string' }, schedule: { type: 'string' }, 'weight-decay': { type: 'string' }, clip: { type: 'string' },
       'eval-every': { type: 'string' }, patience: { type: 'string' }, labels: { type: 'string' },
@@ -107,10 +119,16 @@ register({
     const method = values.method as TuneMethodName;
     if (!TUNE_METHODS.includes(method)) throw new PromptkilnError('ARGUMENT', `tune: --method must be one of ${TUNE_METHODS.join(', ')}, got "${method}"`);
     // each method's own flags are refused elsewhere, never ignored
-    const own: Record<string, TuneMethodName> = { reparameterize: 'prefix', 'encoder-hidden': 'p-tuning', tasks: 'multitask', rank: 'multitask', 'task-id': 'multitask' };
-    for (const [flag, m] of Object.entries(own)) {
-      if (values[flag as keyof typeof values] !== undefined && method !== m) throw new PromptkilnError('ARGUMENT', `tune: --${flag} applies to --method ${m}, not ${method}`);
+    const own: Record<string, TuneMethodName[]> = {
+      reparameterize: ['prefix'], 'encoder-hidden': ['p-tuning'], tasks: ['multitask'], rank: ['multitask', 'lora'], 'task-id': ['multitask'],
+      alpha: ['lora'], 'target-modules': ['lora', 'ia3'], 'feedforward-modules': ['ia3'],
+    };
+    for (const [flag, ms] of Object.entries(own)) {
+      if (values[flag as keyof typeof values] !== undefined && !ms.includes(method)) throw new PromptkilnError('ARGUMENT', `tune: --${flag} applies to --method ${ms.join(' or ')}, not ${method}`);
     }
+    // PEFT's target_modules: a comma list of names, or one string ("all-linear" or a regex)
+    const modulesOpt = (v: string | undefined) => (v === undefined ? undefined : v.includes(',') || /^[\w.]+$/.test(v) && v !== 'all-linear' ? v.split(',') : v);
+    const targetModules = modulesOpt(values['target-modules']), feedforwardModules = modulesOpt(values['feedforward-modules']);
     if (method === 'multitask' && values.tasks === undefined) throw new PromptkilnError('ARGUMENT', 'tune: --method multitask needs --tasks T (the number of tasks)');
     const encoderHidden = intOpt('encoder-hidden', values['encoder-hidden']);
     const tasks = intOpt('tasks', values.tasks), rank = intOpt('rank', values.rank), taskId = intOpt('task-id', values['task-id']);
@@ -124,6 +142,8 @@ register({
       reparameterize: hidden ? { hidden } : null,
       ...(encoderHidden !== undefined ? { encoder: { hidden: encoderHidden } } : {}),
       ...(tasks !== undefined ? { multitask: { tasks, rank: rank ?? 1 }, taskId } : {}),
+      ...(method === 'lora' ? { lora: { r: rank, alpha: numberOpt('tune', 'alpha', values.alpha), targetModules } } : {}),
+      ...(method === 'ia3' ? { ia3: { targetModules, feedforwardModules } } : {}),
       epochs: numberOpt('tune', 'epochs', values.epochs, D.epochs),
       lr: numberOpt('tune', 'lr', values.lr, D.lr),
       batchSize: intOpt('batch', values.batch, D.batchSize),
@@ -161,7 +181,7 @@ register({
       });
       await savePeft(values.out, res.prompt);
       const settings = {
-        model: model.id, data: values.data, valid: values.valid ?? null, method, template: res.prompt.template,
+        model: model.id, data: values.data, valid: values.valid ?? null, method, template: 'template' in res.prompt ? res.prompt.template : null,
         virtual_tokens: opts.virtualTokens, init: values.init ?? 'random', reparameterize: hidden ?? null,
         encoder_hidden: encoderHidden ?? null, tasks: tasks ?? null, rank: rank ?? null, task_id: taskId ?? null, epochs: opts.epochs,
         lr: opts.lr, batch: opts.batchSize, seed: opts.seed, warmup: opts.warmup, schedule, weight_decay: opts.weightDecay,
@@ -178,7 +198,7 @@ register({
       };
       if (values.json) io.out(JSON.stringify(summary));
       else {
-        io.out(`tuned ${method} (${opts.virtualTokens} virtual tokens) in ${m.steps} steps, ${m.seconds.toFixed(1)} s; train loss ${m.trainLoss.toFixed(4)}`);
+        io.out(`tuned ${method} (${method === 'lora' || method === 'ia3' ? `${res.prompt.kind === 'lora' ? `rank ${res.prompt.r}, ` : ''}${res.prompt.kind === 'lora' || res.prompt.kind === 'ia3' ? res.prompt.modules.length : 0} modules` : `${opts.virtualTokens} virtual tokens`}) in ${m.steps} steps, ${m.seconds.toFixed(1)} s; train loss ${m.trainLoss.toFixed(4)}`);
         if (m.before && m.after) io.out(`validation loss ${m.before.loss.toFixed(4)} → ${m.after.loss.toFixed(4)}, exact match ${m.before.exactMatch} → ${m.after.exactMatch}`);
         io.out(`wrote ${values.out}/adapter_config.json, adapter_model.safetensors, report.html`);
       }
