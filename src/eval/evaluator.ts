@@ -45,7 +45,8 @@ export interface EvaluatorOptions {
   proposer?: LanguageModel; // priced for calls made through memo(…, 'proposer')
   prices?: PriceTable; // default DEFAULT_PRICES
   // every model call, cached or not (run events: search/events.ts)
-  onCall?: (c: { role: Role; cached: boolean; usage: Usage; ms: number }) => void;
+  // (usd: this call's price by the table, null for a model without one)
+  onCall?: (c: { role: Role; cached: boolean; usage: Usage; ms: number; usd: number | null }) => void;
 }
 
 export interface ExampleResult {
@@ -146,6 +147,11 @@ export class Evaluator {
 
   private roleModel(role: Role): LanguageModel {
     return role === 'judge' ? (this.judgeModel ?? this.model) : role === 'proposer' ? (this.opts.proposer ?? this.model) : this.model;
+  }
+
+  private priceCall(role: Role, usage: Usage): number | null {
+    const p = priceOf(this.prices, this.roleModel(role));
+    return p ? costOf(p, usage) : null;
   }
 
   // The spend of one result's first use: tokens and money to its role and the run.
@@ -261,7 +267,7 @@ export class Evaluator {
     if (hit) {
       if (this.charge(key, cost, role)) this.account(role, hit.usage);
       this.stats.cacheHits++;
-      this.opts.onCall?.({ role, cached: true, usage: hit.usage, ms: (hit as { ms?: number }).ms ?? 0 });
+      this.opts.onCall?.({ role, cached: true, usage: hit.usage, ms: (hit as { ms?: number }).ms ?? 0, usd: this.priceCall(role, hit.usage) });
       return { value: hit, cached: true };
     }
     let p = this.inflight.get(key) as Promise<T> | undefined;
@@ -283,7 +289,7 @@ export class Evaluator {
         // latency is part of the result: stored in the cache so selection replays the same numbers
         const timed = r as T & { ms?: number };
         timed.ms ??= Math.round((performance.now() - t0) * 1000) / 1000;
-        this.opts.onCall?.({ role, cached: false, usage: r.usage, ms: timed.ms });
+        this.opts.onCall?.({ role, cached: false, usage: r.usage, ms: timed.ms, usd: this.priceCall(role, r.usage) });
         this.stats.promptTokens += r.usage.promptTokens;
         this.stats.completionTokens += r.usage.completionTokens;
         this.account(role, r.usage);

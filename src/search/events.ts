@@ -99,10 +99,10 @@ export class RunEvents {
     this.sink({ traceId: this.traceId, spanId, parentSpanId: parent, name, start, end: Date.now(), attributes: { strategy: this.strategy, ...attributes } });
   }
 
-  call(c: { role: string; cached: boolean; usage: { promptTokens: number; completionTokens: number }; ms: number }, spent: { calls: number; cost: number }) {
+  call(c: { role: string; cached: boolean; usage: { promptTokens: number; completionTokens: number }; ms: number; usd: number | null }, spent: { calls: number; cost: number }) {
     const end = Date.now();
     this.emit('call', `call:${this.calls++}`, this.iterationSpan, c.cached ? end : end - c.ms, {
-      role: c.role, cached: c.cached, prompt_tokens: c.usage.promptTokens, completion_tokens: c.usage.completionTokens, ms: c.ms, calls: spent.calls, cost: spent.cost,
+      role: c.role, cached: c.cached, prompt_tokens: c.usage.promptTokens, completion_tokens: c.usage.completionTokens, ms: c.ms, usd: c.usd, calls: spent.calls, cost: spent.cost,
     });
   }
 

@@ -81,6 +81,10 @@ describe('objectives (scripted function model)', () => {
     expect(of('evaluation').map((e) => e.attributes.candidate)).toEqual(r.candidates.map((c) => c.cand.id));
     expect(of('call').filter((e) => !e.attributes.cached).length).toBe(r.freshCalls);
     expect(of('call').some((e) => e.attributes.role === 'proposer')).toBe(true);
+    // each call's price: input and output tokens at the price file's rates
+    const c0 = of('call')[0].attributes;
+    expect(c0.usd).toBeCloseTo(((c0.prompt_tokens as number) * 1 + (c0.completion_tokens as number) * 2) / 1e6, 12);
+    expect(of('call').filter((e) => !e.attributes.cached).reduce((a, e) => a + (e.attributes.usd as number), 0)).toBeCloseTo(r.spend.target.cost! + r.spend.proposer.cost!, 12);
     expect(of('iteration').filter((e) => !e.attributes.partial).length).toBe(r.history.length);
     expect(of('run')).toHaveLength(1);
     expect(of('run')[0].attributes.best).toBe(r.best.id);
