@@ -5,7 +5,8 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadProgram } from '../../src/eval/program.js';
-import { nearestIndices } from '../../src/eval/retrieval.js';
+import { nearestIndices, queryText } from '../../src/eval/retrieval.js';
+import { typedTask } from '../../src/eval/task.js';
 import { functionModel } from '../../src/llm/function.js';
 import { localModel } from '../../src/llm/local.js';
 import { openaiModel } from '../../src/llm/openai.js';
@@ -45,6 +46,17 @@ describe('embeddings', () => {
     } finally {
       m.dispose();
     }
+  });
+
+  it('a loaded program embeds the same query text search embedded (Example.input), plain and typed', async () => {
+    const t = await typedTask({
+      inputs: { text: 'string', n: 'number', tags: { type: 'list', items: 'string' } },
+      outputs: { ok: 'boolean' },
+      examples: [{ text: 'a b', n: 2.5, tags: ['x', 'y'], ok: true }],
+    });
+    const ex = t.examples[0];
+    expect(queryText(t.signature, ex.inputs!)).toBe(ex.input);
+    expect(queryText(null, { input: 'hello' })).toBe('hello');
   });
 
   it('nearest: cosine order, nearest last, ties in pool order, self left out', () => {
