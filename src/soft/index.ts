@@ -1,5 +1,6 @@
-// Soft prompts: prompt tuning, prefix tuning, mixed templates, the trainer and PEFT files.
-export { tune, buildMethod, type TuneOptions, type TuneResult, type TuneMetrics, type ProgressEvent, type HistoryEntry } from './trainer.js';
+// Soft prompts: prompt tuning, prefix tuning, mixed templates, P-tuning, multitask prompts, prompt
+// distillation, the trainer and PEFT files.
+export { tune, buildMethod, TUNE_METHODS, type TuneMethodName, type TuneOptions, type TuneResult, type TuneMetrics, type ProgressEvent, type HistoryEntry } from './trainer.js';
 export { savePeft, loadPeft, loadAdapter, encodePeft, decodePeft, CONFIG_FILE, WEIGHTS_FILE } from './peft.js';
 export { toConditioning, artifactForward } from './conditioning.js';
 export { evaluateLaid, type EvalMetrics } from './evaluate.js';
@@ -8,5 +9,8 @@ export { parseTemplate, layoutExample, type LaidExample } from './mixed.js';
 export { parseInit, initPromptRows, type InitSpec } from './init.js';
 export { PromptTuning } from './prompt-tuning.js';
 export { PrefixTuning } from './prefix-tuning.js';
+export { PTuning, P_TUNING_PARAMS, type PTuningOptions, type PTuningInit } from './p-tuning.js';
+export { MultitaskTuning, taskPrompt, type MultitaskOptions } from './multitask.js';
+export { distillPrompt, DISTILL_PROMPT_DEFAULTS, type DistillPromptOptions } from './distill-prompt.js';
 export { encodeCheckpoint, decodeCheckpoint, saveCheckpointFile, loadCheckpointFile, type TrainCheckpoint } from './checkpoint.js';
-export type { Example, TemplatePart, SoftArtifact, SoftPromptArtifact, PrefixArtifact, ModelIdentity } from './types.js';
+export type { Example, TemplatePart, SoftArtifact, SoftPromptArtifact, PrefixArtifact, MultitaskArtifact, PromptEncoderConfig, ModelIdentity } from './types.js';
