@@ -55,4 +55,12 @@ describe('optimize --strategy knn|mipro (CLI, stories260K)', () => {
     const res = JSON.parse(await fs.readFile(path.join(dir, 'result.json'), 'utf8'));
     expect(res.result.freshCalls).toBe(0);
   });
+
+  it('--objectives and --select are checked before anything runs: unknown names, unreadable parts, --select alone', async () => {
+    const base = ['--task', TASK, '--model', MODEL, '--out', path.join(os.tmpdir(), 'pk-unused')];
+    await expect(cmd('optimize').run([...base, '--objectives', 'score,speed'], io().io)).rejects.toThrow(/optimize --objectives: unknown objective "speed"/);
+    await expect(cmd('optimize').run([...base, '--objectives', 'score,cost', '--select', 'cost<0.1'], io().io)).rejects.toThrow(/optimize --select: cannot read "cost<0.1"/);
+    await expect(cmd('optimize').run([...base, '--select', 'score=1'], io().io)).rejects.toThrow(/--select needs --objectives/);
+    await expect(cmd('optimize').run([...base, '--objectives', 'score', '--select', 'latency<=5'], io().io)).rejects.toThrow(/names "latency", which is not among the objectives score/);
+  });
 });
