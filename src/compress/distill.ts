@@ -57,8 +57,8 @@ export interface DistillResult {
 // ../shared/refs/README.md). The model stays frozen; only σ trains.
 export async function distill(model: Model, context: readonly number[], queries: readonly (readonly number[])[], o: DistillOptions): Promise<DistillResult> {
   const D = DISTILL_DEFAULTS;
-  const { config: c, kernels: k } = model;
-  const K = o.tokens, C = c.dim;
+  const k = model.kernels;
+  const K = o.tokens;
   checkShapes(model, context, queries, K);
   const objective = o.objective ?? D.objective;
   if (objective !== 'kl' && objective !== 'argmax') throw new PromptkilnError('ARGUMENT', `compress: objective must be kl or argmax, got "${objective}"`);

@@ -113,7 +113,7 @@ export class Trainer<E extends Evaluation = Evaluation> {
   private tokens = 0;
   private started = false;
 
-  constructor(private readonly k: Kernels, readonly method: TrainMethod<E>, readonly o: LoopOptions<E>) {
+  constructor(k: Kernels, readonly method: TrainMethod<E>, readonly o: LoopOptions<E>) {
     const w = o.what;
     positiveInt(o.steps, 'steps', w, true);
     positiveInt(o.data.size, 'data size', w);

@@ -4,7 +4,7 @@
 // REINFORCE with a moving-average baseline; only the policy's weights train (the shared MLP pair,
 // stepped by train/'s loop); the language model is never updated.
 import { PromptkilnError } from '../../errors.js';
-import type { Kernels, Tensor } from '../../kernels/index.js';
+import type { Kernels } from '../../kernels/index.js';
 import { Mlp, Trainer, type MlpActs, type StepResult } from '../../train/index.js';
 import type { Proposal, SearchContext, ScoredCandidate, Strategy } from '../types.js';
 
