@@ -3,6 +3,7 @@ export { init, Kernels, Tensor, Heap, hasSimd, hasRelaxedSimd, hasSharedMemory }
 export type { BuildName, InitOptions, KernelExports, Parallel } from './kernels/index.js';
 export { PromptkilnError, isPromptkilnError, type ErrorCode } from './errors.js';
 export { loadModel, loadModelInWorker, WorkerModel, Model, Transformer } from './model/index.js';
+export { tuneInWorker, compressInWorker, optimizeInWorker, generateInWorker, type InWorker, type WorkerTuneResult, type PeftFileMap } from './worker-client.js';
 export { AdamW, SGD, learningRate, train, Trainer } from './train/index.js';
 export type { Param, Schedule, TrainMethod, TrainCheckpoint, ModelIdentity } from './train/index.js';
 export type {
@@ -27,6 +28,9 @@ export type { OptimizeOptions, OptimizeResult, ProgressEvent as OptimizeProgress
 // soft prompts: prompt / prefix tuning, mixed templates, PEFT files
 export { tune, savePeft, loadPeft, loadAdapter, parseJsonl, readJsonl, parseTemplate, PromptTuning, PrefixTuning } from './soft/index.js';
 export type { TuneOptions, TuneResult, TuneMetrics, Example as TrainingExample, TemplatePart, SoftArtifact, SoftPromptArtifact, PrefixArtifact } from './soft/index.js';
+// LoRA / IA3 as the soft prompt's analog: PEFT folders both ways, unmerged hook, merged export
+export { initLora, initIa3, loadLinearPeft, linearConditioning, mergeAdapter, LORA_DEFAULTS } from './soft/index.js';
+export type { LinearArtifact, LoraArtifact, Ia3Artifact, LoraOptions, Ia3Options } from './soft/index.js';
 
 // context compression: distillation into soft tokens, recurrent compressor
 export {

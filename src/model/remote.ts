@@ -7,10 +7,18 @@ import type { ForwardBatch, ForwardResult, GenerateOptions, GenerateResult, Scor
 import type { HubOptions } from './hub.js';
 import type { Text } from './text.js';
 import type { ModelConfig } from './types.js';
-import { cloneable, type RemoteMethod, type Request, type Response } from './worker-protocol.js';
+import { cloneable, type RemoteMethod, type Request, type Response, type TaskChunk } from './worker-protocol.js';
+
+// What the proxy needs of a Worker: a bundler-built one, or one end of a MessageChannel.
+export interface WorkerLike {
+  postMessage(m: unknown, transfer?: Transferable[]): void;
+  addEventListener(type: string, fn: (e: any) => void): void;
+  terminate(): void;
+}
 
 export interface WorkerModelOptions extends Omit<HubOptions, 'fetch' | 'signal'> {
   workerUrl?: string | URL; // default: worker.js beside this bundle
+  worker?: WorkerLike; // an already started worker running promptkiln/worker.js (instead of workerUrl)
   threads?: number; // kernel threads inside the worker (needs cross-origin isolation)
   build?: BuildName;
   maxMemoryBytes?: number;
@@ -30,7 +38,7 @@ export class WorkerModel {
   threads = 1;
   hasTokenizer = false;
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(private readonly worker: WorkerLike) {
     worker.addEventListener('message', (e: MessageEvent<Response>) => {
       const m = e.data;
       const p = this.pending.get(m.id);
@@ -40,7 +48,7 @@ export class WorkerModel {
       if ('error' in m) p.reject(new PromptkilnError((m.error.code ?? 'BACKEND') as ErrorCode, m.error.message));
       else p.resolve(m.result);
     });
-    worker.addEventListener('error', (e) => {
+    worker.addEventListener('error', (e: ErrorEvent) => {
       const err = new PromptkilnError('BACKEND', `model worker failed: ${e.message || 'script error (is worker.js served beside the bundle?)'}`);
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
@@ -48,8 +56,7 @@ export class WorkerModel {
   }
 
   static async load(source: string | { files: Record<string, Uint8Array>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
-    const url = opts.workerUrl ?? new URL('./worker.js', import.meta.url);
-    const worker = new Worker(url, { type: 'module' });
+    const worker = opts.worker ?? new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module' });
     const m = new WorkerModel(worker);
     try {
       const info = (await m.send({ type: 'load', source, opts: cloneable(opts as Record<string, unknown>) }, opts.signal,
@@ -96,6 +103,12 @@ export class WorkerModel {
     return this.call('decode', [ids]) as Promise<string>;
   }
 
+  // Long work the worker's entry registers (tune, compress, optimize, generate under an adapter;
+  // their typed calls are in src/worker-client.ts): onChunk gets its progress, checkpoints, cache entries.
+  runTask(task: string, args: unknown[], opts: Record<string, unknown>, signal?: AbortSignal, onChunk?: (c: TaskChunk) => void): Promise<unknown> {
+    return this.send({ type: 'task', task, args, opts }, signal, onChunk as ((c: unknown) => void) | undefined);
+  }
+
   // Tokens as they are generated.
   async *stream(prompt: Text, opts: GenerateOptions = {}): AsyncGenerator<{ token: number; text: string }, GenerateResult> {
     const queue: { token: number; text: string }[] = [];
@@ -140,6 +153,6 @@ export class WorkerModel {
 
 // Load a model into a dedicated Worker (browsers, or any runtime with module Workers).
 export function loadModelInWorker(source: string | { files: Record<string, Uint8Array>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
-  if (typeof Worker === 'undefined') throw new PromptkilnError('ARGUMENT', 'loadModelInWorker needs Web Workers (a browser or worker runtime); in Node use loadModel');
+  if (typeof Worker === 'undefined' && !opts.worker) throw new PromptkilnError('ARGUMENT', 'loadModelInWorker needs Web Workers (a browser or worker runtime); in Node use loadModel');
   return WorkerModel.load(source, opts);
 }

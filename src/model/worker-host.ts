@@ -1,18 +1,27 @@
 // Runs inside a dedicated Worker: loads one model and serves score / generate / forward calls
 // from the page (model/remote.ts). Blocking waits (Atomics.wait in the thread pool) are allowed
 // here, unlike on a browser's main thread, so the heavy work can use every kernel thread.
+// Long work above model/ (tune, compress, optimize) comes in as task handlers from the worker's
+// entry (src/worker.ts), so this room never imports the rooms above it.
 import { PromptkilnError } from '../errors.js';
 import { init, type BuildName } from '../kernels/index.js';
 import { Model } from './model.js';
 import { loadCheckpoint } from './source.js';
-import type { Request, Response } from './worker-protocol.js';
+import type { Request, Response, TaskChunk } from './worker-protocol.js';
 
 interface Port {
-  postMessage(m: Response): void;
+  postMessage(m: Response, transfer?: Transferable[]): void;
   addEventListener(type: 'message', fn: (e: MessageEvent<Request>) => void): void;
 }
 
-export function serveModel(port: Port): void {
+// What a task handler gets besides its arguments: the page's abort, and ways to stream to it.
+export interface TaskContext {
+  signal: AbortSignal;
+  send(chunk: TaskChunk, transfer?: Transferable[]): void;
+}
+export type TaskHandler = (model: Model, args: unknown[], opts: Record<string, unknown>, ctx: TaskContext) => Promise<unknown>;
+
+export function serveModel(port: Port, tasks: Record<string, TaskHandler> = {}): void {
   let model: Model | null = null;
   const aborts = new Map<number, AbortController>();
   const fail = (id: number, e: unknown) =>
@@ -56,6 +65,20 @@ export function serveModel(port: Port): void {
             case 'encode': result = md.requireTokenizer('encode').encode(args[0] as string, args[1] as object); break;
             case 'decode': result = md.requireTokenizer('decode').decode(args[0] as number[]); break;
           }
+          aborts.delete(m.id);
+          port.postMessage({ id: m.id, result });
+          return;
+        }
+        case 'task': {
+          const md = need();
+          const handler = Object.hasOwn(tasks, m.task) ? tasks[m.task] : undefined;
+          if (!handler) throw new PromptkilnError('ARGUMENT', `this model worker serves no task "${m.task}" (it serves: ${Object.keys(tasks).join(', ') || 'none'})`);
+          const ac = new AbortController();
+          aborts.set(m.id, ac);
+          const result = await handler(md, m.args, m.opts, {
+            signal: ac.signal,
+            send: (chunk, transfer) => port.postMessage({ id: m.id, chunk }, transfer),
+          });
           aborts.delete(m.id);
           port.postMessage({ id: m.id, result });
           return;
