@@ -14,3 +14,9 @@ export { MultitaskTuning, taskPrompt, type MultitaskOptions } from './multitask.
 export { distillPrompt, DISTILL_PROMPT_DEFAULTS, type DistillPromptOptions } from './distill-prompt.js';
 export { encodeCheckpoint, decodeCheckpoint, saveCheckpointFile, loadCheckpointFile, type TrainCheckpoint } from './checkpoint.js';
 export type { Example, TemplatePart, SoftArtifact, SoftPromptArtifact, PrefixArtifact, MultitaskArtifact, PromptEncoderConfig, ModelIdentity } from './types.js';
+export { initLora, LoraAdapter, LORA_DEFAULTS, type LoraArtifact, type LoraOptions } from './lora.js';
+export { initIa3, Ia3Adapter, type Ia3Artifact, type Ia3Options } from './ia3.js';
+export { linearAdapter, linearConditioning, loadLinearPeft } from './linear-adapter.js';
+export { encodeLinearPeft, decodeLinearPeft, type LinearArtifact } from './peft-linear.js';
+export { mergeAdapter, mergeTensors } from './merge.js';
+export { LinearTuning } from './linear-tuning.js';

@@ -6,7 +6,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import * as ortNode from 'onnxruntime-node';
+import '../../src/cli/commands/index.js';
+import type { CliIO } from '../../src/cli/command.js';
+import { commands } from '../../src/cli/registry.js';
+import { isPromptkilnError } from '../../src/errors.js';
 import { loadModel, type Model } from '../../src/model/index.js';
+import { loadCheckpoint } from '../../src/model/source.js';
+import { OrtBackend } from '../../src/ort/backend.js';
 import { rng } from '../../src/model/sampling.js';
 import { initIa3 } from '../../src/soft/ia3.js';
 import { linearConditioning, loadLinearPeft } from '../../src/soft/linear-adapter.js';
@@ -172,5 +179,36 @@ describe('LoRA / IA3 on every family', () => {
     };
     expect(hdr(out)).toEqual(hdr(dirOf('gpt2-tiny-random')));
     expect(readFileSync(path.join(out, 'config.json'), 'utf8')).toBe(readFileSync(path.join(dirOf('gpt2-tiny-random'), 'config.json'), 'utf8'));
+  });
+
+  it('promptkiln merge writes what mergeAdapter writes; the ort backend refuses an unmerged adapter and runs the merged folder', async () => {
+    const m = await load('llama-gqa');
+    const api = mkdtempSync(path.join(os.tmpdir(), 'pk-merged-'));
+    const cli = mkdtempSync(path.join(os.tmpdir(), 'pk-merged-'));
+    const a = await loadLinearPeft(path.join(HF, 'peft-lora-llama'), m);
+    await mergeAdapter(dirOf('llama-gqa'), a, m, api);
+    const out: string[] = [];
+    const io: CliIO = { out: (x) => out.push(x), err: () => {}, isTTY: false, signal: new AbortController().signal };
+    const merge = commands.find((c) => c.name === 'merge')!;
+    expect(await merge.run(['--model', dirOf('llama-gqa'), '--adapter', path.join(HF, 'peft-lora-llama'), '--out', cli], io)).toBe(0);
+    expect(out[0]).toContain('rank 4');
+    expect(readFileSync(path.join(cli, 'model.safetensors')).equals(readFileSync(path.join(api, 'model.safetensors')))).toBe(true);
+    const cond = linearConditioning(m, a);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const ort = await OrtBackend.create(await loadCheckpoint(dirOf('llama-gqa')), { runtime: ortNode as any });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const merged = await OrtBackend.create(await loadCheckpoint(cli), { runtime: ortNode as any });
+    try {
+      let err: unknown = null;
+      await ort.scoreMany([1, 12, 80], [[7, 150]], { conditioning: cond }).catch((e) => { err = e; });
+      expect(isPromptkilnError(err) && err.code === 'ADAPTER' && /merge/.test(err.message)).toBe(true);
+      const [w] = await m.scoreMany([1, 12, 80], [[7, 150]], { conditioning: cond });
+      const [o] = await merged.scoreMany([1, 12, 80], [[7, 150]]);
+      expectClose(o.logprobs, w.logprobs, 1e-4, 0, 'ort on the merged folder vs WASM unmerged');
+    } finally {
+      (cond.linear as unknown as { free(): void }).free();
+      ort.dispose();
+      merged.dispose();
+    }
   });
 });

@@ -6,6 +6,7 @@ import './serve.js';
 import './compress.js';
 import './demo.js';
 import './tune.js';
+import './merge.js';
 import './run.js';
 import './judge-check.js';
 import './report.js';
