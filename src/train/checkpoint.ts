@@ -29,6 +29,7 @@ export interface TrainCheckpoint {
   best: { loss: number; step: number; params: Float32Array[] } | null;
   badEvals: number;
   history: HistoryEntry[];
+  before?: unknown; // the evaluation of the starting params (JSON), so a resumed run still reports it
   identity: RunIdentity; // must match the resuming run
 }
 
@@ -43,6 +44,7 @@ export function encodeCheckpoint(c: TrainCheckpoint): Uint8Array {
   const meta = {
     version: 2, step: c.step, n: c.params.length, optimizerStep: c.optimizer.step, optimizerSlots: c.optimizer.slots.length,
     badEvals: c.badEvals, history: c.history, best: c.best ? { loss: c.best.loss, step: c.best.step } : null, identity: c.identity,
+    before: c.before ?? null,
   };
   return writeSafetensors(t, { format: 'pt', [META]: JSON.stringify(meta) });
 }
@@ -51,7 +53,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file = 'train_state.safetens
   const f = parseSafetensors(bytes, file);
   const raw = f.metadata[META];
   if (!raw) throw new PromptkilnError('DATA', `${file}: not a promptkiln training checkpoint (no ${META} metadata)`);
-  let m: { version?: number; step: number; n: number; optimizerStep: number; optimizerSlots: number; badEvals: number; history: HistoryEntry[]; best: { loss: number; step: number } | null; identity: RunIdentity };
+  let m: { version?: number; step: number; n: number; optimizerStep: number; optimizerSlots: number; badEvals: number; history: HistoryEntry[]; best: { loss: number; step: number } | null; identity: RunIdentity; before?: unknown };
   try {
     m = JSON.parse(raw);
   } catch (e) {
@@ -71,6 +73,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file = 'train_state.safetens
     best: m.best ? { ...m.best, params: idx.map((i) => get(`best.${i}`)) } : null,
     badEvals: m.badEvals,
     history: m.history,
+    before: m.before ?? null,
     identity: m.identity,
   };
 }

@@ -70,7 +70,7 @@ export interface LoopOptions<E extends Evaluation = Evaluation> {
 export interface LoopResult<E extends Evaluation = Evaluation> {
   steps: number;
   history: HistoryEntry[];
-  before: E | null; // evaluation of the starting params (a fresh run)
+  before: E | null; // evaluation of the starting params (kept in checkpoints: a resumed run reports it too)
   after: E | null; // evaluation of the returned params (the best ones)
   bestStep: number | null;
   stoppedEarly: boolean;
@@ -156,7 +156,8 @@ export class Trainer<E extends Evaluation = Evaluation> {
     this.history = r.history.slice();
     this.best = r.best ? { ...r.best, params: r.best.params.map((p) => p.slice()) } : null;
     this.badEvals = r.badEvals;
-    this.started = true; // a resumed run has no "before"
+    this.before = (r.before ?? null) as E | null;
+    this.started = true;
   }
 
   private snapshot(): Float32Array[] {
@@ -166,7 +167,7 @@ export class Trainer<E extends Evaluation = Evaluation> {
   checkpoint(): TrainCheckpoint {
     return {
       step: this.step, params: this.snapshot(), optimizer: this.opt.state(), best: this.best, badEvals: this.badEvals,
-      history: this.history.slice(), identity: this.identity,
+      history: this.history.slice(), before: this.before, identity: this.identity,
     };
   }
 

@@ -81,6 +81,7 @@ describe('promptkiln tune (CLI)', () => {
     const d = io();
     expect(await cmd('tune').run([...common, '--epochs', '4', '--out', out3, '--checkpoint-every', '10', '--resume'], d.io)).toBe(0);
     expect((await fs.readFile(path.join(out3, 'adapter_model.safetensors'))).equals(w1)).toBe(true);
+    expect(JSON.parse(d.out[0])).toMatchObject({ validLossBefore: j.validLossBefore, validLoss: j.validLoss, steps: 20 });
 
     // score with and without the adapter
     const e = io(), f = io();

@@ -140,6 +140,7 @@ describe('train/ loop', () => {
       expect(Array.from(again.x.value.f32())).toEqual(Array.from(full.x.value.f32()));
       expect(strip(r2.history)).toEqual(strip(r.history));
       expect(r2.bestStep).toBe(r.bestStep);
+      expect(r2.before).toEqual(r.before); // the start's evaluation survives the resume
       expect(again.seen).toEqual(full.seen.slice(c.step)); // the data order continues, not restarts
     }
     // SGD's momentum buffer is checkpointed too
