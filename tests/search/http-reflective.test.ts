@@ -78,6 +78,11 @@ describe('optimize over HTTP (stories260K behind serve; proposer: a stand-in for
     expect(again.j.calls).toBe(r.j.calls);
     expect(targetLog.length).toBe(before);
     expect(reflections.length).toBe(n);
+    // events.jsonl starts over with the replay: the same proposals, every call served by the cache
+    const replay = (await fs.readFile(path.join(dir, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const props = (es: any[]) => es.filter((e) => e.name === 'proposal').map((e) => [e.attributes.candidate, e.attributes.instruction]);
+    expect(props(replay)).toEqual(props(events));
+    expect(replay.filter((e) => e.name === 'call').every((e) => e.attributes.cached)).toBe(true);
   });
 
   it('knn: embeddings from the endpoint\'s /v1/embeddings, stored with program.json', async () => {
