@@ -11,7 +11,7 @@ import { answer, PLAIN_GENERATION, requestOf, send, TYPED_GENERATION, usesChat, 
 import { contentKey, MemoryCache, type EvalCache } from './cache.js';
 import { scoreParts, type TypedPart } from './field-metrics.js';
 import type { Values } from './fields.js';
-import { judgeMessages, judgeText, parseVerdict, type JudgeSpec, type Verdict } from './judge.js';
+import { judgeCalls, judgeMessages, judgeText, parseVerdict, type JudgeSpec, type Verdict } from './judge.js';
 import { applyMetric, taskMetric, type Metric } from './metrics.js';
 import { promptPrefix, render, renderTyped, type Example, type PromptCandidate, type Task } from './task.js';
 
@@ -141,8 +141,12 @@ export class Evaluator {
 
   // Model calls one example costs under this metric (before retries).
   get callsPerExample(): number {
-    if (this.metric.kind === 'typed') return 1 + this.metric.parts.filter((p) => p.kind === 'judge').length;
+    if (this.metric.kind === 'typed') return 1 + this.judgeCallsPerExample;
     return this.metric.kind === 'labels' && !this.model.scoreMany ? this.metric.labels.length : 1;
+  }
+
+  private get judgeCallsPerExample(): number {
+    return this.metric.kind === 'typed' ? this.metric.parts.reduce((a, p) => a + (p.kind === 'judge' ? judgeCalls(p.judge) : 0), 0) : 0;
   }
 
   private roleModel(role: Role): LanguageModel {
@@ -175,15 +179,14 @@ export class Evaluator {
     const out = this.metric.kind === 'text' || this.metric.kind === 'typed' ? this.gen.maxTokens : 8;
     const calls = nCandidates * examples.length * this.callsPerExample;
     // judge calls: the judge prompt holds the input, the reference and an answer of at most `out`
-    const judges = this.metric.kind === 'typed' ? this.metric.parts.filter((p) => p.kind === 'judge').length : 0;
-    const judgeCalls = nCandidates * examples.length * judges;
+    const judgeCount = nCandidates * examples.length * this.judgeCallsPerExample;
     const judgePrompt = 100 + out + examples.reduce((a, e) => a + (e.input.length + e.output.length) / 4, 0) / Math.max(1, examples.length);
-    const targetCalls = calls - judgeCalls;
-    const tokens = Math.round(targetCalls * (avgPrompt + out) + judgeCalls * (judgePrompt + JUDGE_PARAMS.maxTokens));
+    const targetCalls = calls - judgeCount;
+    const tokens = Math.round(targetCalls * (avgPrompt + out) + judgeCount * (judgePrompt + JUDGE_PARAMS.maxTokens));
     // an upper bound in money: every output token at the output price
     const p = priceOf(this.prices, this.model);
-    const jp = judgeCalls ? priceOf(this.prices, this.roleModel('judge')) : { input: 0, output: 0 };
-    const cost = p && jp ? (targetCalls * (avgPrompt * p.input + out * p.output) + judgeCalls * (judgePrompt * jp.input + JUDGE_PARAMS.maxTokens * jp.output)) / 1e6 : null;
+    const jp = judgeCount ? priceOf(this.prices, this.roleModel('judge')) : { input: 0, output: 0 };
+    const cost = p && jp ? (targetCalls * (avgPrompt * p.input + out * p.output) + judgeCount * (judgePrompt * jp.input + JUDGE_PARAMS.maxTokens * jp.output)) / 1e6 : null;
     return { calls, tokens, cost };
   }
 
@@ -391,13 +394,19 @@ export class Evaluator {
   }
 
   // One judge call: its own model, cached and budgeted like the target's.
+  // A pairwise verdict is the mean of both orders; the reasons of both are kept.
   async judge(spec: JudgeSpec, ex: Example, prediction: string): Promise<Verdict> {
+    const vs = await Promise.all(Array.from({ length: judgeCalls(spec) }, (_, i) => this.judgeOnce(spec, ex, prediction, i === 1)));
+    return { score: vs.reduce((a, v) => a + v.score, 0) / vs.length, reason: vs.map((v) => v.reason).filter(Boolean).join(' ') };
+  }
+
+  private async judgeOnce(spec: JudgeSpec, ex: Example, prediction: string, swapped: boolean): Promise<Verdict> {
     const jm = this.judgeModel ?? this.model;
-    const msgs = judgeMessages(spec, { input: ex.input, reference: ex.output, prediction });
+    const msgs = judgeMessages(spec, { input: ex.input, reference: ex.output, prediction }, swapped);
     const key = await contentKey(['judge/1', jm.id, jm.chat ? msgs : judgeText(msgs), JUDGE_PARAMS]);
     const signal = this.opts.signal;
     const { value } = await this.memo(key, 1, () => (jm.chat ? jm.chat(msgs, { ...JUDGE_PARAMS, signal }) : jm.generate(judgeText(msgs), { ...JUDGE_PARAMS, signal })), 'judge');
-    return parseVerdict(spec, value.texts[0] ?? '');
+    return parseVerdict(spec, value.texts[0] ?? '', swapped);
   }
 }
 

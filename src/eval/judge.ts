@@ -1,6 +1,8 @@
 // LLM-as-judge: the prompts a judge model is sent and how its verdict is read. A rubric judge
 // gives a 1–5 score with a short reason (scaled to [0, 1]); a pairwise judge prefers the answer
-// or the reference (1, 0.5 for a tie, 0). The evaluator sends these through its cache and budget.
+// or the reference (1, 0.5 for a tie, 0), asked in both orders (answer first, then reference
+// first) and averaged, so a judge that favours a position scores no better than a tie. The
+// evaluator sends these through its cache and budget.
 import { PromptkilnError } from '../errors.js';
 import type { ChatMessage } from '../llm/types.js';
 
@@ -25,7 +27,8 @@ export interface Verdict {
 
 const DEFAULT_RUBRIC = 'The answer is correct, complete and consistent with the reference answer; wording may differ.';
 
-export function judgeMessages(spec: JudgeSpec, c: JudgeCase): ChatMessage[] {
+// swapped (pairwise only): the reference is shown as answer A and the graded answer as B
+export function judgeMessages(spec: JudgeSpec, c: JudgeCase, swapped = false): ChatMessage[] {
   const system = 'You are a careful, strict grader of answers. You reply with one JSON object and nothing else.';
   if (spec.type === 'rubric') {
     return [
@@ -40,7 +43,7 @@ export function judgeMessages(spec: JudgeSpec, c: JudgeCase): ChatMessage[] {
     { role: 'system', content: system },
     {
       role: 'user',
-      content: `Which answer to the input is better${spec.rubric ? ` (criterion: ${spec.rubric})` : ''}?\n\nInput:\n${c.input}\n\nAnswer A:\n${c.prediction}\n\nAnswer B:\n${c.reference}\n\nReply as {"winner": "A" | "B" | "tie", "reason": "<one sentence>"}.`,
+      content: `Which answer to the input is better${spec.rubric ? ` (criterion: ${spec.rubric})` : ''}?\n\nInput:\n${c.input}\n\nAnswer A:\n${swapped ? c.reference : c.prediction}\n\nAnswer B:\n${swapped ? c.prediction : c.reference}\n\nReply as {"winner": "A" | "B" | "tie", "reason": "<one sentence>"}.`,
     },
   ];
 }
@@ -61,8 +64,12 @@ function verdictObject(text: string): Record<string, unknown> | null {
   }
 }
 
-// The judge's verdict; an unreadable one is a METRIC error (recorded on the example, with the text).
-export function parseVerdict(spec: JudgeSpec, text: string): Verdict {
+// How many judge calls one verdict takes.
+export const judgeCalls = (spec: JudgeSpec): number => (spec.type === 'pairwise' ? 2 : 1);
+
+// The judge's verdict on the graded answer (a swapped pairwise reply is turned back); an
+// unreadable one is a METRIC error (recorded on the example, with the text).
+export function parseVerdict(spec: JudgeSpec, text: string, swapped = false): Verdict {
   const o = verdictObject(text);
   const reason = typeof o?.reason === 'string' ? o.reason.trim() : '';
   if (spec.type === 'rubric') {
@@ -73,5 +80,6 @@ export function parseVerdict(spec: JudgeSpec, text: string): Verdict {
   }
   const w = String(o?.winner ?? /winner"?\s*[:=]\s*"?(A|B|tie)/i.exec(text)?.[1] ?? '').trim().toLowerCase();
   if (!['a', 'b', 'tie'].includes(w)) throw new PromptkilnError('METRIC', `the pairwise judge's reply names no winner A, B or tie: ${JSON.stringify(text.slice(0, 160))}`);
-  return { score: w === 'a' ? 1 : w === 'tie' ? 0.5 : 0, reason };
+  const first = w === 'a' ? 1 : w === 'tie' ? 0.5 : 0;
+  return { score: swapped ? 1 - first : first, reason };
 }

@@ -73,6 +73,25 @@ describe('promptkiln judge-check', () => {
     expect(r.judge).toBe(`anthropic:${new URL(claude.url).host}/judge-model`);
   });
 
+  it('pairwise: asked in both orders, so a judge that always picks answer A scores every answer as a tie', async () => {
+    const biased = await anthropicStandIn(() => '{"winner": "A", "reason": "A reads better"}');
+    try {
+      const data = path.join(dir, 'pairwise.jsonl');
+      await fs.writeFile(data, ROWS.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      const r = JSON.parse((await run(['--data', data, '--judge', 'pairwise', '--judge-provider', 'anthropic', '--judge-endpoint', biased.url, '--judge-model', 'j', '--json']))[0]);
+      // two orders per row; where the answer equals the reference both orders are one prompt (cached)
+      const same = ROWS.filter((x) => x.prediction === x.reference).length;
+      expect(r.calls).toBe(2 * ROWS.length - same);
+      expect(r.meanJudgeScore).toBe(0.5);
+      // each row was shown once with the answer as A, once with the reference as A
+      const shown = biased.seen.map((x) => /Answer A:\n(.*)\n\nAnswer B:\n(.*)\n/.exec((x.body.messages as { content: string }[]).at(-1)!.content)!.slice(1));
+      expect(shown).toContainEqual(['Tokyo, Japan', 'Tokyo']);
+      expect(shown).toContainEqual(['Tokyo', 'Tokyo, Japan']);
+    } finally {
+      await biased.close();
+    }
+  });
+
   it('a bad labelled line names the file, line and field; an unknown judge kind is refused', async () => {
     const data = path.join(dir, 'bad.jsonl');
     await fs.writeFile(data, `${JSON.stringify(ROWS[0])}\n{"input": "x", "reference": "y"}\n`);
