@@ -12,7 +12,8 @@ export default class SummaryReporter implements Reporter {
         else if (s === 'failed') failed++;
         else skipped++;
       }
-      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++; // a file that failed to load
+      // a file that failed to load or whose hooks threw counts as a failure even when none of its tests ran
+      if (m.state() === 'failed' && ![...m.children.allTests()].some((t) => t.result().state === 'failed')) failed++;
     }
     process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
     // every test must run: a skipped or todo test fails the run (a missing tool is a failure, not a skip)

@@ -42,7 +42,8 @@ function writeCheckpoint(name: string, ck: { config: any; tensors: Map<string, F
 beforeAll(async () => {
   const out = await build({
     entryPoints: [path.join(REPO_DIR, 'tests/ort/browser/page.ts')], bundle: true, format: 'esm', platform: 'browser',
-    target: 'es2022', external: ['onnxruntime-web', 'onnxruntime-web/webgpu'], write: false, logLevel: 'silent',
+    target: 'es2022', // node: built-ins sit behind isNode() guards the page never takes
+    external: ['onnxruntime-web', 'onnxruntime-web/webgpu', 'node:*'], write: false, logLevel: 'silent',
   });
   fs.writeFileSync(path.join(dir, 'page.js'), out.outputFiles[0]!.contents);
   // the import map sends the bare specifiers to the package's own files, served by this server
