@@ -3,7 +3,7 @@ export { init, Kernels, Tensor, Heap, hasSimd, hasRelaxedSimd, hasSharedMemory }
 export type { BuildName, InitOptions, KernelExports, Parallel } from './kernels/index.js';
 export { PromptkilnError, isPromptkilnError, type ErrorCode } from './errors.js';
 export { loadModel, loadModelInWorker, WorkerModel, Model, Transformer } from './model/index.js';
-export { tuneInWorker, compressInWorker, optimizeInWorker, generateInWorker, type InWorker, type WorkerTuneResult, type PeftFileMap } from './worker-client.js';
+export { tuneInWorker, tuneFilesInWorker, compressInWorker, optimizeInWorker, generateInWorker, type InWorker, type WorkerTuneResult, type PeftFileMap } from './worker-client.js';
 export { AdamW, SGD, learningRate, train, Trainer } from './train/index.js';
 export type { Param, Schedule, TrainMethod, TrainCheckpoint, ModelIdentity } from './train/index.js';
 export type {

@@ -52,6 +52,11 @@ export async function tuneInWorker(m: WorkerModel, data: Example[], o: Local<Tun
   return (await m.runTask('tune', [data], plain('tune', o as Record<string, unknown>), o.signal, chunks(o))) as WorkerTuneResult;
 }
 
+// The PEFT files of a tune checkpoint (e.g. after Stop): pass the run's tune options.
+export async function tuneFilesInWorker(m: WorkerModel, checkpoint: Uint8Array, o: Local<TuneOptions> = {}): Promise<{ step: number; files: PeftFileMap }> {
+  return (await m.runTask('tune-files', [checkpoint], plain('tune', o as Record<string, unknown>))) as { step: number; files: PeftFileMap };
+}
+
 export async function compressInWorker(m: WorkerModel, context: Text, o: Local<CompressOptions> & InWorker<DistillProgress> = {}): Promise<CompressReport> {
   return (await m.runTask('compress', [context], plain('compress', o as Record<string, unknown>, ['compressor']), o.signal, chunks(o))) as CompressReport;
 }

@@ -7,9 +7,9 @@ import { localModel } from './llm/index.js';
 import type { Model } from './model/model.js';
 import type { TaskContext, TaskHandler } from './model/worker-host.js';
 import { optimize } from './search/index.js';
-import { decodePeft, encodePeft, toConditioning, tune, CONFIG_FILE, WEIGHTS_FILE, type TrainCheckpoint, type TuneOptions } from './soft/index.js';
+import { buildMethod, decodePeft, encodePeft, toConditioning, tune, CONFIG_FILE, WEIGHTS_FILE, type SoftArtifact, type TrainCheckpoint, type TuneOptions } from './soft/index.js';
 import { linearConditioning } from './soft/linear-adapter.js';
-import { decodeLinearPeft, encodeLinearPeft, isLinearPeftType } from './soft/peft-linear.js';
+import { decodeLinearPeft, encodeLinearPeft, isLinearPeftType, type LinearArtifact } from './soft/peft-linear.js';
 import { decodeCheckpoint, encodeCheckpoint } from './train/checkpoint.js';
 
 // PEFT files by name, as the page downloads them (and hands them back for generation).
@@ -33,12 +33,33 @@ function checkpointing(opts: Record<string, unknown>, ctx: TaskContext, what: st
   };
 }
 
+function peftFiles(a: SoftArtifact | LinearArtifact): PeftFileMap {
+  const { config, weights } = a.kind === 'lora' || a.kind === 'ia3' ? encodeLinearPeft(a) : encodePeft(a);
+  return { [CONFIG_FILE]: JSON.stringify(config, null, 2) + '\n', [WEIGHTS_FILE]: weights };
+}
+
 const tuneTask: TaskHandler = async (model, [data], opts, ctx) => {
   const r = await tune(model, data as never, { ...opts, ...checkpointing(opts, ctx, 'tune') } as TuneOptions);
-  const a = r.prompt;
-  const { config, weights } = a.kind === 'lora' || a.kind === 'ia3' ? encodeLinearPeft(a) : encodePeft(a);
-  const files: PeftFileMap = { [CONFIG_FILE]: JSON.stringify(config, null, 2) + '\n', [WEIGHTS_FILE]: weights };
-  return { prompt: a, metrics: r.metrics, history: r.history, files };
+  return { prompt: r.prompt, metrics: r.metrics, history: r.history, files: peftFiles(r.prompt) };
+};
+
+// The PEFT files of a checkpoint (a stopped run): its best params when it was evaluated, else its
+// current ones — what tune() would have returned had it ended there. opts: the run's tune options.
+const tuneFilesTask: TaskHandler = async (model, [bytes], opts) => {
+  if (!(bytes instanceof Uint8Array)) throw new PromptkilnError('ARGUMENT', 'checkpoint files in a worker: expected the checkpoint\'s bytes (a Uint8Array from onCheckpoint)');
+  const c = decodeCheckpoint(bytes, 'checkpoint');
+  const method = buildMethod(model, opts as TuneOptions);
+  try {
+    const values = c.best?.params ?? c.params;
+    const want = method.params.map((p) => p.value.n);
+    if (values.length !== want.length || values.some((v, i) => v.length !== want[i])) {
+      throw new PromptkilnError('DATA', `checkpoint: its tensors (${values.map((v) => v.length).join(', ')} values) are not those of this ${method.kind} method (${want.join(', ')}); pass the run's tune options`);
+    }
+    method.restore(values);
+    return { step: c.step, files: peftFiles(method.artifact()) };
+  } finally {
+    method.free();
+  }
 };
 
 const compressTask: TaskHandler = async (model, [context], opts, ctx) => {
@@ -91,4 +112,4 @@ const generateTask: TaskHandler = async (model: Model, [prompt, files], opts, ct
   return model.generate(prompt as string, { ...opts, conditioning, signal: ctx.signal });
 };
 
-export const WORKER_TASKS: Record<string, TaskHandler> = { tune: tuneTask, compress: compressTask, optimize: optimizeTask, generate: generateTask };
+export const WORKER_TASKS: Record<string, TaskHandler> = { tune: tuneTask, 'tune-files': tuneFilesTask, compress: compressTask, optimize: optimizeTask, generate: generateTask };

@@ -14,7 +14,7 @@ import { serveModel } from '../../src/model/worker-host.js';
 import { defineTask } from '../../src/eval/task.js';
 import { optimize } from '../../src/search/optimize.js';
 import { CONFIG_FILE, decodeCheckpoint, decodePeft, toConditioning, tune, WEIGHTS_FILE } from '../../src/soft/index.js';
-import { compressInWorker, generateInWorker, optimizeInWorker, tuneInWorker } from '../../src/worker-client.js';
+import { compressInWorker, generateInWorker, optimizeInWorker, tuneFilesInWorker, tuneInWorker } from '../../src/worker-client.js';
 import { WORKER_TASKS } from '../../src/worker-tasks.js';
 import { MODELS_DIR, REPO_DIR } from '../helpers/paths.js';
 
@@ -77,6 +77,11 @@ describe('tune in the model worker', () => {
     const last = decodeCheckpoint(saved.at(-1)!);
     expect(last.step).toBe(5 * saved.length);
     expect(last.step).toBeLessThan(150);
+    // the files of the stopped run (the app's Download after Stop) hold the checkpoint's rows
+    const stopped = await tuneFilesInWorker(wm, saved.at(-1)!, LONG);
+    expect(stopped.step).toBe(last.step);
+    expect([...(decodePeft(stopped.files[CONFIG_FILE], stopped.files[WEIGHTS_FILE], model) as { data: Float32Array }).data]).toEqual([...last.params[0]]);
+    await expect(tuneFilesInWorker(wm, saved.at(-1)!, { ...LONG, virtualTokens: 2 })).rejects.toMatchObject({ code: 'DATA' });
     const resumedSteps: number[] = [];
     const resumed = await tuneInWorker(wm, DATA, { ...LONG, resume: saved.at(-1), onProgress: (e) => resumedSteps.push(e.step) });
     expect(resumedSteps[0]).toBe(last.step + 1);
