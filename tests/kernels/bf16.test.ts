@@ -266,6 +266,27 @@ describe.each(BUILDS)('bf16-weight GEMMs, %s build', (build) => {
     });
   });
 
+  it('matrix × vector reads nothing past W when W ends at the end of memory (its reads ahead stop at W)', async () => {
+    const k = await kernels(build);
+    const r = new Rng(36);
+    const [K, N] = [40, 9];
+    k.heap.scope(() => {
+      const x = r.f32Uniform(K, -1, 1);
+      const X = k.from(x), Y = k.alloc(N);
+      k.alloc(K * N); // make sure the memory has room above the heap for W
+      const { w } = weights(k, r, N * K);
+      // W placed by hand so that its last byte is the last byte of the memory
+      const end = k.heap.memory.buffer.byteLength;
+      const wp = end - N * K * 2;
+      expect(wp).toBeGreaterThan(Y.ptr + N * 4);
+      const bits = new Uint16Array(k.heap.memory.buffer, wp, N * K);
+      for (let i = 0; i < N * K; i++) bits[i] = new Uint32Array(Float32Array.of(w[i]!).buffer)[0]! >>> 16;
+      k.raw.matmul_fwd_bf16(Y.ptr, X.ptr, wp, 0, 1, K, N);
+      const ref = refFwd(x, w, null, 1, K, N);
+      expectNear(Y.f32(), ref.val, ref.mag, K, 'matvec at the end of memory');
+    });
+  });
+
   it('a row block of bf16 weights (Tensor.at) is addressed in 2-byte elements', async () => {
     const k = await kernels(build);
     const r = new Rng(34);
