@@ -1,3 +1,4 @@
+// Activation kernels (GELU, SiLU, tanh, SwiGLU), forward and backward.
 import { madd, vexp, vsigmoid, vtanh } from './simd';
 
 // Pointwise nonlinearities over n elements; backward accumulates into the input gradient.

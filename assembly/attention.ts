@@ -1,3 +1,4 @@
+// Causal multi-head attention kernels with GQA and shared prefix K/V, forward and backward.
 import { madd, hsum, hsum4, vexp } from './simd';
 import { axpy, dot, rowmax, scaleRow } from './util';
 

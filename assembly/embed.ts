@@ -1,3 +1,4 @@
+// Embedding kernels: token gather (soft rows left to the host) and added positions.
 import { add } from './util';
 
 // Embedding gather. Soft rows (prompt tuning, compression) are written by the host into the

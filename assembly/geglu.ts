@@ -1,3 +1,4 @@
+// GeGLU activation kernels (Gemma's gated MLP), forward and backward.
 import { madd, vexp } from './simd';
 
 // GeGLU: the gated MLP activation of Gemma (gelu_pytorch_tanh on the gate), as swiglu is SiLU's.

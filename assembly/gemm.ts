@@ -1,3 +1,4 @@
+// f32x4 GEMM micro-kernels for linear layers: Y = X·Wᵀ (+bias), dX = dY·W, dW = dYᵀ·X.
 import { madd, hsum4 } from './simd';
 import { add } from './util';
 import { bf16, bf16_to_f32, wload, wload1, wofs } from './bf16';

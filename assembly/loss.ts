@@ -1,3 +1,4 @@
+// Softmax-family kernels over rows of logits: logsumexp, log-softmax, target log-probs, NLL and KL, argmax.
 import { vexp, hsum } from './simd';
 import { rowmax, scaleRow } from './util';
 

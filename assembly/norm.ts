@@ -1,3 +1,4 @@
+// RMSNorm and LayerNorm kernels, forward and input-gradient backward.
 import { madd, hsum } from './simd';
 import { dot } from './util';
 

@@ -1,3 +1,4 @@
+// Optimizer step kernels (AdamW, SGD) on flat parameter vectors.
 import { madd } from './simd';
 
 // Optimizer steps on a flat parameter vector p (n) with gradient g (n).

@@ -1,3 +1,4 @@
+// Elementwise helper kernels (zero, copy, add, scale, sumsq, nonfinite) used between the big ones.
 import { madd, hsum, hmax } from './simd';
 
 // Elementwise helpers the model uses between the big kernels. Sizes are element counts.

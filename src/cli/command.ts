@@ -1,3 +1,4 @@
+// The Command and CliIO shapes every CLI command uses, and option parsing that fails with typed errors.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PromptkilnError } from '../errors.js';
 

@@ -1,3 +1,4 @@
+// The model-loading flags (--model, --backend, --dtype, ...) shared by every command that runs a model.
 import { PromptkilnError } from '../errors.js';
 import { loadModel, type Conditioning, type Model } from '../model/index.js';
 import { createBackend, parseBackendChoice, type BackendChoice, type SelectedBackend } from '../backend.js';

@@ -1,3 +1,4 @@
+// Progress display for long CLI commands: a bar on terminals, plain periodic lines in logs.
 import type { CliIO } from './command.js';
 
 // A progress bar on stderr for terminals; one plain line every few seconds otherwise (CI logs).

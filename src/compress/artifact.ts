@@ -1,3 +1,4 @@
+// Reading and writing a compressed context (σ plus the model identity and convention) on disk.
 import { PromptkilnError } from '../errors.js';
 import type { Conditioning } from '../model/index.js';
 import { checkModelIdentity, modelIdentity, readModelIdentity, type ModelIdentity, type ModelRef } from '../train/index.js';

@@ -1,3 +1,4 @@
+// Reading and writing a trained recurrent compressor (slots, projection, spec) as one safetensors file.
 import { PromptkilnError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';

@@ -1,3 +1,4 @@
+// compress(): distill a long context into K soft tokens against the full-context teacher.
 import { PromptkilnError } from '../errors.js';
 import type { Conditioning, Model, Text } from '../model/index.js';
 import { identity, loadCompressed, toConditioning, CONVENTION, type CompressedContext, type ModelInfo } from './artifact.js';

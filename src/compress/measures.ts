@@ -1,3 +1,4 @@
+// KL and top-1 agreement of a student (with or without σ) against the teacher's distributions.
 import type { Tensor } from '../kernels/index.js';
 import { HEAD_CHUNK, type Model } from '../model/index.js';
 import { argmaxRow, expandTeacher, studentSegments, type TeacherRows } from './teacher.js';

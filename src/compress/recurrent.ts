@@ -1,3 +1,4 @@
+// Segment-wise recurrent compression (AutoCompressor-style): training and applying a compressor.
 import { PromptkilnError } from '../errors.js';
 import type { Kernels, Tensor } from '../kernels/index.js';
 import type { Model, Segment } from '../model/index.js';

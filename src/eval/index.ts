@@ -1,3 +1,4 @@
+// Public exports of eval/: tasks, rendering, parsing, metrics, judges, the evaluator and programs.
 export { loadTask, parseTask, defineTask, typedTask, render, renderTyped, splitExamples, parseExamplesJsonl, initialCandidate, type Task, type TaskSpec, type Example, type PromptCandidate, type Rendering, type TypedTask, type TypedTaskSpec } from './task.js';
 export { registerMetric, resolveMetric, taskMetric, exactMatch, contains, tokenF1, regexMetric, type Metric, type MetricFn } from './metrics.js';
 export { Evaluator, type EvaluatorOptions, type Budget, type CandidateScore, type ExampleResult, type Role, type RoleSpend, type Estimate } from './evaluator.js';

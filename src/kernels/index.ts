@@ -1,3 +1,4 @@
+// init(): load the kernel module build this engine supports, and the kernels' public exports.
 import { PromptkilnError } from '../errors.js';
 import { Kernels } from './kernels.js';
 import { hasRelaxedSimd, hasSharedMemory } from './features.js';

@@ -1,3 +1,4 @@
+// Kernels: typed TypeScript wrappers over the module's exports (shapes checked, offsets passed).
 import { PromptkilnError } from '../errors.js';
 import type { KernelExports } from './exports.js';
 import { Heap, Tensor, type DType } from './memory.js';

@@ -1,3 +1,4 @@
+// Tensors (typed views with dtype and shape) and the arena Heap that allocates them in WASM memory.
 import { PromptkilnError } from '../errors.js';
 
 // What a tensor's elements are. 'f32': 4 bytes, f32 (or i32 ids, read through i32()). 'bf16' and

@@ -1,3 +1,4 @@
+// Choosing, fetching and instantiating a kernel module build (relaxed, simd, portable).
 import { PromptkilnError } from '../errors.js';
 import { ABI_VERSION, type KernelExports } from './exports.js';
 import { hasRelaxedSimd, hasSimd, isNode } from './features.js';

@@ -1,3 +1,4 @@
+// Runs each hot kernel on small shapes at init so V8 tiers it up before real work.
 import type { Kernels } from './kernels.js';
 
 // V8 runs a fresh WebAssembly function under its baseline compiler (Liftoff) and recompiles it

@@ -1,3 +1,4 @@
+// Public exports of llm/: the LanguageModel interface and its adapters, prices and the local server.
 export type { LanguageModel, GenerateOptions, Generation, Score, ScoreOptions, Usage, ChatMessage, ChatOptions, Embeddings } from './types.js';
 export { functionModel, type GenerateFn, type ScoreFn } from './function.js';
 export { localModel, type LocalModelLike } from './local.js';

@@ -1,3 +1,4 @@
+// loadModel() from a folder, file or hub id, and model/'s public exports.
 import { Model, type LoadOptions } from './model.js';
 import { loadCheckpoint, type CheckpointSource, type LoadCheckpointOptions } from './source.js';
 

@@ -1,3 +1,4 @@
+// Copying checkpoint tensors into WASM memory, f32 or bf16, in the model's internal layout.
 import { PromptkilnError } from '../errors.js';
 import type { DType, Kernels, Tensor } from '../kernels/index.js';
 import { ropeOf, ropeTables as ropeTablesOf } from './rope.js';

@@ -1,3 +1,4 @@
+// Public exports of search/: optimize(), strategies, operators and run events.
 export { optimize, type OptimizeOptions, type OptimizeResult, type ProgressEvent, type InitMethod, type StopReason } from './optimize.js';
 export { strategyByName, STRATEGY_NAMES, type StrategyName, ape, paraphrase, demos, grips, opro, protegi, rl, gepa, mipro, knn } from './strategies/index.js';
 export type { GepaOptions } from './strategies/gepa.js';

@@ -1,3 +1,4 @@
+// Parsing and reading JSONL training pairs for soft prompts.
 import { PromptkilnError } from '../errors.js';
 import { nodeFs } from '../util/files.js';
 import type { Example } from './types.js';

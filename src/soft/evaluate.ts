@@ -1,3 +1,4 @@
+// Validation metrics of a soft prompt: NLL, exact match by teacher forcing, label accuracy.
 import { throwIfAborted } from '../errors.js';
 import type { Model, Transformer } from '../model/index.js';
 import { argmaxOf } from '../model/sampling.js';

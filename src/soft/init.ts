@@ -1,3 +1,4 @@
+// Initial values of virtual tokens: random, sampled vocabulary rows, or a text's embeddings.
 import { PromptkilnError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import { rng } from '../model/sampling.js';

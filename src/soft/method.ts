@@ -1,3 +1,4 @@
+// The TuningMethod interface every soft method implements, and the laid-out batch it works on.
 import type { Tensor } from '../kernels/index.js';
 import type { Model, Segment, Transformer } from '../model/index.js';
 import { paramOf as trainParam, type Param } from '../train/index.js';

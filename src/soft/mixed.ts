@@ -1,3 +1,4 @@
+// Mixed prompt templates (soft rows, fixed text, input) parsed and laid out as one row sequence.
 import { PromptkilnError } from '../errors.js';
 import type { Model } from '../model/index.js';
 import type { Example, TemplatePart } from './types.js';

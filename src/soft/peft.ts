@@ -1,3 +1,4 @@
+// Reading and writing soft artifacts in Hugging Face PEFT's file layout.
 import { PromptkilnError, isPromptkilnError } from '../errors.js';
 import type { Conditioning } from '../model/index.js';
 import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';

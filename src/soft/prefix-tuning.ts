@@ -1,3 +1,4 @@
+// Prefix tuning: learned per-layer keys and values in front of the sequence's own.
 import { PromptkilnError } from '../errors.js';
 import type { Tensor } from '../kernels/index.js';
 import type { Model, Prefix, Transformer } from '../model/index.js';

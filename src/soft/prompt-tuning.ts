@@ -1,3 +1,4 @@
+// Prompt tuning and mixed prompts: trainable soft rows among frozen token embeddings.
 import { PromptkilnError } from '../errors.js';
 import type { Model, Transformer } from '../model/index.js';
 import type { Param } from '../train/index.js';

@@ -1,3 +1,4 @@
+// The README demo end to end against a loopback hub mirror, then offline from the cache.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// optimize --then-tune: a search winner's text initializes prompt tuning.
 import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

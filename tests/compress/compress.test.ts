@@ -1,3 +1,4 @@
+// Compression of a real story into soft tokens on stories260K, and its typed input errors.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// Context distillation's loss, dσ and per-position KL against PyTorch float64 references.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// Segment-wise recurrent compression: gradients, held-out quality and its file round-trip.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// Distillation checkpoints: exact resume, refusal of mismatched settings, abort.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// Activation kernels against f64 references, forward and backward.
 import { describe, expect, it } from 'vitest';
 import { BUILDS, ODD_SIZES, expectClose, kernels, zeros } from './harness.js';
 import * as ref from './reference.js';

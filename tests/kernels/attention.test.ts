@@ -1,3 +1,4 @@
+// Attention kernels against an f64 reference and finite differences, with masks and prefixes.
 import { describe, expect, it } from 'vitest';
 import type { Kernels } from '../../src/kernels/index.js';
 import { BUILDS, expectClose, kernels, zeros } from './harness.js';

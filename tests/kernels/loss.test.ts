@@ -1,3 +1,4 @@
+// Softmax-family and target log-prob kernels against f64 references.
 import { describe, expect, it } from 'vitest';
 import { PromptkilnError } from '../../src/errors.js';
 import { BUILDS, ODD_SIZES, expectClose, kernels } from './harness.js';

@@ -1,3 +1,4 @@
+// RMSNorm and LayerNorm kernels against f64 references, forward and backward.
 import { describe, expect, it } from 'vitest';
 import { PromptkilnError } from '../../src/errors.js';
 import { BUILDS, ODD_SIZES, expectClose, kernels } from './harness.js';

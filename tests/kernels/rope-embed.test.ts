@@ -1,3 +1,4 @@
+// RoPE and embedding kernels: references, the inverse rotation as backward, typed errors.
 import { describe, expect, it } from 'vitest';
 import { PromptkilnError } from '../../src/errors.js';
 import { BUILDS, expectClose, kernels } from './harness.js';

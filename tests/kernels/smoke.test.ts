@@ -1,3 +1,4 @@
+// Every kernel module build instantiates, passes its self-test and reports its kind.
 import { describe, expect, it } from 'vitest';
 import { init } from '../../src/kernels/index.js';
 import { BUILDS } from './harness.js';

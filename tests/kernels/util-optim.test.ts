@@ -1,3 +1,4 @@
+// Elementwise helper and optimizer kernels against references (AdamW as in PyTorch).
 import { describe, expect, it } from 'vitest';
 import { BUILDS, ODD_SIZES, expectClose, kernels } from './harness.js';
 import * as ref from './reference.js';

@@ -1,3 +1,4 @@
+// Forward, scoring and greedy decoding against PyTorch float64 references.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

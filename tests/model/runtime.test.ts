@@ -1,3 +1,4 @@
+// The model runtime on stories260K: text scoring splits, sampling, generation.
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isPromptkilnError } from '../../src/errors.js';

@@ -1,3 +1,4 @@
+// `promptkiln compress`: distill a context into soft tokens (or train a recurrent compressor), with its report.
 import { PromptkilnError } from '../../errors.js';
 import {
   compress, loadCompressor, RecurrentCompressor, saveCompressed, saveCompressor, type CompressReport,

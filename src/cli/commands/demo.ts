@@ -1,3 +1,4 @@
+// `promptkiln demo`: the README's walk-through (generate, score, tune, compress) on a hub model.
 import { compress } from '../../compress/index.js';
 import { loadModel, type Model } from '../../model/index.js';
 import { tune, type Example } from '../../soft/index.js';

@@ -1,3 +1,4 @@
+// `promptkiln generate`: sample or greedy-decode a continuation, optionally through a soft artifact.
 import { PromptkilnError } from '../../errors.js';
 import { idsOpt, numberOpt, parse } from '../command.js';
 import { backendOpt, modelOptions, openConditioning, taskIdOpt, openModel } from '../model-options.js';

@@ -1,3 +1,4 @@
+// `promptkiln optimize`: hard-prompt search over a task file, with run log, resume, report and --then-tune.
 import { PromptkilnError } from '../../errors.js';
 import { DiskCache } from '../../eval/cache.js';
 import { loadTask } from '../../eval/task.js';

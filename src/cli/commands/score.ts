@@ -1,3 +1,4 @@
+// `promptkiln score`: log-likelihood of a target after a prompt, per token, on the wasm or ort backend.
 import { PromptkilnError } from '../../errors.js';
 import { idsOpt, parse } from '../command.js';
 import { backendOpt, modelOptions, openConditioning, taskIdOpt, openScorer } from '../model-options.js';

@@ -1,3 +1,4 @@
+// `promptkiln serve`: a local model behind an OpenAI-compatible HTTP endpoint.
 import { PromptkilnError } from '../../errors.js';
 import { serve } from '../../llm/server.js';
 import { loadModel } from '../../model/index.js';

@@ -1,3 +1,4 @@
+// `promptkiln tune`: train a soft prompt, prefix, encoder or adapter on JSONL pairs, with checkpoints and report.
 import { PromptkilnError } from '../../errors.js';
 import type { Model } from '../../model/index.js';
 import { nodeFs, writeFileAtomic } from '../../util/files.js';

@@ -1,3 +1,4 @@
+// Loading Hugging Face checkpoint folders (GPT-2, Llama names) and refusing bad ones.
 import { mkdtempSync, writeFileSync, copyFileSync, readFileSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// The hub client against a loopback hub: ids, downloads, cache, tokens, resume, offline mode.
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// Loading llama2.c checkpoints in every export version, against the README's offsets.
 import { describe, expect, test } from 'vitest';
 import { AK42_MAGIC, parseLlama2c, probeLlama2c } from '../../../src/model/llama2c.js';
 import { expectCode, read, STORIES_BIN } from './util.js';

@@ -1,3 +1,4 @@
+// The safetensors reader and writer, on a real file and on broken ones.
 import { describe, expect, test } from 'vitest';
 import { parseSafetensors, parseSafetensorsIndex, readSafetensorsHeader, writeSafetensors } from '../../../src/model/safetensors.js';
 import { expectCode, GPT2_DIR, read } from './util.js';

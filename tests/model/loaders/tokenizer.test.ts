@@ -1,3 +1,4 @@
+// The llama2.c tokenizer: BOS, specials, streaming decode, out-of-vocabulary ids.
 import { describe, expect, test } from 'vitest';
 import { loadHfTokenizer } from '../../../src/model/tokenizer-hf.js';
 import { parseLlama2cTokenizer } from '../../../src/model/tokenizer-llama2c.js';
