@@ -2,6 +2,7 @@
 // llama2.c checkpoint: q/k rows leave and enter PEFT files in transformers' order): the validation
 // loss drops; checkpoints resume bit for bit; abort and progress; `score --adapter` applies what
 // tune wrote, with the numbers the API gives.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,11 @@ import { batchSequences } from '../../src/soft/method.js';
 import { loadAdapter } from '../../src/soft/peft.js';
 import type { LinearArtifact } from '../../src/soft/peft-linear.js';
 import { tune, type ProgressEvent } from '../../src/soft/trainer.js';
-import { MODELS_DIR } from '../helpers/paths.js';
+import { rng } from '../../src/model/sampling.js';
+import { initIa3 } from '../../src/soft/ia3.js';
+import { initLora } from '../../src/soft/lora.js';
+import { savePeft } from '../../src/soft/peft.js';
+import { MODELS_DIR, REPO_DIR } from '../helpers/paths.js';
 import { tomTask } from './tom-task.js';
 
 const MODEL = path.join(MODELS_DIR, 'stories260K');
@@ -106,4 +111,37 @@ describe('LoRA / IA3 tuning', () => {
         .rejects.toSatisfy((e) => isPromptkilnError(e) && e.code === 'ARGUMENT' && e.message.includes(bad[2]));
     }
   });
+
+  // what we write, read by PyTorch as PEFT would (tests/soft/peft_torch.py check_linear: merged from
+  // the files alone into the reference models, stories260K in transformers' layout)
+  it('PyTorch reads our LoRA / IA3 files as PEFT would and reproduces our loss (stories260K, GPT-2 Conv1D)', async () => {
+    for (const name of ['stories260K', 'gpt2-tiny-random']) {
+      const m = name === 'stories260K' ? await model() : await loadModel(path.join(MODELS_DIR, name));
+      const V = m.config.vocabSize;
+      const u = rng(4);
+      const arts: LinearArtifact[] = [
+        initLora(m, { r: 4, alpha: 8, targetModules: 'all-linear', seed: 5 }),
+        initIa3(m, name === 'stories260K' ? { targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'down_proj'], feedforwardModules: ['down_proj'] }
+          : { targetModules: ['c_attn', 'c_proj', 'c_fc'], feedforwardModules: ['mlp.c_proj'] }),
+      ].map((a) => (a.kind === 'lora' ? { ...a, modules: a.modules.map((x) => ({ ...x, B: x.B.map(() => 0.2 * (2 * u() - 1)) })) }
+        : { ...a, modules: a.modules.map((x) => ({ ...x, l: x.l.map(() => 1 + 0.5 * (2 * u() - 1)) })) }));
+      const input = [1, 40, 17, 300, 22, 9].map((x) => x % V), target = [55, 120, 3].map((x) => x % V);
+      for (const a of arts) {
+        const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pk-torch-'));
+        await savePeft(dir, a);
+        const ad = linearAdapter(m, await loadLinearPeft(dir, m));
+        const rows = target.map((_, j) => input.length - 1 + j);
+        const ours = m.run([[{ ids: [...input, ...target] }]], { adapter: ad }).nll(rows, target, 1, false).sum / target.length;
+        ad.free();
+        const out = spawnSync('/usr/bin/python3', [path.join(REPO_DIR, 'tests/soft/peft_torch.py'), 'check', dir, name], {
+          input: JSON.stringify({ input, target }), encoding: 'utf8', timeout: 120_000,
+        });
+        expect(out.status, out.stderr).toBe(0);
+        expect(Math.abs(JSON.parse(out.stdout).loss - ours), `${name} ${a.kind}: PyTorch vs ours`).toBeLessThanOrEqual(2e-5);
+        const base = m.run([[{ ids: [...input, ...target] }]], {}).nll(rows, target, 1, false).sum / target.length;
+        expect(Math.abs(base - ours), `${name} ${a.kind} changes the loss`).toBeGreaterThan(1e-3);
+      }
+      if (name !== 'stories260K') m.dispose();
+    }
+  }, 130_000);
 });

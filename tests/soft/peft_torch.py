@@ -14,6 +14,10 @@ reference models of ../shared/refs/gen (PEFT itself cannot be installed here).
         Llama runs in the Hugging Face layout: wq/wk rows permuted as transformers'
         convert_llama_weights_to_hf does, rotate-half RoPE — so prefix keys are read as an HF
         Llama model would read them.
+        LORA / IA3: check_linear — the adapter merged into the reference model's weights as PEFT's
+        merge_and_unload computes it from the files alone (W += lora_alpha/r · B@A; Conv1D:
+        its transpose; IA3: rows (and bias) scaled by ia3_l (out, 1), columns by a
+        feedforward ia3_l (1, in)), then the plain forward.
   peft_torch.py fixtures OUT_DIR
       → writes hand-made PEFT-style adapters from the reference inputs (no promptkiln keys),
         safetensors bytes assembled here, not by our writer.
@@ -83,6 +87,8 @@ def load(name):
 
 def check(adapter, name, x_ids, y_ids, task_id=None):
     cfg = json.loads((Path(adapter) / "adapter_config.json").read_text())
+    if cfg["peft_type"] in ("LORA", "IA3"):
+        return check_linear(adapter, name, x_ids, y_ids)
     tensors, meta = read_st(Path(adapter) / "adapter_model.safetensors")
     assert meta.get("format") == "pt", meta
     emb = tensors["prompt_embeddings"]
@@ -106,6 +112,52 @@ def check(adapter, name, x_ids, y_ids, task_id=None):
         prefix = torch.stack([p[:, 0] for p in pkv])  # [layers, 2, heads, N, hd]
         logits, first = m.forward(m.embed(ids)[None], pos_offset=N, prefix_kv=prefix)[0], len(x_ids) - 1
     lp = torch.log_softmax(logits, dim=-1)
+    nll = torch.stack([-lp[first + j, t] for j, t in enumerate(y_ids)])
+    return {"loss": nll.mean().item()}
+
+
+# transformers module path → the reference model's weight: (tensor dict, key, layer index or None, Conv1D)
+LLAMA_W = {"self_attn.q_proj": "wq", "self_attn.k_proj": "wk", "self_attn.v_proj": "wv", "self_attn.o_proj": "wo",
+           "mlp.gate_proj": "w1", "mlp.up_proj": "w3", "mlp.down_proj": "w2"}
+
+
+def check_linear(adapter, name, x_ids, y_ids):
+    cfg = json.loads((Path(adapter) / "adapter_config.json").read_text())
+    tensors, meta = read_st(Path(adapter) / "adapter_model.safetensors")
+    assert meta.get("format") == "pt", meta
+    for k, off in (("use_rslora", False), ("use_dora", False), ("bias", "none"), ("modules_to_save", None)):
+        assert cfg.get(k, off) == off, (k, cfg.get(k))
+    m = load(name)
+    gpt2 = isinstance(m, GPT2)
+    suffix = ".lora_A.weight" if cfg["peft_type"] == "LORA" else ".ia3_l"
+    modules = sorted(n[len("base_model.model."):-len(suffix)] for n in tensors if n.endswith(suffix))
+    assert modules, "no adapter tensors"
+    for mod in modules:
+        if gpt2:
+            W, bias = m.T[mod + ".weight"], m.T.get(mod + ".bias")  # Conv1D: (in, out)
+            W_out_in = W.T
+        else:
+            parts = mod.split(".")  # model.layers.L.self_attn.q_proj
+            layer, key = int(parts[2]), LLAMA_W[".".join(parts[3:])]
+            W_out_in, bias = m.W[key][layer], None
+        key = "base_model.model." + mod
+        if cfg["peft_type"] == "LORA":
+            A, B = tensors[key + ".lora_A.weight"], tensors[key + ".lora_B.weight"]
+            assert A.shape[0] == cfg["r"] and B.shape[1] == cfg["r"], (A.shape, B.shape)
+            delta = (B @ A) * (cfg["lora_alpha"] / cfg["r"])
+            W_out_in += delta  # a view: updates the model's own tensor (Conv1D through its transpose)
+        else:
+            l = tensors[key + ".ia3_l"]
+            if l.shape[0] == 1:  # feedforward: scales the module's input
+                W_out_in *= l.reshape(1, -1)
+            else:
+                W_out_in *= l.reshape(-1, 1)
+                if bias is not None:
+                    bias *= l.reshape(-1)
+    ids = list(x_ids) + list(y_ids)
+    logits = m.forward(m.embed(ids)[None])[0]
+    lp = torch.log_softmax(logits, dim=-1)
+    first = len(x_ids) - 1
     nll = torch.stack([-lp[first + j, t] for j, t in enumerate(y_ids)])
     return {"loss": nll.mean().item()}
 
