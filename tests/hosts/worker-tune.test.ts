@@ -115,7 +115,9 @@ describe('compress and optimize in the model worker', () => {
     const local = await compress(model, ctx, o);
     expect([...r.compressed.sigma]).toEqual([...local.compressed.sigma]);
     expect(r.after.kl).toBe(local.after.kl);
-    const resumed = await compressInWorker(wm, ctx, { ...o, checkpointEvery: 4, resume: saved[0] });
+    const after: number[] = [];
+    const resumed = await compressInWorker(wm, ctx, { ...o, checkpointEvery: 4, resume: saved[0], onProgress: (e) => after.push(e.step) });
+    expect(after).toEqual([5, 6, 7, 8]);
     expect([...resumed.compressed.sigma]).toEqual([...local.compressed.sigma]);
   }, 60_000);
 
