@@ -69,6 +69,7 @@ export async function linearRows(ctx: any, m: Model, tom: { train: Example[]; va
       file_bytes: best!.bytes,
     });
   }
+  ctx.note('adapters (LoRA / IA3): lr picked per method from the three in lr_tried on the held-out openings (the prompt methods use fixed lrs); trainable counts every LoRA A and B or IA3 vector; file_bytes is adapter_model.safetensors. Qwen-shaped speed rows: one training step of batch 4 (32 tokens each, 8 targets) on Qwen2.5-0.5B widths with 4 layers and its 151936-token head, measured on the shared 2-core machine under load from other work (repeat runs differed by up to 2x): they show the order of cost, not a ranking.');
   // speed: ms per training step (batch 4 × 32 tokens) on the Qwen-shaped model, prompt tuning as the peer
   const q = await Model.fromCheckpoint(qwenShaped());
   try {
