@@ -8,9 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import '../../src/cli/commands/index.js';
-import type { CliIO } from '../../src/cli/command.js';
-import { commands } from '../../src/cli/registry.js';
+import { cmd, io } from '../helpers/cli-io.js';
 import { Evaluator } from '../../src/eval/evaluator.js';
 import { scoreParts } from '../../src/eval/field-metrics.js';
 import { loadProgram, type ProgramJson } from '../../src/eval/program.js';
@@ -70,13 +68,6 @@ function judge(msgs: Msg[]): string {
   return JSON.stringify({ score: full ? 5 : 2, reason: full ? 'names the person in full' : 'gives only part of the name' });
 }
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const x: CliIO = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false, signal: new AbortController().signal };
-  return { io: x, out, err };
-}
-const cmd = (name: string) => commands.find((c) => c.name === name)!;
 
 const KEYS = { OPENAI_API_KEY: 'sk-openai-SECRET-1', ANTHROPIC_API_KEY: 'sk-ant-SECRET-2', GEMINI_API_KEY: 'gm-SECRET-3' };
 let target: StandIn, gemini: StandIn, claude: StandIn, dir: string, taskFile: string, pricesFile: string;

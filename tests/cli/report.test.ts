@@ -6,9 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import '../../src/cli/commands/index.js';
-import type { CliIO } from '../../src/cli/command.js';
-import { commands } from '../../src/cli/registry.js';
+import { cmd, io } from '../helpers/cli-io.js';
 import { runReport } from '../../src/cli/report-run.js';
 import { launchChromium } from '../hosts/chromium.js';
 import { MODELS_DIR, REPO_DIR } from '../helpers/paths.js';
@@ -17,13 +15,6 @@ const TASK = path.join(REPO_DIR, 'tests/search/fixtures/tom-stories.json');
 const MODEL = path.join(MODELS_DIR, 'stories260K');
 const SHOTS = path.join(REPO_DIR, '.cache/test-output');
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const x: CliIO = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false, signal: new AbortController().signal };
-  return { io: x, out, err };
-}
-const cmd = (name: string) => commands.find((c) => c.name === name)!;
 const lines = async (f: string) => (await fs.readFile(f, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
 
 describe('promptkiln report', () => {

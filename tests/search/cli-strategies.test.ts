@@ -5,21 +5,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import '../../src/cli/commands/index.js';
-import type { CliIO } from '../../src/cli/command.js';
-import { commands } from '../../src/cli/registry.js';
+import { cmd, io } from '../helpers/cli-io.js';
 import { MODELS_DIR } from '../helpers/paths.js';
 
 const TASK = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'tom-stories.json');
 const MODEL = path.join(MODELS_DIR, 'stories260K');
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const x: CliIO = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false, signal: new AbortController().signal };
-  return { io: x, out, err };
-}
-const cmd = (name: string) => commands.find((c) => c.name === name)!;
 
 describe('optimize --strategy knn|mipro (CLI, stories260K)', () => {
   it('knn beats the initial prompt on test; program.json retrieves per input and promptkiln run applies it', async () => {

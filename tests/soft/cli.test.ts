@@ -4,9 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import '../../src/cli/commands/index.js';
-import type { CliIO } from '../../src/cli/command.js';
-import { commands } from '../../src/cli/registry.js';
+import { cmd, io } from '../helpers/cli-io.js';
 import { isPromptkilnError } from '../../src/errors.js';
 import { loadModel } from '../../src/model/index.js';
 import { decodeCheckpoint } from '../../src/soft/checkpoint.js';
@@ -18,12 +16,6 @@ import { MODELS_DIR } from '../helpers/paths.js';
 import { tomTask } from './tom-task.js';
 
 const MODEL = path.join(MODELS_DIR, 'stories260K');
-function io() {
-  const out: string[] = [], err: string[] = [];
-  const x: CliIO = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false, signal: new AbortController().signal };
-  return { io: x, out, err };
-}
-const cmd = (name: string) => commands.find((c) => c.name === name)!;
 const jsonl = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).join('\n') + '\n';
 
 async function files() {
