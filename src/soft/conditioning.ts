@@ -1,3 +1,4 @@
+// Turning a trained soft artifact into the model's conditioning (soft rows, prefix K/V, adapters).
 import { PromptkilnError } from '../errors.js';
 import type { Tensor } from '../kernels/index.js';
 import type { Conditioning, Model, Transformer } from '../model/index.js';
