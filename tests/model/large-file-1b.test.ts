@@ -112,11 +112,14 @@ describe('Llama-3.2-1B shape from a 2.47 GB bf16 file', () => {
     for (let v = 0; v < S.vocab; v++) worst = Math.max(worst, Math.abs(lg[v] - max - Math.log(z) - ref[v]));
     expect(worst).toBeLessThan(2e-3);
 
-    // one prompt-tuning step at 1 × 128: 8 soft rows + BOS + 99 input + 20 target rows
-    const res = await tune(model, [{ input: ids.slice(0, 99), target: ids.slice(99, 119) }], { virtualTokens: 8, maxSteps: 1, batchSize: 1, lr: 0.01 });
+    // one prompt-tuning step at 1 × 128: 8 soft rows + 100 input + 20 target rows (no BOS: the
+    // default template is [soft, input])
+    const res = await tune(model, [{ input: ids.slice(0, 100), target: ids.slice(100, 120) }], { virtualTokens: 8, maxSteps: 1, batchSize: 1, lr: 0.01 });
     ms.tuneStep = performance.now() - t;
     expect(res.history.length).toBeGreaterThan(0);
     expect(Number.isFinite(res.history[0].loss)).toBe(true);
+    expect(res.history[0].gradNorm).toBeGreaterThan(0);
+    expect(res.metrics.steps).toBe(1);
     expect(model.kernels.heap.peak).toBeLessThan(4 * GiB);
     expect(model.kernels.heap.capacity).toBeLessThanOrEqual(4 * GiB);
     console.log(`1B: file ${bytes} B, weights ${mem.weights} B, heap peak ${model.kernels.heap.peak} B, position-0 max |Δ log p| ${worst.toExponential(2)}; ms ${JSON.stringify(ms, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}`);
