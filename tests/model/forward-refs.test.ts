@@ -4,14 +4,10 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/model/index.js';
 import { MODELS_DIR, REFS_DIR } from '../helpers/paths.js';
+import { maxAbsDiff } from '../helpers/max-abs-diff.js';
 
 // Forward, scoring and greedy decoding against PyTorch float64 (../shared/refs/*/forward.json),
 // with the tolerances of the refs README: logits 2e-4, per-token log-probs 1e-4, sums 5e-4 (abs).
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 for (const name of ['stories260K', 'gpt2-tiny-random']) {
   describe(`forward vs PyTorch: ${name}`, () => {
@@ -27,13 +23,13 @@ for (const name of ['stories260K', 'gpt2-tiny-random']) {
         const r = await model.forward({ sequences: [c.tokens] });
         expect(r.logits!.length).toBe(c.tokens.length * model.config.vocabSize);
         // the refs keep logits in float32 only (float64 has the log-probs)
-        expect(maxAbs(r.logits!, c.logits.data)).toBeLessThan(2e-4);
+        expect(maxAbsDiff(r.logits!, c.logits.data)).toBeLessThan(2e-4);
       });
 
       it(`${label}: score() gives the next-token log-probs and their sum`, async () => {
         const s = await model.score(c.tokens.slice(0, 1), c.tokens.slice(1));
         expect(s.tokens).toEqual(c.tokens.slice(1));
-        expect(maxAbs(s.logprobs, c.float64.next_token_logprobs.data ?? c.float64.next_token_logprobs)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(s.logprobs, c.float64.next_token_logprobs.data ?? c.float64.next_token_logprobs)).toBeLessThan(1e-4);
         expect(Math.abs(s.total - c.float64.sum_logprob)).toBeLessThan(5e-4);
       });
 
@@ -51,12 +47,12 @@ for (const name of ['stories260K', 'gpt2-tiny-random']) {
       const many = await model.scoreMany(ids.slice(0, 5), targets);
       for (let i = 0; i < targets.length; i++) {
         const one = await model.score(ids.slice(0, 5), targets[i]);
-        expect(maxAbs(many[i].logprobs, one.logprobs)).toBeLessThan(1e-5);
+        expect(maxAbsDiff(many[i].logprobs, one.logprobs)).toBeLessThan(1e-5);
         expect(many[i].tokens).toEqual(targets[i]);
       }
       const full = await model.score(ids.slice(0, 1), ids.slice(1));
       const tail = await model.score(ids.slice(0, 12), ids.slice(12));
-      expect(maxAbs(tail.logprobs, full.logprobs.slice(11))).toBeLessThan(2e-5);
+      expect(maxAbsDiff(tail.logprobs, full.logprobs.slice(11))).toBeLessThan(2e-5);
     });
 
     it('a padded batch gives each sequence its own logits', async () => {
@@ -65,10 +61,10 @@ for (const name of ['stories260K', 'gpt2-tiny-random']) {
       const V = model.config.vocabSize;
       expect(r.T).toBe(a.length);
       const one = await model.forward({ sequences: [b.slice(0, 7)] });
-      expect(maxAbs(r.logits!.subarray(r.T * V, r.T * V + 7 * V), one.logits!)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(r.logits!.subarray(r.T * V, r.T * V + 7 * V), one.logits!)).toBeLessThan(1e-5);
       // with a padding mask too, and the hidden states come back (B, T, C)
       const masked = await model.forward({ sequences: [a, b.slice(0, 7)], mask: true, hidden: true });
-      expect(maxAbs(masked.logits!.subarray(r.T * V, r.T * V + 7 * V), one.logits!)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(masked.logits!.subarray(r.T * V, r.T * V + 7 * V), one.logits!)).toBeLessThan(1e-5);
       expect(masked.hidden!.length).toBe(2 * r.T * model.config.dim);
     });
   });

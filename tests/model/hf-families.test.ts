@@ -19,15 +19,10 @@ import { layoutExample, type LaidExample } from '../../src/soft/mixed.js';
 import { PrefixTuning } from '../../src/soft/prefix-tuning.js';
 import { PromptTuning } from '../../src/soft/prompt-tuning.js';
 import { REFS_DIR } from '../helpers/paths.js';
+import { maxAbsDiff } from '../helpers/max-abs-diff.js';
 
 const HF = path.join(REFS_DIR, 'hf');
 const cases = JSON.parse(readFileSync(path.join(HF, 'cases.json'), 'utf8'));
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 // what each folder must have been read as (a family read as plain Llama would fail the numbers too,
 // but this names the cause)
@@ -69,10 +64,10 @@ for (const [name, expected] of Object.entries(FAMILIES)) {
     for (const [k, c] of (ref.cases as any[]).entries()) {
       it(`case ${k} (${c.ids.length} tokens): log-probs, last logits, greedy with the KV cache`, async () => {
         const s = await model.score(c.ids.slice(0, 1), c.ids.slice(1));
-        expect(maxAbs(s.logprobs, c.next_logprobs_f64)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(s.logprobs, c.next_logprobs_f64)).toBeLessThan(1e-4);
         const r = await model.forward({ sequences: [c.ids] });
         const V = model.config.vocabSize;
-        expect(maxAbs(r.logits!.subarray((c.ids.length - 1) * V), c.last_logits)).toBeLessThan(2e-4);
+        expect(maxAbsDiff(r.logits!.subarray((c.ids.length - 1) * V), c.last_logits)).toBeLessThan(2e-4);
         const g = await model.generate(c.ids, { maxTokens: c.greedy.length, stopAtEos: false });
         expect(g.tokens).toEqual(c.greedy);
       });
@@ -83,14 +78,14 @@ for (const [name, expected] of Object.entries(FAMILIES)) {
       const m = 9;
       const targets = [c.ids.slice(m), c.ids.slice(m, m + 3), c.ids.slice(m, m + 11)];
       const rs = await model.scoreMany(c.ids.slice(0, m), targets);
-      rs.forEach((r, i) => expect(maxAbs(r.logprobs, c.next_logprobs_f64.slice(m - 1, m - 1 + targets[i].length))).toBeLessThan(1e-4));
+      rs.forEach((r, i) => expect(maxAbsDiff(r.logprobs, c.next_logprobs_f64.slice(m - 1, m - 1 + targets[i].length))).toBeLessThan(1e-4));
     });
 
     for (const [k, c] of (ref.text_cases as any[]).entries()) {
       it(`text case ${k}: the target's log-probs`, async () => {
         const s = await model.score(c.prompt, c.target);
         expect(s.tokens).toEqual(c.full_ids.slice(Math.max(c.cut, 1)));
-        expect(maxAbs(s.logprobs, c.target_logprobs)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(s.logprobs, c.target_logprobs)).toBeLessThan(1e-4);
       });
     }
 
@@ -99,7 +94,7 @@ for (const [name, expected] of Object.entries(FAMILIES)) {
       const S = 5;
       const soft = { rows: S, data: model.embeddingRows(c.ids.slice(0, S)) };
       const s = await model.score(c.ids.slice(S, S + 1), c.ids.slice(S + 1), { conditioning: { id: 'soft', soft } });
-      expect(maxAbs(s.logprobs, c.next_logprobs_f64.slice(S))).toBeLessThan(1e-4);
+      expect(maxAbsDiff(s.logprobs, c.next_logprobs_f64.slice(S))).toBeLessThan(1e-4);
       const g = await model.generate(c.ids.slice(S), { maxTokens: 8, stopAtEos: false, conditioning: { id: 'soft', soft } });
       const plain = await model.generate(c.ids, { maxTokens: 8, stopAtEos: false });
       expect(g.tokens).toEqual(plain.tokens);
@@ -110,7 +105,7 @@ for (const [name, expected] of Object.entries(FAMILIES)) {
       const m = 10; // longer than every window: the window cuts through the prefix rows
       const prefix = promptKV(model, c.ids.slice(0, m));
       const s = await model.score(c.ids.slice(m, m + 1), c.ids.slice(m + 1), { conditioning: { id: 'kv', prefix, posOffset: m } });
-      expect(maxAbs(s.logprobs, c.next_logprobs_f64.slice(m))).toBeLessThan(1e-4);
+      expect(maxAbsDiff(s.logprobs, c.next_logprobs_f64.slice(m))).toBeLessThan(1e-4);
       const g = await model.generate(c.ids.slice(m), { maxTokens: 6, stopAtEos: false, conditioning: { id: 'kv', prefix, posOffset: m } });
       const plain = await model.generate(c.ids, { maxTokens: 6, stopAtEos: false });
       expect(g.tokens).toEqual(plain.tokens);

@@ -8,14 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, Model } from '../../src/model/index.js';
 import { loadCheckpoint } from '../../src/model/source.js';
 import { REFS_DIR } from '../helpers/paths.js';
+import { maxAbsDiff } from '../helpers/max-abs-diff.js';
 
 const HF = path.join(REFS_DIR, 'hf');
 const cases = JSON.parse(readFileSync(path.join(HF, 'cases.json'), 'utf8'));
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 for (const name of ['llama3-rope-scaled-tied', 'llama3-legacy-config']) {
   describe(`${name} vs transformers`, () => {
@@ -36,10 +32,10 @@ for (const name of ['llama3-rope-scaled-tied', 'llama3-legacy-config']) {
     for (const [k, c] of (ref.cases as any[]).entries()) {
       it(`case ${k} (${c.ids.length} tokens): next-token log-probs, last logits, greedy`, async () => {
         const s = await model.score(c.ids.slice(0, 1), c.ids.slice(1));
-        expect(maxAbs(s.logprobs, c.next_logprobs_f64)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(s.logprobs, c.next_logprobs_f64)).toBeLessThan(1e-4);
         const r = await model.forward({ sequences: [c.ids] });
         const V = model.config.vocabSize;
-        expect(maxAbs(r.logits!.subarray((c.ids.length - 1) * V), c.last_logits)).toBeLessThan(2e-4);
+        expect(maxAbsDiff(r.logits!.subarray((c.ids.length - 1) * V), c.last_logits)).toBeLessThan(2e-4);
         const g = await model.generate(c.ids, { maxTokens: c.greedy.length, stopAtEos: false });
         expect(g.tokens).toEqual(c.greedy);
       });
@@ -50,7 +46,7 @@ for (const name of ['llama3-rope-scaled-tied', 'llama3-legacy-config']) {
         expect(model.tokenizer!.encode(c.prompt + c.target)).toEqual(c.full_ids);
         const s = await model.score(c.prompt, c.target);
         expect(s.tokens).toEqual(c.full_ids.slice(Math.max(c.cut, 1)));
-        expect(maxAbs(s.logprobs, c.target_logprobs)).toBeLessThan(1e-4);
+        expect(maxAbsDiff(s.logprobs, c.target_logprobs)).toBeLessThan(1e-4);
         expect(Math.abs(s.total - c.sum)).toBeLessThan(5e-4);
       });
     }

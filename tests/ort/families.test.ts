@@ -13,15 +13,10 @@ import { loadCheckpoint } from '../../src/model/source.js';
 import type { Checkpoint } from '../../src/model/types.js';
 import { OrtBackend } from '../../src/ort/backend.js';
 import { REFS_DIR } from '../helpers/paths.js';
+import { maxAbsDiff } from '../helpers/max-abs-diff.js';
 
 const HF = path.join(REFS_DIR, 'hf');
 const cases = JSON.parse(readFileSync(path.join(HF, 'cases.json'), 'utf8'));
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 for (const name of ['llama-gqa', 'qwen2', 'qwen3', 'gemma3-text', 'phi3', 'mistral-sp-tokenizer']) {
   describe(`${name}: ONNX export on onnxruntime-node vs the WASM kernels`, () => {
@@ -42,8 +37,8 @@ for (const name of ['llama-gqa', 'qwen2', 'qwen3', 'gemma3-text', 'phi3', 'mistr
       const prompt = ids.slice(0, 9);
       const targets = [ids.slice(9), ids.slice(9, 12), ids.slice(9, 20)];
       const [a, b] = [await ort.scoreMany(prompt, targets), await model.scoreMany(prompt, targets)];
-      a.forEach((r, i) => expect(maxAbs(r.logprobs, b[i].logprobs)).toBeLessThan(1e-4));
-      expect(maxAbs(a[0].logprobs, ref.cases[2].next_logprobs_f64.slice(8))).toBeLessThan(1e-4);
+      a.forEach((r, i) => expect(maxAbsDiff(r.logprobs, b[i].logprobs)).toBeLessThan(1e-4));
+      expect(maxAbsDiff(a[0].logprobs, ref.cases[2].next_logprobs_f64.slice(8))).toBeLessThan(1e-4);
     });
 
     if (name === 'gemma3-text') {
@@ -51,7 +46,7 @@ for (const name of ['llama-gqa', 'qwen2', 'qwen3', 'gemma3-text', 'phi3', 'mistr
         const web = await OrtBackend.create(ck, { ep: 'wasm' });
         try {
           const r = await web.score(ids.slice(0, 1), ids.slice(1));
-          expect(maxAbs(r.logprobs, ref.cases[2].next_logprobs_f64)).toBeLessThan(1e-4);
+          expect(maxAbsDiff(r.logprobs, ref.cases[2].next_logprobs_f64)).toBeLessThan(1e-4);
         } finally {
           await web.dispose();
         }
@@ -71,7 +66,7 @@ for (const name of ['llama-gqa', 'qwen2', 'qwen3', 'gemma3-text', 'phi3', 'mistr
       for (const cond of [soft, prefix]) {
         const prompt = ids.slice(8, 10), targets = [ids.slice(10), ids.slice(10, 14)];
         const [a, b] = [await ort.scoreMany(prompt, targets, { conditioning: cond }), await model.scoreMany(prompt, targets, { conditioning: cond })];
-        a.forEach((r, i) => expect(maxAbs(r.logprobs, b[i].logprobs), cond.id).toBeLessThan(1e-4));
+        a.forEach((r, i) => expect(maxAbsDiff(r.logprobs, b[i].logprobs), cond.id).toBeLessThan(1e-4));
       }
     });
   });

@@ -20,12 +20,7 @@ export function readRef(model: string, file: string): any {
   return JSON.parse(fs.readFileSync(path.join(REFS_DIR, model, file), 'utf8'));
 }
 
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return Number.isNaN(m) ? Infinity : m;
-}
+export { maxAbsDiff } from '../../helpers/max-abs-diff.js';
 
 // Embedding rows for token ids: (T, C)
 export function embed(tok: Float32Array, C: number, ids: readonly number[]): Float32Array {
