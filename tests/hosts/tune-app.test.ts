@@ -42,9 +42,13 @@ describe('examples/tune-app (Vite build, headless Chromium)', () => {
     await hub?.close();
   });
 
-  const state = (s: string) => page.waitForSelector(`#status[data-state=${s}]`, { timeout: 60_000 }).catch(async (e) => {
-    throw new Error(`waiting for ${s}: status "${await page.textContent('#status')}"\n${log.join('\n')}\n${e}`);
-  });
+  // waits for the app's status to become `s`; an error, or 'ready' when something else was awaited, fails at once
+  const state = async (s: string) => {
+    const other = s === 'ready' ? 'error' : 'error], #status[data-state=ready';
+    await page.waitForSelector(`#status[data-state=${s}], #status[data-state=${other}]`, { timeout: 60_000 });
+    const now = await page.getAttribute('#status', 'data-state');
+    if (now !== s) throw new Error(`waiting for ${s}, the app is ${now}: "${await page.textContent('#status')}"\n${log.join('\n')}`);
+  };
   const appState = () => page.evaluate(() => {
     const a = (window as any).tuneApp;
     return { losses: a.losses.slice() as number[], progress: (document.getElementById('progress') as HTMLProgressElement).value };
