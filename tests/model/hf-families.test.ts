@@ -14,12 +14,13 @@ import { loadModel, Model } from '../../src/model/index.js';
 import { loadCheckpoint } from '../../src/model/source.js';
 import { rng } from '../../src/model/sampling.js';
 import { compress } from '../../src/compress/index.js';
-import { batchTargets, type TuningMethod } from '../../src/soft/method.js';
+import type { TuningMethod } from '../../src/soft/method.js';
 import { layoutExample, type LaidExample } from '../../src/soft/mixed.js';
 import { PrefixTuning } from '../../src/soft/prefix-tuning.js';
 import { PromptTuning } from '../../src/soft/prompt-tuning.js';
 import { REFS_DIR } from '../helpers/paths.js';
 import { maxAbsDiff } from '../helpers/max-abs-diff.js';
+import { loss, lossAndGrad } from '../soft/grad-check.js';
 
 const HF = path.join(REFS_DIR, 'hf');
 const cases = JSON.parse(readFileSync(path.join(HF, 'cases.json'), 'utf8'));
@@ -137,19 +138,6 @@ describe('generation stops at BOS only on llama2.c checkpoints', () => {
 // gradients they take (soft rows of a mixed template, prefix K/V) agree with central differences
 // of the loss they report, and distilling a context into soft rows lowers the KL to it.
 describe('tuning and compression on every new family', () => {
-  const lossAndGrad = (m: TuningMethod, batch: LaidExample[]) => {
-    for (const p of m.params) p.grad.f32().fill(0);
-    const st = m.forward(batch, true);
-    const { rows, targets } = batchTargets(batch);
-    const { sum } = st.nll(rows, targets, 1 / rows.length, true);
-    m.backward(st, batch);
-    return sum / rows.length;
-  };
-  const loss = (m: TuningMethod, batch: LaidExample[]) => {
-    const st = m.forward(batch, false);
-    const { rows, targets } = batchTargets(batch);
-    return st.nll(rows, targets, 1, false).sum / rows.length;
-  };
   // Richardson-extrapolated central differences on the largest and a few random elements
   const checkParams = (m: TuningMethod, batch: LaidExample[]) => {
     lossAndGrad(m, batch);
