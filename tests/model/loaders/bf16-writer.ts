@@ -26,14 +26,14 @@ function fillRandom(out: Uint16Array, state: { s: number }): void {
 
 const f32Bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
 
-// Writes the file; returns its size in bytes.
-export async function writeSafetensorsFile(file: string, specs: TensorSpec[]): Promise<number> {
+// The 8-byte length and the JSON header (padded to 8 bytes) of tensors laid out back to back, and
+// the size of the data section after it.
+function encodeHeader(specs: { name: string; shape: number[]; dtype: string }[]): { head: Uint8Array; dataBytes: number } {
   const header: Record<string, unknown> = {};
   let off = 0;
   for (const t of specs) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const bytes = n * ((t.dtype ?? 'BF16') === 'BF16' ? 2 : 4);
-    header[t.name] = { dtype: t.dtype ?? 'BF16', shape: t.shape, data_offsets: [off, off + bytes] };
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * (({ F32: 4, I8: 1 } as Record<string, number>)[t.dtype] ?? 2);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + bytes] };
     off += bytes;
   }
   let json = JSON.stringify(header);
@@ -41,6 +41,12 @@ export async function writeSafetensorsFile(file: string, specs: TensorSpec[]): P
   const head = new Uint8Array(8 + json.length);
   new DataView(head.buffer).setUint32(0, json.length, true);
   head.set(new TextEncoder().encode(json), 8);
+  return { head, dataBytes: off };
+}
+
+// Writes the file; returns its size in bytes.
+export async function writeSafetensorsFile(file: string, specs: TensorSpec[]): Promise<number> {
+  const { head } = encodeHeader(specs.map((t) => ({ ...t, dtype: t.dtype ?? 'BF16' })));
   const fh = await open(file, 'w');
   try {
     let pos = 0;
@@ -120,20 +126,7 @@ export const LLAMA_1B: LlamaShape = { vocab: 128256, dim: 2048, layers: 16, hidd
 // give zeros), cut to `size` bytes when given (a truncated download) — for the refusals that must
 // come before any tensor is read. Returns the size the header implies.
 export async function writeSparseSafetensors(file: string, specs: (TensorSpec & { dtypeName?: string })[], size?: number): Promise<number> {
-  const header: Record<string, unknown> = {};
-  let off = 0;
-  for (const t of specs) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const dtype = t.dtypeName ?? t.dtype ?? 'BF16';
-    const bytes = n * (dtype === 'F32' ? 4 : dtype === 'I8' ? 1 : 2);
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + bytes] };
-    off += bytes;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const head = new Uint8Array(8 + json.length);
-  new DataView(head.buffer).setUint32(0, json.length, true);
-  head.set(new TextEncoder().encode(json), 8);
+  const { head, dataBytes: off } = encodeHeader(specs.map((t) => ({ ...t, dtype: t.dtypeName ?? t.dtype ?? 'BF16' })));
   const fh = await open(file, 'w');
   try {
     await fh.write(head, 0, head.byteLength, 0);
