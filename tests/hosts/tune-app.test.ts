@@ -2,7 +2,8 @@
 // served from a loopback static server with COOP/COEP, and loads stories260K through the hub
 // client from a loopback mirror of ../shared/models. The test loads the model, starts tuning,
 // waits for the loss to fall, stops, resumes, stops, downloads the PEFT files and checks in Node
-// that they load back and generate what the page showed. Screenshot: .cache/test-output/tune-app.png.
+// that they load back and generate what the page showed; after a reload it resumes from the
+// checkpoint kept in IndexedDB. Screenshot: .cache/test-output/tune-app.png.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -116,6 +117,18 @@ describe('examples/tune-app (Vite build, headless Chromium)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+
+    // after a reload the last checkpoint comes back from IndexedDB and Resume continues from it
+    const lastSaved = Number(/step (\d+)/.exec((await page.textContent('#status'))!)![1]);
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector('body[data-restored=yes]');
+    await page.click('#load');
+    await state('ready');
+    await page.click('#resume');
+    await page.waitForFunction(() => (window as any).tuneApp.losses.length >= 3, null, { timeout: 60_000, polling: 50 });
+    expect(await page.evaluate(() => (window as any).tuneApp.runFirstStep)).toBe(lastSaved + 1);
+    await page.click('#stop');
+    await state('stopped');
     expect(log.filter((l) => l.startsWith('[pageerror]'))).toEqual([]);
   }, 120_000);
 });

@@ -2,6 +2,7 @@
 // progress bar, a live loss curve, Stop and Resume (from the last checkpoint), samples before and
 // after, and the PEFT files to download. The page's thread only draws; it never runs the model.
 import { generateInWorker, loadModelInWorker, tuneFilesInWorker, tuneInWorker, type PeftFileMap, type WorkerModel } from 'promptkiln';
+import { loadSavedCheckpoint, saveCheckpoint } from './checkpoint-store';
 import { download, parseExamples, readPicked, type Example } from './files';
 import { LossChart } from './loss-chart';
 
@@ -21,6 +22,8 @@ const app = {
   files: null as PeftFileMap | null,
   losses: chart.losses,
   run: null as AbortController | null,
+  runFirstStep: 0, // the first step the current run reported (a resumed run: the checkpoint's + 1)
+  saving: Promise.resolve() as Promise<void>, // the checkpoint's write to IndexedDB
 };
 (window as unknown as { tuneApp: typeof app }).tuneApp = app; // for the end-to-end test
 
@@ -34,7 +37,7 @@ function status(state: string, text: string): void {
   $<HTMLButtonElement>('load').disabled = busy;
   $<HTMLButtonElement>('tune').disabled = busy || !app.model;
   $<HTMLButtonElement>('stop').disabled = state !== 'tuning';
-  $<HTMLButtonElement>('resume').disabled = busy || state !== 'stopped' || !app.checkpoint;
+  $<HTMLButtonElement>('resume').disabled = busy || !app.model || !app.checkpoint;
   $<HTMLButtonElement>('download').disabled = busy || !app.files;
 }
 
@@ -87,6 +90,7 @@ async function tune(resume: Uint8Array | null): Promise<void> {
     $('before').textContent = await samples(examples, null);
   }
   app.files = null;
+  app.runFirstStep = 0;
   app.run = new AbortController();
   const bar = $<HTMLProgressElement>('progress');
   bar.max = o.maxSteps;
@@ -94,8 +98,13 @@ async function tune(resume: Uint8Array | null): Promise<void> {
   try {
     const r = await tuneInWorker(app.model!, examples, {
       ...o, checkpointEvery: CHECKPOINT_EVERY, resume, signal: app.run.signal,
-      onCheckpoint: (bytes) => (app.checkpoint = bytes),
+      onCheckpoint: (bytes) => {
+        app.checkpoint = bytes;
+        app.saving = saveCheckpoint({ bytes, examples: $<HTMLTextAreaElement>('examples').value, options: o })
+          .catch((e) => console.warn(`the checkpoint was not saved in IndexedDB: ${e}`));
+      },
       onProgress: (e) => {
+        if (!app.runFirstStep) app.runFirstStep = e.step;
         bar.value = e.step;
         chart.push(e.loss);
         $('status').textContent = `Step ${e.step} / ${e.totalSteps}: loss ${e.loss.toFixed(3)}`;
@@ -111,9 +120,23 @@ async function tune(resume: Uint8Array | null): Promise<void> {
     const { step, files } = await tuneFilesInWorker(app.model!, app.checkpoint, o);
     app.files = files;
     $('after').textContent = await samples(examples, files);
+    await app.saving;
     status('stopped', `Stopped; the prompt of step ${step} is ready (Resume continues from it).`);
   }
 }
+
+// a checkpoint saved before a reload: its examples and settings come back with it
+void loadSavedCheckpoint().then((saved) => {
+  if (saved) {
+    app.checkpoint = saved.bytes;
+    $<HTMLTextAreaElement>('examples').value = saved.examples;
+    $<HTMLInputElement>('tokens').value = String(saved.options.virtualTokens);
+    $<HTMLInputElement>('steps').value = String(saved.options.maxSteps);
+    $<HTMLInputElement>('lr').value = String(saved.options.lr);
+    $('status').textContent = 'Load a model to start, or to resume the saved run.';
+  }
+  document.body.dataset.restored = saved ? 'yes' : 'no';
+}, () => (document.body.dataset.restored = 'no'));
 
 $('tune').onclick = () => void tune(null);
 $('resume').onclick = () => void tune(app.checkpoint);
