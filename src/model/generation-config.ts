@@ -2,7 +2,7 @@
 // transformers' generate() stops on generation_config's eos_token_id when the file has one, else
 // on config.json's; the file's sampling defaults are not applied (generate's options are explicit).
 
-import { PromptkilnError } from '../errors.js';
+import { parseJsonObject } from './json-object.js';
 import { tokenIds } from './hf-config.js';
 import type { ModelConfig } from './types.js';
 
@@ -12,14 +12,7 @@ export interface GenerationConfig {
 }
 
 export function parseGenerationConfig(text: string, file = 'generation_config.json'): GenerationConfig {
-  let j: unknown;
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    throw new PromptkilnError('CONFIG', `${file}: not valid JSON (${(e as Error).message})`, { file });
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new PromptkilnError('CONFIG', `${file}: expected a JSON object`, { file });
-  const o = j as Record<string, unknown>;
+  const o = parseJsonObject(text, file, 'CONFIG');
   const eos = o.eos_token_id === undefined || o.eos_token_id === null ? null : tokenIds(o, 'eos_token_id', file);
   return { eosIds: eos, bosId: tokenIds(o, 'bos_token_id', file)[0] ?? null };
 }

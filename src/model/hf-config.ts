@@ -4,6 +4,7 @@
 // file, key and value; it is never skipped.
 
 import { PromptkilnError } from '../errors.js';
+import { parseJsonObject } from './json-object.js';
 import { longropeAttentionFactor, yarnAttentionFactor } from './rope.js';
 import type { Family, LayerType, ModelConfig, RopeParams } from './types.js';
 
@@ -79,16 +80,7 @@ const REFUSED: [key: string, harmless: unknown][] = [
 
 // Parse config.json (text or parsed JSON). Unknown architecture → ARCH.
 export function hfConfig(input: string | unknown, file = 'config.json'): ModelConfig {
-  let j: unknown = input;
-  if (typeof input === 'string') {
-    try {
-      j = JSON.parse(input);
-    } catch (e) {
-      throw new PromptkilnError('CONFIG', `${file}: not valid JSON (${(e as Error).message})`, { file });
-    }
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new PromptkilnError('CONFIG', `${file}: expected a JSON object`, { file });
-  const c = j as Json;
+  const c = parseJsonObject(input, file, 'CONFIG') as Json;
   const archs = c.architectures;
   let arch: string | undefined = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : undefined;
   let family: Family | undefined = arch === undefined ? undefined : HF_ARCHITECTURES[arch];

@@ -14,19 +14,11 @@
 import { Tokenizer as HfLib } from '@huggingface/tokenizers';
 import { PromptkilnError } from '../errors.js';
 import { pickTemplate } from './chat-template.js';
+import { parseJsonObject } from './json-object.js';
 import type { Tokenizer } from './types.js';
 import type { TokenStreamDecoder } from './tokenizer-llama2c.js';
 
-function parseJson(text: string, file: string): Record<string, unknown> {
-  let j: unknown;
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    throw new PromptkilnError('TOKENIZER', `${file}: not valid JSON (${(e as Error).message})`, { file });
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new PromptkilnError('TOKENIZER', `${file}: expected a JSON object`, { file });
-  return j as Record<string, unknown>;
-}
+const parseJson = (text: string, file: string) => parseJsonObject(text, file, 'TOKENIZER');
 
 // "<s>" or {"content": "<s>", ...} in tokenizer_config.json
 function tokenContent(v: unknown): string | null {
