@@ -5,7 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { isPromptkilnError } from '../../src/errors.js';
 import { decodeCheckpoint, encodeCheckpoint, type TrainCheckpoint } from '../../src/soft/checkpoint.js';
 import { distillPrompt, type DistillPromptOptions } from '../../src/soft/distill-prompt.js';
-import type { SoftPromptArtifact } from '../../src/soft/types.js';
+import { batchSequences } from '../../src/soft/method.js';
+import { layoutExample } from '../../src/soft/mixed.js';
+import { PromptTuning } from '../../src/soft/prompt-tuning.js';
+import type { Model } from '../../src/model/index.js';
+import type { Example, SoftPromptArtifact } from '../../src/soft/types.js';
 import { model } from './helpers.js';
 import { tomTask } from './tom-task.js';
 
@@ -13,7 +17,51 @@ const { train, valid } = tomTask();
 const context = `Stories where Tom always comes next.\n${train.slice(0, 3).map((e) => `${e.input}${e.target}`).join('\n')}\n`;
 const opts: DistillPromptOptions = { teacher: { context }, virtualTokens: 4, maxSteps: 12, batchSize: 6, lr: 0.05, seed: 0, valid: valid.slice(0, 6), evalEvery: 6, init: { type: 'text', text: 'Tom' } };
 
+// log-softmax rows (targets, V) of one laid-out sequence, in JS
+function logprobRows(m: Model, seq: ReturnType<typeof batchSequences>[number], targetRows: number[]): Float64Array[] {
+  const V = m.config.vocabSize, out: Float64Array[] = [];
+  m.run([seq], {}).eachHeadChunk(targetRows, (lg, _s, n) => {
+    const a = lg.f32();
+    for (let i = 0; i < n; i++) {
+      const row = a.subarray(i * V, (i + 1) * V);
+      let mx = -Infinity;
+      for (const x of row) mx = Math.max(mx, x);
+      let z = 0;
+      for (const x of row) z += Math.exp(x - mx);
+      out.push(Float64Array.from(row, (x) => x - mx - Math.log(z)));
+    }
+    return false;
+  });
+  return out;
+}
+
+// mean KL(teacher reading the context ‖ student with soft rows) over the examples' target rows,
+// computed here from two plain forwards
+function heldOutKl(m: Model, soft: Float32Array, n: number, ex: Example[]): number {
+  let sum = 0, rows = 0;
+  for (const e of ex) {
+    const t = layoutExample(m, [{ text: context }, { input: true }], e);
+    const s = layoutExample(m, [{ soft: n }, { input: true }], e);
+    const P = logprobRows(m, batchSequences(m, [t], null)[0], t.targetRows), Q = logprobRows(m, batchSequences(m, [s], soft)[0], s.targetRows);
+    P.forEach((p, r) => { for (let v = 0; v < p.length; v++) sum += Math.exp(p[v]) * (p[v] - Q[r][v]); });
+    rows += P.length;
+  }
+  return sum / rows;
+}
+
 describe('distillPrompt', () => {
+  it('the held-out loss is KL(model reading the context ‖ model with the prompt), before and after', async () => {
+    const m = await model('stories260K');
+    const r = await distillPrompt(m, train.slice(0, 6), { ...opts, maxSteps: 3, evalEvery: 3 });
+    const init = new PromptTuning(m, [{ soft: 4 }, { input: true }], opts.init!, 0);
+    try {
+      expect(r.metrics.before!.loss).toBeCloseTo(heldOutKl(m, init.values(), 4, opts.valid!), 4);
+    } finally {
+      init.free();
+    }
+    expect(r.metrics.after!.loss).toBeCloseTo(heldOutKl(m, (r.prompt as SoftPromptArtifact).data, 4, opts.valid!), 4);
+  }, 60_000);
+
   it('held-out KL to the teacher goes down; checkpoints resume exactly; a plain PEFT prompt comes out', async () => {
     const m = await model('stories260K');
     const saved: TrainCheckpoint[] = [];
