@@ -14,7 +14,7 @@
 
 import { PromptkilnError } from '../errors.js';
 import { nodeFs } from '../util/files.js';
-import { bytesSource, nodeFileSource, type ByteSource } from './byte-source.js';
+import { blobSource, bytesSource, httpSource, nodeFileSource, type ByteSource } from './byte-source.js';
 import { checkRunnable, hfTensors, type RefMap } from './hf-checkpoint.js';
 import { hfConfig } from './hf-config.js';
 import { parseGenerationConfig, withGenerationConfig } from './generation-config.js';
@@ -37,7 +37,10 @@ export interface LoadCheckpointOptions extends HubOptions {
   lazy?: boolean;
 }
 
-export type CheckpointSource = string | { files: Record<string, Uint8Array>; name?: string };
+// A path, a hub id, an http(s) folder URL (files fetched, weights read with Range requests), or
+// files in memory: bytes, or Blobs / Files (a browser's file picker), whose weights are read with
+// Blob.slice, never whole.
+export type CheckpointSource = string | { files: Record<string, Uint8Array | Blob>; name?: string };
 
 interface FileEntry {
   name: string;
@@ -108,13 +111,54 @@ async function localFileSet(dir: string): Promise<FileSet> {
   };
 }
 
-function memoryFileSet(files: Record<string, Uint8Array>, name: string): FileSet {
+function memoryFileSet(files: Record<string, Uint8Array | Blob>, name: string): FileSet {
+  const size = (b: Uint8Array | Blob) => (b instanceof Uint8Array ? b.byteLength : b.size);
   return {
     label: name,
     folderName: name,
-    list: async () => Object.entries(files).map(([n, b]) => ({ name: n, size: b.byteLength })),
-    read: async (n) => files[n] ?? null,
-    open: async (n) => (files[n] ? bytesSource(files[n], `${name}/${n}`) : null),
+    list: async () => Object.entries(files).map(([n, b]) => ({ name: n, size: size(b) })),
+    async read(n) {
+      const b = files[n];
+      return b === undefined ? null : b instanceof Uint8Array ? b : new Uint8Array(await b.arrayBuffer());
+    },
+    async open(n) {
+      const b = files[n];
+      return b === undefined ? null : b instanceof Uint8Array ? bytesSource(b, `${name}/${n}`) : blobSource(b, `${name}/${n}`);
+    },
+  };
+}
+
+// A folder served over HTTP(S): small files fetched whole, weights read in ranges.
+function httpFileSet(base: string, opts: LoadCheckpointOptions): FileSet {
+  const root = base.endsWith('/') ? base : base + '/';
+  const f = opts.fetch ?? fetch;
+  const url = (n: string) => new URL(n, root).href;
+  return {
+    label: root,
+    folderName: root.replace(/\/+$/, '').split('/').pop() ?? 'model',
+    list: async () => null,
+    async read(n) {
+      let res: Response;
+      try {
+        res = await f(url(n), { signal: opts.signal });
+      } catch (e) {
+        throw new PromptkilnError('NETWORK', `${url(n)}: request failed (${(e as Error).message})`, { url: url(n) }, { cause: e });
+      }
+      if (res.status === 404) {
+        await res.body?.cancel();
+        return null;
+      }
+      if (!res.ok) throw new PromptkilnError('NETWORK', `${url(n)}: HTTP ${res.status}`, { url: url(n), status: res.status });
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    async open(n) {
+      try {
+        return await httpSource(url(n), { fetch: f, signal: opts.signal });
+      } catch (e) {
+        if ((e as PromptkilnError).details?.status === 404) return null;
+        throw e;
+      }
+    },
   };
 }
 
@@ -306,6 +350,7 @@ export async function loadCheckpoint(source: CheckpointSource, opts: LoadCheckpo
       return { ...(await fromFileSet(fs, opts, base)), source };
     }
   }
+  if (/^https?:\/\//.test(source)) return { ...(await fromFileSet(httpFileSet(source, opts), opts, null)), source };
   if (looksLikeHubId(source)) {
     const fs = hubFileSet(source, opts);
     const ck = await fromFileSet(fs, opts, null);

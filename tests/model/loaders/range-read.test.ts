@@ -10,29 +10,43 @@ import { blobSource, bytesSource, httpSource, nodeFileSource, type ByteSource } 
 import { parseSafetensors, readSafetensorsLayout } from '../../../src/model/safetensors.js';
 import { WeightRef } from '../../../src/model/weight-ref.js';
 import { GPT2_DIR, read } from './util.js';
+import { readFileSync } from 'node:fs';
+import { loadModel } from '../../../src/model/index.js';
+import { REFS_DIR } from '../../helpers/paths.js';
 
 const FILE = path.join(GPT2_DIR, 'model.safetensors');
 const bytes = read(FILE);
 const whole = parseSafetensors(bytes);
 
-let server: Server, url: string;
+let server: Server, url: string, base: string;
 const ranges: string[] = [];
 let honourRange = true;
+const LLAMA = path.join(REFS_DIR, 'hf', 'llama-gqa');
 beforeAll(async () => {
+  // /gpt2/<file> and /llama/<file>; Range requests answered with 206, others with the whole file
   server = createServer((req, res) => {
+    const [, dirName, name] = /^\/(gpt2|llama)\/([\w.-]+)$/.exec(req.url ?? '') ?? [];
+    let data: Uint8Array;
+    try {
+      data = readFileSync(path.join(dirName === 'gpt2' ? GPT2_DIR : LLAMA, name));
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
     if (!honourRange || !m) {
-      res.writeHead(200, { 'content-length': bytes.byteLength });
-      res.end(bytes);
+      res.writeHead(200, { 'content-length': data.byteLength });
+      res.end(data);
       return;
     }
     ranges.push(req.headers.range!);
-    const a = Number(m[1]), b = Math.min(Number(m[2]), bytes.byteLength - 1);
-    res.writeHead(206, { 'content-range': `bytes ${a}-${b}/${bytes.byteLength}`, 'content-length': b - a + 1 });
-    res.end(bytes.subarray(a, b + 1));
+    const a = Number(m[1]), b = Math.min(Number(m[2]), data.byteLength - 1);
+    res.writeHead(206, { 'content-range': `bytes ${a}-${b}/${data.byteLength}`, 'content-length': b - a + 1 });
+    res.end(data.subarray(a, b + 1));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/model.safetensors`;
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = `${base}/gpt2/model.safetensors`;
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
@@ -81,5 +95,25 @@ describe('range reads', () => {
     await expect(readSafetensorsLayout(cut)).rejects.toMatchObject({
       code: 'CHECKPOINT', message: expect.stringMatching(/^cut\.safetensors: tensor "[^"]+" data_offsets \[\d+, \d+\] run past the data section \(\d+ bytes\): the file is truncated/),
     });
+  });
+
+  it('loadModel from an http(s) folder URL and from Blobs (a browser File) scores as from the folder on disk', async () => {
+    const names = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+    const files = Object.fromEntries(names.map((n) => [n, new Blob([readFileSync(path.join(LLAMA, n))])]));
+    const disk = await loadModel(LLAMA);
+    ranges.length = 0;
+    const overHttp = await loadModel(`${base}/llama/`, { kernels: disk.kernels });
+    expect(ranges.length).toBeGreaterThan(2); // the weights came in ranges
+    const fromBlobs = await loadModel({ files, name: 'llama-gqa' }, { kernels: disk.kernels });
+    try {
+      const ids = [1, 17, 23, 5, 99, 42, 7];
+      const want = await disk.score(ids.slice(0, 3), ids.slice(3));
+      for (const m of [overHttp, fromBlobs]) {
+        expect(m.tokenizer).not.toBeNull();
+        expect((await m.score(ids.slice(0, 3), ids.slice(3))).logprobs).toEqual(want.logprobs);
+      }
+    } finally {
+      for (const m of [disk, overHttp, fromBlobs]) m.dispose();
+    }
   });
 });
