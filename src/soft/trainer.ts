@@ -107,7 +107,7 @@ const METHODS = {
     return new MultitaskTuning(model, o.template ?? [{ soft: n }, { input: true }], init, seed, { tasks: o.multitask.tasks, rank: o.multitask.rank ?? 1 }, o.taskId ?? 0);
   },
   lora: (model, o, { seed }) => {
-    noInitial(o, 'lora');
+    noPromptRows(o, 'lora');
     const l = o.lora ?? {};
     return new LinearTuning(model, initLora(model, {
       r: l.r ?? LORA_DEFAULTS.r, alpha: l.alpha ?? LORA_DEFAULTS.alpha, targetModules: l.targetModules ?? defaultTargets(model.config, 'lora').targetModules,
@@ -115,7 +115,7 @@ const METHODS = {
     }));
   },
   ia3: (model, o) => {
-    noInitial(o, 'ia3');
+    noPromptRows(o, 'ia3');
     const d = defaultTargets(model.config, 'ia3');
     return new LinearTuning(model, initIa3(model, { targetModules: o.ia3?.targetModules ?? d.targetModules, feedforwardModules: o.ia3?.feedforwardModules ?? (o.ia3?.targetModules ? [] : d.feedforwardModules) }));
   },
@@ -126,6 +126,16 @@ export const TUNE_METHODS = Object.keys(METHODS) as TuneMethodName[];
 
 function noInitial(o: TuneOptions, kind: string): void {
   if (o.initial) throw new PromptkilnError('ARGUMENT', `${kind}: "initial" is not supported (it starts from init and seed)`);
+}
+
+// LoRA / IA3 act on the projections: the prompt-row options mean nothing there (refused, not ignored)
+function noPromptRows(o: TuneOptions, kind: string): void {
+  noInitial(o, kind);
+  for (const k of ['virtualTokens', 'template', 'init', 'reparameterize', 'encoder', 'multitask'] as const) {
+    if (o[k] !== undefined && o[k] !== null) throw new PromptkilnError('ARGUMENT', `${kind}: option "${k}" applies to prompt methods, not to an adapter on the projections`);
+  }
+  if (kind === 'lora' && o.ia3) throw new PromptkilnError('ARGUMENT', 'lora: option "ia3" given (use "lora": { r, alpha, targetModules })');
+  if (kind === 'ia3' && o.lora) throw new PromptkilnError('ARGUMENT', 'ia3: option "lora" given (use "ia3": { targetModules, feedforwardModules })');
 }
 
 export function buildMethod(model: Model, o: TuneOptions): TuningMethod<SoftArtifact | LinearArtifact> {

@@ -63,6 +63,8 @@ describe('LoRA / IA3 tuning', () => {
     expect(bits(resumed.prompt)).toEqual(bits(full.prompt));
     // a checkpoint of another rank is refused
     await expect(tune(m, train, { ...o, lora: { ...o.lora, r: 2 }, resume: saved[0] })).rejects.toSatisfy((e) => isPromptkilnError(e) && e.code === 'DATA');
+    // prompt-row options mean nothing to an adapter: refused, not ignored
+    await expect(tune(m, train, { ...o, virtualTokens: 4 })).rejects.toSatisfy((e) => isPromptkilnError(e) && e.code === 'ARGUMENT' && e.message.includes('virtualTokens'));
     const ac = new AbortController();
     await expect(tune(m, train, { ...o, signal: ac.signal, onProgress: (e) => { if (e.step === 2) ac.abort(); } }))
       .rejects.toSatisfy((e) => isPromptkilnError(e) && e.code === 'ABORTED');
@@ -106,7 +108,8 @@ describe('LoRA / IA3 tuning', () => {
     const m = await model();
     const ia3 = await loadLinearPeft(out, m);
     expect(ia3.kind === 'ia3' && ia3.modules.some((x) => x.l.some((v) => v !== 1))).toBe(true); // trained away from the identity
-    for (const bad of [['--method', 'ia3', '--alpha', '8'], ['--method', 'prompt', '--target-modules', 'q_proj'], ['--method', 'lora', '--feedforward-modules', 'down_proj']]) {
+    for (const bad of [['--method', 'ia3', '--alpha', '8'], ['--method', 'prompt', '--target-modules', 'q_proj'], ['--method', 'lora', '--feedforward-modules', 'down_proj'],
+      ['--method', 'lora', '--virtual-tokens', '4'], ['--method', 'ia3', '--init', 'text:Tom']]) {
       await expect(cmd('tune').run(['--model', MODEL, '--data', path.join(dir, 'train.jsonl'), '--out', out, ...bad], io().io))
         .rejects.toSatisfy((e) => isPromptkilnError(e) && e.code === 'ARGUMENT' && e.message.includes(bad[2]));
     }

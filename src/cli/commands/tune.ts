@@ -124,6 +124,11 @@ register({
       reparameterize: ['prefix'], 'encoder-hidden': ['p-tuning'], tasks: ['multitask'], rank: ['multitask', 'lora'], 'task-id': ['multitask'],
       alpha: ['lora'], 'target-modules': ['lora', 'ia3'], 'feedforward-modules': ['ia3'],
     };
+    // an adapter has no virtual tokens, init text or template: refused, not ignored
+    const linear = method === 'lora' || method === 'ia3';
+    for (const flag of ['virtual-tokens', 'init', 'template'] as const) {
+      if (linear && values[flag] !== undefined) throw new PromptkilnError('ARGUMENT', `tune: --${flag} does not apply to --method ${method} (an adapter on the projections, not prompt rows)`);
+    }
     for (const [flag, ms] of Object.entries(own)) {
       if (values[flag as keyof typeof values] !== undefined && !ms.includes(method)) throw new PromptkilnError('ARGUMENT', `tune: --${flag} applies to --method ${ms.join(' or ')}, not ${method}`);
     }
@@ -137,8 +142,8 @@ register({
     const hidden = intOpt('reparameterize', values.reparameterize);
     const opts: TuneOptions = {
       method,
-      virtualTokens: intOpt('virtual-tokens', values['virtual-tokens'], D.virtualTokens),
-      init: parseInit(values.init),
+      virtualTokens: linear ? undefined : intOpt('virtual-tokens', values['virtual-tokens'], D.virtualTokens),
+      init: linear ? undefined : parseInit(values.init),
       template: values.template ? parseTemplate(values.template) : undefined,
       reparameterize: hidden ? { hidden } : null,
       ...(encoderHidden !== undefined ? { encoder: { hidden: encoderHidden } } : {}),
