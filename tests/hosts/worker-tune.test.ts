@@ -64,9 +64,9 @@ describe('tune in the model worker', () => {
     const back = decodePeft(r.files[CONFIG_FILE], r.files[WEIGHTS_FILE], model);
     expect([...(back as { data: Float32Array }).data]).toEqual([...(local.prompt as { data: Float32Array }).data]);
 
-    // the page's Stop button at step 5 of 150: the abort message reaches the worker at its next
+    // the page's Stop button at step 5 of 80: the abort message reaches the worker at its next
     // yield (every YIELD_MS of work), long before the end; the page then holds the last checkpoint
-    const LONG = { ...TUNE, maxSteps: 150, checkpointEvery: 5 };
+    const LONG = { ...TUNE, maxSteps: 80, checkpointEvery: 5 };
     const ac = new AbortController();
     const saved: Uint8Array[] = [];
     const err = await tuneInWorker(wm, DATA, {
@@ -76,7 +76,7 @@ describe('tune in the model worker', () => {
     expect(err.code).toBe('ABORTED');
     const last = decodeCheckpoint(saved.at(-1)!);
     expect(last.step).toBe(5 * saved.length);
-    expect(last.step).toBeLessThan(150);
+    expect(last.step).toBeLessThan(80);
     // the files of the stopped run (the app's Download after Stop) hold the checkpoint's rows
     const stopped = await tuneFilesInWorker(wm, saved.at(-1)!, LONG);
     expect(stopped.step).toBe(last.step);
