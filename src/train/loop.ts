@@ -123,6 +123,12 @@ export class Trainer<E extends Evaluation = Evaluation> {
     if (!(Number.isInteger(o.warmup ?? 0) && (o.warmup ?? 0) >= 0)) throw new PromptkilnError('ARGUMENT', `${w}: warmup must be a non-negative integer, got ${o.warmup}`);
     if (o.evalEvery !== undefined) positiveInt(o.evalEvery, 'evalEvery', w);
     if (o.earlyStopping) positiveInt(o.earlyStopping.patience, 'patience', w);
+    if (o.data.order !== 'shuffle' && o.data.order !== 'cycle') throw new PromptkilnError('ARGUMENT', `${w}: data order must be 'shuffle' or 'cycle', got ${JSON.stringify(o.data.order)}`);
+    // both act on evaluations: without a validation set they would be ignored
+    if (!method.evaluate && (o.evalEvery !== undefined || o.earlyStopping)) {
+      const key = o.evalEvery !== undefined ? `evalEvery ${o.evalEvery}` : `earlyStopping ${JSON.stringify(o.earlyStopping)}`;
+      throw new PromptkilnError('ARGUMENT', `${w}: ${key} needs a validation set, and this run has none`, { key: key.split(' ')[0] });
+    }
     this.perEpoch = Math.ceil(o.data.size / o.data.batchSize);
     this.identity = {
       model: o.identity.model,

@@ -144,7 +144,7 @@ describe('train/ loop', () => {
       expect(again.seen).toEqual(full.seen.slice(c.step)); // the data order continues, not restarts
     }
     // SGD's momentum buffer is checkpointed too
-    const os = { ...o, optimizer: { type: 'sgd' as const, momentum: 0.9 } };
+    const os = { ...o, evalEvery: undefined, optimizer: { type: 'sgd' as const, momentum: 0.9 } }; // toy() without evaluations
     const sgdSaved: TrainCheckpoint[] = [];
     const s1 = toy(k);
     await train(k, s1, { ...os, onCheckpoint: (c) => { sgdSaved.push(decodeCheckpoint(encodeCheckpoint(c))); } });
@@ -169,13 +169,14 @@ describe('train/ loop', () => {
       [{ data: { size: 10, batchSize: 4, order: 'cycle' } }, /order "shuffle" vs "cycle"/],
       [{ optimizer: { type: 'adamw', beta2: 0.99 } }, /optimizer/],
       [{ optimizer: { type: 'sgd' } }, /optimizer/],
-      [{ earlyStopping: { patience: 2 } }, /earlyStopping null vs/],
+      // early stopping needs evaluations: this run's method has them, the checkpointed one had none
+      [{ earlyStopping: { patience: 2 } }, /evalEvery null vs 3; earlyStopping null vs/],
       [{ identity: { model, settings: { kind: 'other' }, data: 'd0' } }, /kind "toy" vs "other"/],
       [{ identity: { model, settings: { kind: 'toy' }, data: 'd1' } }, /data d0 vs d1/],
       [{ identity: { model: { ...model, dim: 8 }, settings: { kind: 'toy' }, data: 'd0' } }, /model .*"dim":7.* vs .*"dim":8/],
     ];
     for (const [change, msg] of changes) {
-      const e = await rejects(train(k, toy(k), { ...o, ...change, resume: c, resumeFile: 'state.safetensors' }), 'DATA');
+      const e = await rejects(train(k, toy(k, { valid: change.earlyStopping !== undefined }), { ...o, ...change, resume: c, resumeFile: 'state.safetensors' }), 'DATA');
       expect(e.message).toMatch(/^state\.safetensors: the checkpoint was made with other settings/);
       expect(e.message).toMatch(msg);
     }
@@ -239,5 +240,10 @@ describe('train/ loop', () => {
     await rejects(train(k, toy(k), base({ warmup: -2 })), 'ARGUMENT');
     await rejects(train(k, toy(k), base({ data: { size: 10, batchSize: 0, order: 'cycle' } })), 'ARGUMENT');
     await rejects(train(k, toy(k), base({ optimizer: { type: 'lion' } as never })), 'ARGUMENT');
+    await rejects(train(k, toy(k), base({ data: { size: 10, batchSize: 4, order: 'random' as never } })), 'ARGUMENT');
+    // they act on evaluations: a run without a validation set refuses them rather than ignore them
+    expect((await rejects(train(k, toy(k), base({ evalEvery: 2 })), 'ARGUMENT')).message).toMatch(/toy training: evalEvery 2 needs a validation set/);
+    expect((await rejects(train(k, toy(k), base({ earlyStopping: { patience: 2 } })), 'ARGUMENT')).message).toMatch(/earlyStopping \{"patience":2\} needs a validation set/);
+    await train(k, toy(k, { valid: true }), base({ evalEvery: 2, earlyStopping: { patience: 2 } }));
   });
 });
