@@ -5,9 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import '../../src/cli/commands/index.js';
-import type { CliIO } from '../../src/cli/command.js';
-import { commands } from '../../src/cli/registry.js';
+import { cmd, io } from '../helpers/cli-io.js';
 import { anthropicStandIn, type StandIn } from '../llm/stand-ins.js';
 
 const ROWS = [
@@ -37,14 +35,9 @@ beforeAll(async () => {
 });
 afterAll(() => claude.close());
 
-function io() {
-  const out: string[] = [];
-  const x: CliIO = { out: (s) => out.push(s), err: () => {}, isTTY: false, signal: new AbortController().signal };
-  return { io: x, out };
-}
 const run = (argv: string[]) => {
   const a = io();
-  return commands.find((c) => c.name === 'judge-check')!.run(argv, a.io).then(() => a.out);
+  return cmd('judge-check').run(argv, a.io).then(() => a.out);
 };
 
 describe('promptkiln judge-check', () => {

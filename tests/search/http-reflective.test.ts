@@ -8,9 +8,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import '../../src/cli/commands/index.js';
-import type { CliIO } from '../../src/cli/command.js';
-import { commands } from '../../src/cli/registry.js';
+import { cmd, io } from '../helpers/cli-io.js';
 import { serve, type RunningServer } from '../../src/llm/server.js';
 import { loadModel } from '../../src/model/index.js';
 import { MODELS_DIR } from '../helpers/paths.js';
@@ -48,14 +46,9 @@ afterAll(async () => {
   await new Promise((r) => proposer?.close(r));
 });
 
-function io() {
-  const out: string[] = [];
-  const x: CliIO = { out: (s) => out.push(s), err: () => {}, isTTY: false, signal: new AbortController().signal };
-  return { io: x, out };
-}
 const optimize = (args: string[]) => {
   const a = io();
-  return commands.find((c) => c.name === 'optimize')!.run(args, a.io).then((code) => ({ code, j: JSON.parse(a.out[0]) }));
+  return cmd('optimize').run(args, a.io).then((code) => ({ code, j: JSON.parse(a.out[0]) }));
 };
 
 describe('optimize over HTTP (stories260K behind serve; proposer: a stand-in for a hosted LLM)', () => {
