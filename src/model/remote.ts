@@ -22,6 +22,7 @@ export interface WorkerModelOptions extends Omit<HubOptions, 'fetch' | 'signal'>
   threads?: number; // kernel threads inside the worker (needs cross-origin isolation)
   build?: BuildName;
   maxMemoryBytes?: number;
+  weights?: 'f32' | 'bf16' | 'auto'; // as loadModel's (LoadOptions.weights)
   files?: string[];
   signal?: AbortSignal;
 }
@@ -55,7 +56,7 @@ export class WorkerModel {
     });
   }
 
-  static async load(source: string | { files: Record<string, Uint8Array>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
+  static async load(source: string | { files: Record<string, Uint8Array | Blob>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
     const worker = opts.worker ?? new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module' });
     const m = new WorkerModel(worker);
     try {
@@ -152,7 +153,7 @@ export class WorkerModel {
 }
 
 // Load a model into a dedicated Worker (browsers, or any runtime with module Workers).
-export function loadModelInWorker(source: string | { files: Record<string, Uint8Array>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
+export function loadModelInWorker(source: string | { files: Record<string, Uint8Array | Blob>; name?: string }, opts: WorkerModelOptions = {}): Promise<WorkerModel> {
   if (typeof Worker === 'undefined' && !opts.worker) throw new PromptkilnError('ARGUMENT', 'loadModelInWorker needs Web Workers (a browser or worker runtime); in Node use loadModel');
   return WorkerModel.load(source, opts);
 }

@@ -42,12 +42,13 @@ export function serveModel(port: Port, tasks: Record<string, TaskHandler> = {}):
           const kernels = await init({ threads: o.threads, build: o.build, maxMemoryBytes: o.maxMemoryBytes });
           const ckpt = await loadCheckpoint(m.source, {
             ...(m.opts as object),
+            lazy: true, // weights read in ranges straight into the heap (files over 2 GiB, bf16)
             signal: ac.signal,
             onProgress: (p: { file: string; loaded: number; total: number | null }) => port.postMessage({ id: m.id, chunk: p }),
           });
           aborts.delete(m.id);
           model?.dispose();
-          model = await Model.fromCheckpoint(ckpt, { kernels });
+          model = await Model.fromCheckpoint(ckpt, { kernels, weights: (m.opts as { weights?: 'f32' | 'bf16' | 'auto' }).weights });
           port.postMessage({ id: m.id, result: { id: model.id, config: model.config, build: kernels.build, threads: kernels.parallel?.threads ?? 1, hasTokenizer: model.tokenizer !== null } });
           return;
         }

@@ -2,7 +2,7 @@
 // (model/worker-host.ts). Everything is structured-cloneable: ids, text, Float32Arrays, bytes.
 
 export type Request =
-  | { type: 'load'; id: number; source: string | { files: Record<string, Uint8Array>; name?: string }; opts: Record<string, unknown> }
+  | { type: 'load'; id: number; source: string | { files: Record<string, Uint8Array | Blob>; name?: string }; opts: Record<string, unknown> }
   | { type: 'call'; id: number; method: RemoteMethod; args: unknown[] }
   | { type: 'stream'; id: number; prompt: string | number[]; opts: Record<string, unknown> }
   // long work registered by the worker's entry (src/worker-tasks.ts): tune, compress, optimize, …
