@@ -218,6 +218,6 @@ describe('promptkiln tune --method multitask / p-tuning, score --task-id (CLI)',
     // without --task-id: the typed error; a flag of another method: refused
     await rejects(cmd('score').run(['--model', MODEL, '--adapter', out, '--prompt-ids', '1,2', '--target-ids', '3', '--backend', 'wasm'], io().io), 'ADAPTER', /needs a task id/);
     await rejects(cmd('tune').run(['--model', MODEL, '--data', path.join(dir, 'train.jsonl'), '--out', out, '--method', 'prompt', '--tasks', '2'], io().io), 'ARGUMENT', /--tasks applies to --method multitask/);
-    await rejects(cmd('tune').run(['--model', MODEL, '--data', path.join(dir, 'train.jsonl'), '--out', out, '--method', 'lora'], io().io), 'ARGUMENT', /--method must be one of prompt, prefix, p-tuning, multitask/);
+    await rejects(cmd('tune').run(['--model', MODEL, '--data', path.join(dir, 'train.jsonl'), '--out', out, '--method', 'encoder'], io().io), 'ARGUMENT', /--method must be one of prompt, prefix, p-tuning, multitask/);
   }, 60_000);
 });
