@@ -2,6 +2,7 @@
 // iteration, the candidate tree, the Pareto front, cost and calls over time, and the best
 // candidate's worst examples with their feedback. Pure: the report command reads the files.
 import { parseEvents, type RunEvent } from '../search/events.js';
+import { completeJsonl } from '../search/jsonl.js';
 import { DIRECTIONS, type ObjectiveName, type ObjectivesReport } from '../search/objectives.js';
 import { objectiveFront } from '../search/pareto.js';
 import { usd } from './lm-roles.js';
@@ -12,17 +13,8 @@ type Entry = Record<string, any>; // eslint-disable-line @typescript-eslint/no-e
 
 const f = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v.toFixed(4));
 
-export function parseRunLog(text: string): Entry[] {
-  const out: Entry[] = [];
-  for (const l of text.split('\n')) {
-    if (!l.trim()) continue;
-    try {
-      out.push(JSON.parse(l) as Entry);
-    } catch {
-      break; // a line being written
-    }
-  }
-  return out;
+export function parseRunLog(text: string, file = 'run.jsonl'): Entry[] {
+  return completeJsonl(text, file).map((l) => l.value as Entry);
 }
 
 export function runReport(runLog: string, eventsText: string | null): string {

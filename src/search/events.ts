@@ -2,6 +2,8 @@
 // structured record shaped like an OpenTelemetry span (trace id = the run, span id, parent span
 // id, name, start/end time, attributes), streamed to onEvent and, from the CLI, to
 // DIR/events.jsonl; toOtlp() turns a list of them into an OTLP/JSON export request body.
+import { completeJsonl } from './jsonl.js';
+
 export type EventName = 'run' | 'iteration' | 'proposal' | 'evaluation' | 'call' | 'selection';
 
 export interface RunEvent {
@@ -51,17 +53,8 @@ export function toOtlp(events: RunEvent[], serviceName = 'promptkiln'): unknown 
 }
 
 // Read an events.jsonl written during or after a run (a torn last line is skipped).
-export function parseEvents(text: string): RunEvent[] {
-  const out: RunEvent[] = [];
-  for (const l of text.split('\n')) {
-    if (!l.trim()) continue;
-    try {
-      out.push(JSON.parse(l) as RunEvent);
-    } catch {
-      break;
-    }
-  }
-  return out;
+export function parseEvents(text: string, file = 'events.jsonl'): RunEvent[] {
+  return completeJsonl(text, file).map((l) => l.value as RunEvent);
 }
 
 interface CandLike {

@@ -2,6 +2,7 @@
 // score and cost, every iteration, the result). Resume replays the run deterministically
 // against the cache; lines the log already holds are not written twice.
 import { PromptkilnError } from '../errors.js';
+import { completeJsonl } from './jsonl.js';
 
 export interface RunLog {
   write(entry: Record<string, unknown>): void;
@@ -39,17 +40,8 @@ export class FileRunLog implements RunLog {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new PromptkilnError('DATA', `${file}: cannot read the run log: ${(e as Error).message}`);
       }
-      const lines = text.split('\n');
-      const good: string[] = [];
-      for (const l of lines) {
-        if (!l) continue;
-        try {
-          JSON.parse(l);
-          good.push(l);
-        } catch {
-          break; // a torn line from a kill: it and anything after are rewritten
-        }
-      }
+      // a torn last line from a kill is rewritten
+      const good = completeJsonl(text, file).map((l) => l.line);
       // a finished run's result line is replaced by the resumed run's own
       while (good.length && (JSON.parse(good[good.length - 1]) as { type?: string }).type === 'result') good.pop();
       await fs.writeFile(file, good.map((l) => l + '\n').join(''), 'utf8');
