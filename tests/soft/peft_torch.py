@@ -1,8 +1,9 @@
 """Reads PEFT adapter files the way Hugging Face PEFT does and scores them with the PyTorch
 reference models of ../shared/refs/gen (PEFT itself cannot be installed here).
 
-  peft_torch.py check ADAPTER_DIR MODEL_NAME   (stdin: {"input": [ids], "target": [ids], "task_id": t})
-      → prints {"loss": mean target NLL} computed from the files alone:
+  peft_torch.py check ADAPTER_DIR [ADAPTER_DIR ...] MODEL_NAME
+      (stdin: {"input": [ids], "target": [ids], "task_id": t} or "task_ids": [one per dir])
+      → prints {"loss": mean target NLL} a line per adapter, computed from the files alone:
         PROMPT_TUNING: inputs_embeds = [prompt_embeddings; embed(input + target)]
         P_TUNING: the same (the file holds the encoder's output; PEFT's inference-mode get_prompt
                   reads prompt_encoder.embedding.weight)
@@ -195,6 +196,8 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     if sys.argv[1] == "check":
         req = json.loads(sys.stdin.read())
-        print(json.dumps(check(sys.argv[2], sys.argv[3], req["input"], req["target"], req.get("task_id"))))
+        # check DIR [DIR ...] MODEL: one torch start for several adapters, one JSON line each
+        for d, task_id in zip(sys.argv[2:-1], req.get("task_ids") or [req.get("task_id")] * (len(sys.argv) - 3)):
+            print(json.dumps(check(d, sys.argv[-1], req["input"], req["target"], task_id)))
     elif sys.argv[1] == "fixtures":
         fixtures(sys.argv[2])
