@@ -14,6 +14,7 @@ import { encodePeft } from '../src/soft/peft.js';
 import { tune, type TuneOptions, type TuneResult } from '../src/soft/trainer.js';
 import type { Example, SoftArtifact, TemplatePart } from '../src/soft/types.js';
 import { MODELS } from './paths.js';
+import { linearRows } from './linear-adapters.js';
 
 const WHO = ['a little girl named Lily', 'a boy named Ben', 'a small cat', 'a happy dog', 'a girl named Sue', 'an old man', 'a little bird', 'a big bear'];
 const DID = ['She liked to play in the park.', 'It was a sunny day.', 'One day, it went to the store.', 'The sun was hot and bright.', 'It had a red ball.', 'It wanted to find a friend.'];
@@ -75,8 +76,9 @@ export default {
         file_bytes: bytes,
       });
     }
+    await linearRows(ctx, m, tom, common, base, STEPS); // LoRA (r = 4) and IA3, then their speed on a Qwen-shaped model
     ctx.row({ name: 'stories260K transformer prompt encoder (unseen tasks)', build: 'n/a', unit: 'nats/token', value: NaN, peer: 'not implemented yet', peer_value: NaN, ratio: '—' });
-    ctx.note('adapters: one task family of our design on the real stories260K (story openings continued with a named character; every 4th opening held out); same step budget (60 steps × batch 8) and init text for every method; lower NLL is better, ratio = after / no prompt. ms/step measured on the shared 2-core machine under load from other work: compare quality, not speed. LoRA (r = 4) and IA3 rows: added by their suite owner. The transformer prompt encoder is not implemented yet.');
+    ctx.note('adapters: one task family of our design on the real stories260K (story openings continued with a named character; every 4th opening held out); same step budget (60 steps × batch 8) and init text for every method; lower NLL is better, ratio = after / no prompt. ms/step measured on the shared 2-core machine under load from other work: compare quality, not speed. LoRA (r = 4, all seven projections) and IA3 (k, v, down input-scaled) train through the same loop with their own lr (bench/linear-adapters.ts). The transformer prompt encoder is not implemented yet.');
     m.dispose();
   },
 };
