@@ -188,7 +188,9 @@ function agentCanBlock(): boolean {
 async function spawn(): Promise<{ handle: WorkerHandle; post(m: unknown): void; ready: Promise<void> }> {
   if (isNode()) {
     const { Worker } = await import(/* @vite-ignore */ 'node:worker_threads' as string);
-    const w = new Worker(WORKER_SOURCE, { eval: true });
+    // execArgv: [] — a worker inherits the parent's flags, and `node --input-type=module -e` would
+    // make our classic-script source parse as a module (where `self` is undefined)
+    const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     w.unref(); // an idle pool must not keep the process alive
     const ready = new Promise<void>((resolve, reject) => {
       w.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
