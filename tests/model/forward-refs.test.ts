@@ -36,7 +36,6 @@ for (const name of ['stories260K', 'gpt2-tiny-random']) {
       it(`${label}: greedy continuation is token-exact (KV cache)`, async () => {
         const g = await model.generate(c.tokens, { maxTokens: c.greedy.tokens.length, stopAtEos: false });
         expect(g.tokens).toEqual(c.greedy.tokens);
-        if (model.tokenizer && c.greedy.text !== undefined) expect(g.text).toBe(c.greedy.text);
       });
     }
 
