@@ -1,7 +1,15 @@
 // Distillation into a soft prompt on the real stories260K: the student (N soft rows) moves toward
 // the teacher (the model reading an instruction with demonstrations), measured as held-out KL; the
 // loop's checkpoints resume it exactly; bad settings are typed errors.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import '../../src/cli/commands/index.js';
+import type { CliIO } from '../../src/cli/command.js';
+import { commands } from '../../src/cli/registry.js';
+import { loadPeft } from '../../src/soft/peft.js';
+import { MODELS_DIR } from '../helpers/paths.js';
 import { isPromptkilnError } from '../../src/errors.js';
 import { decodeCheckpoint, encodeCheckpoint, type TrainCheckpoint } from '../../src/soft/checkpoint.js';
 import { distillPrompt, type DistillPromptOptions } from '../../src/soft/distill-prompt.js';
@@ -84,4 +92,22 @@ describe('distillPrompt', () => {
       expect(isPromptkilnError(e, 'ARGUMENT'), String(e)).toBe(true);
     }
   });
+
+  it('promptkiln tune --method distill --teacher-context FILE writes a PEFT prompt; without the file it is refused', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pk-distill-'));
+    await fs.writeFile(path.join(dir, 'train.jsonl'), train.slice(0, 6).map((e) => JSON.stringify({ input: e.input, target: e.target })).join('\n') + '\n');
+    await fs.writeFile(path.join(dir, 'context.txt'), context);
+    const out: string[] = [], err: string[] = [];
+    const io: CliIO = { out: (t) => out.push(t), err: (t) => err.push(t), isTTY: false, signal: new AbortController().signal };
+    const tune = commands.find((c) => c.name === 'tune')!;
+    const args = ['--model', path.join(MODELS_DIR, 'stories260K'), '--data', path.join(dir, 'train.jsonl'), '--out', path.join(dir, 'out'), '--method', 'distill', '--virtual-tokens', '4', '--batch', '6', '--epochs', '2', '--json'];
+    expect(await tune.run([...args, '--teacher-context', path.join(dir, 'context.txt')], io), err.join('\n')).toBe(0);
+    expect(JSON.parse(out[0])).toMatchObject({ method: 'distill', steps: 2 });
+    const a = await loadPeft(path.join(dir, 'out'), await model('stories260K'));
+    expect([a.kind, a.kind === 'prompt' && a.rows]).toEqual(['prompt', 4]);
+    for (const bad of [args, [...args, '--teacher-context', path.join(dir, 'missing.txt')]]) {
+      const e = await tune.run(bad, io).then(() => null, (x) => x);
+      expect(isPromptkilnError(e, 'ARGUMENT'), String(e)).toBe(true);
+    }
+  }, 60_000);
 });
