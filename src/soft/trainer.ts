@@ -171,6 +171,8 @@ export async function tune(model: Model, data: Example[], o: TuneOptions = {}): 
   if (!data.length) throw new PromptkilnError('DATA', 'tune: no training examples');
   const bs = o.batchSize ?? D.batchSize;
   if (!Number.isInteger(bs) || bs <= 0) throw new PromptkilnError('ARGUMENT', `batchSize must be a positive integer, got ${bs}`);
+  // labels only score validation examples: without a validation set they would be silently unused
+  if (o.labels?.length && !o.valid?.length) throw new PromptkilnError('ARGUMENT', 'tune: labels are scored on the validation set; pass valid (--valid FILE) or drop labels');
   const perEpoch = Math.ceil(data.length / bs);
   const total = o.maxSteps ?? Math.max(1, Math.round((o.epochs ?? D.epochs) * perEpoch));
   const method = buildMethod(model, o);

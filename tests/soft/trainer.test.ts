@@ -178,6 +178,8 @@ describe('bad input', () => {
     await rejects(tune(m, gptTrain, { ...base, method: 'no-such-method' as never }), 'ARGUMENT');
     await rejects(tune(m, gptTrain, { ...base, template: [{ soft: 2 }] }), 'ARGUMENT');
     await rejects(tune(m, gptTrain, { ...base, method: 'prefix', template: [{ soft: 2 }, { input: true }] }), 'ARGUMENT');
+    // labels are only scored on a validation set: without one they would be silently unused
+    await rejects(tune(m, gptTrain, { ...base, labels: [' happy', ' sad'] }), 'ARGUMENT');
     expect(() => parseTemplate('no input here')).toThrow(/exactly one/);
   });
 });
