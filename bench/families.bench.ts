@@ -155,9 +155,34 @@ async function gemmRate(k: Kernels, c: ModelConfig, runs: number): Promise<numbe
   return (2 * M * K * N) / s / 1e9;
 }
 
-// a reduced-depth run writes its own section, so it never replaces the full shape's rows
-const layersArg = process.argv.find((a) => a.startsWith('--layers='));
-const SUITE = layersArg && Number(layersArg.split('=')[1]) !== 24 ? `families-${layersArg.split('=')[1]}l` : 'families';
+// a reduced-depth or one-thread-count run writes its own section (families-1l, families-2t, …), so
+// it never replaces the rows of the full default run
+const argOf = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const SUITE = 'families' + (argOf('layers') && Number(argOf('layers')) !== 24 ? `-${argOf('layers')}l` : '') +
+  (argOf('threads') && argOf('threads') !== '1,2' ? `-${argOf('threads')}t` : '') + (argOf('profile') === '1' ? '-profile' : '');
+
+// Wraps every Kernels method so one forward reports its wall time per kernel (top-level calls:
+// a kernel calling another through `this` counts once, under the outer name). Load on the shared
+// machine stretches all of them alike, so the shares hold where absolute GFLOP/s do not.
+function profileKernels(k: Kernels): { report: () => [string, number][]; total: () => number } {
+  const acc = new Map<string, number>();
+  let depth = 0;
+  const proto = Object.getPrototypeOf(k);
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    const f = (k as any)[name];
+    if (name === 'constructor' || typeof f !== 'function') continue;
+    (k as any)[name] = function (this: unknown, ...a: unknown[]) {
+      if (depth > 0) return f.apply(k, a);
+      depth++;
+      const t0 = performance.now();
+      try { return f.apply(k, a); } finally {
+        depth--;
+        acc.set(name, (acc.get(name) ?? 0) + performance.now() - t0);
+      }
+    };
+  }
+  return { report: () => [...acc.entries()].sort((a, b) => b[1] - a[1]), total: () => [...acc.values()].reduce((a, b) => a + b, 0) };
+}
 
 const opt = (args: string[], name: string, dflt: number) => {
   const a = args.find((x) => x.startsWith(`--${name}=`));
@@ -174,12 +199,41 @@ export default {
     const loadStart = load();
     const threadList = (ctx.args.find((a: string) => a.startsWith('--threads='))?.split('=')[1] ?? '1,2').split(',').map(Number);
     const extras = opt(ctx.args, 'extras', 1) !== 0;
+    if (opt(ctx.args, 'profile', 0) === 1) {
+      // --profile=1: one forward per thread count with every kernel call timed; nothing else
+      const ckpt = qwen05Checkpoint(layers);
+      const flops = forwardFlops(ckpt.config, B, T);
+      const seqs = randomTokens(B, T, ckpt.config.vocabSize, 0);
+      for (const threads of threadList) {
+        const k: Kernels = threads > 1 ? await init({ threads, maxMemoryBytes: 3.5 * GiB }) : await init({ maxMemoryBytes: 3.5 * GiB });
+        const m = await Model.fromCheckpoint(ckpt, { kernels: k });
+        const prof = profileKernels(k);
+        const t0 = performance.now();
+        forwardLL(m, seqs);
+        const wall = performance.now() - t0;
+        const rep = prof.report();
+        const mm = rep.filter(([n]) => n === 'matmul').reduce((a, [, v]) => a + v, 0);
+        ctx.row({
+          name: `${shape} forward log-lik ${B}×${T}: GEMM time / forward time`, build: threads > 1 ? `threads (${k.build})` : k.build, threads,
+          unit: 'share', value: mm / wall, peer: 'target', peer_value: 0.85, gemm_gflops_inside_forward: flops.total / (mm / 1000) / 1e9,
+          forward_gflops: flops.total / (wall / 1000) / 1e9, outside_kernels_share: 1 - prof.total() / wall,
+        });
+        ctx.note(`${threads}T, share of ${(wall / 1000).toFixed(1)} s: ` + rep.slice(0, 8).map(([n, v]) => `${n} ${(100 * v / wall).toFixed(1)}%`).join(', ') +
+          `; outside kernel calls ${(100 * (1 - prof.total() / wall)).toFixed(1)}%`);
+        m.dispose();
+        if (threads > 1) disposeThreads(k);
+      }
+      ctx.note(`Load average (1 / 5 / 15 min) ${load()} on ${os.cpus().length} cores shared with other engineers' tests.`);
+      return;
+    }
 
     // PyTorch first (its own processes), so our JS heap is not holding 2 GB of weights meanwhile
-    ctx.log('PyTorch peer, 1 thread…');
-    const t1 = await torchPeer(1, runs, layers, extras ? 'forward_ll,prompt_step,generate' : 'forward_ll');
-    if (threadList.includes(2)) ctx.log('PyTorch peer, 2 threads…');
-    const t2 = threadList.includes(2) ? await torchPeer(2, runs, layers, 'forward_ll') : t1;
+    const peers = new Map<number, Awaited<ReturnType<typeof torchPeer>>>();
+    for (const th of threadList) {
+      ctx.log(`PyTorch peer, ${th} thread(s)…`);
+      peers.set(th, await torchPeer(th, runs, layers, th === 1 && extras ? 'forward_ll,prompt_step,generate' : 'forward_ll'));
+    }
+    const t1 = peers.get(threadList[0])!;
     const blas = `${t1.blas.blas}, kernel ${t1.blas.core}`;
     const torchName = (th: number) => `PyTorch ${th}T (${blas})`;
 
@@ -198,11 +252,11 @@ export default {
       const m = await Model.fromCheckpoint(ckpt, { kernels: k });
       const gemm = await gemmRate(k, cfg, runs);
       const { s, first: sum } = await timed(() => forwardLL(m, seqs), runs);
-      // both thread counts must agree on the number
-      if (threads === 1) ref = sum;
+      // thread counts must agree on the number
+      if (ref === 0) ref = sum;
       else if (Math.abs(sum - ref) > 1e-3 * Math.abs(ref)) throw new Error(`families: 2-thread sum log-lik ${sum} vs 1-thread ${ref}`);
       const gflops = flops.total / s / 1e9;
-      const tr = (threads === 1 ? t1 : t2).rows.get('forward_ll')!;
+      const tr = peers.get(threads)!.rows.get('forward_ll')!;
       if (threads === 1) ours1 = s; else ours2 = s;
       ctx.row({
         name: `${shape} forward log-lik ${B}×${T}: share of our GEMM`, build, threads, unit: 'GFLOP/s', value: gflops,
@@ -217,7 +271,8 @@ export default {
       let t0 = performance.now();
       const scored = await m.scoreMany([], targets);
       const scoreS = (performance.now() - t0) / 1000;
-      if (threads === 1) { scoreRef = scored; score1 = scoreS; } else score2 = scoreS;
+      if (scoreRef.length === 0) scoreRef = scored;
+      if (threads === 1) score1 = scoreS; else score2 = scoreS;
       if (threads === 1 && extras) {
         // the prompt-tuning step against the forward of the same 148-row batch, interleaved
         const ps = promptStep(m, seqs);
@@ -229,7 +284,7 @@ export default {
         const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] / 1000;
         const [step, fwd] = [med(st), med(fw)];
         ps.free();
-        const tr1 = t1.rows.get('prompt_step')!;
+        const tr1 = peers.get(1)!.rows.get('prompt_step')!;
         ctx.row({
           name: `${shape} prompt-tuning step ${B}×(${P}+${T}) / forward of the same batch`, build, threads, unit: 'x',
           value: step / fwd, peer: 'target', peer_value: 2.2, ratio: step / fwd / 2.2, target: '≤ 2.2x', step_s: step, forward_s: fwd,
@@ -240,7 +295,7 @@ export default {
         t0 = performance.now();
         const g = await m.generate(prompt, { maxTokens: GEN_NEW, stopAtEos: false, temperature: 0 });
         const gs = (performance.now() - t0) / 1000;
-        const tg = t1.rows.get('generate')!;
+        const tg = peers.get(1)!.rows.get('generate')!;
         ctx.row({
           name: `${shape} generation at batch 1 (${GEN_PROMPT}-token prompt, ${GEN_NEW} tokens)`, build, threads, unit: 'tokens/s',
           value: g.tokens.length / gs, peer: torchName(1), peer_value: tg.tokens_per_s,
