@@ -14,7 +14,17 @@ export const modelOptions = {
   backend: { type: 'string' },
   adapter: { type: 'string' },
   compressed: { type: 'string' },
+  weights: { type: 'string' },
 } as const;
+
+export type WeightsChoice = 'f32' | 'bf16' | 'auto';
+
+// --weights: how the WASM kernels hold the weights (loadModel's `weights`); no value = 'auto'.
+export function weightsOpt(cmd: string, v: string | undefined): WeightsChoice {
+  if (v === undefined) return 'auto';
+  if (v === 'f32' || v === 'bf16' || v === 'auto') return v;
+  throw new PromptkilnError('ARGUMENT', `${cmd}: --weights must be one of f32, bf16, auto; found "${v}"`);
+}
 
 // --backend for every command, through the one parser in backend.ts. A command that runs only on
 // the WASM kernels says why in `wasmOnly` and refuses "ort" instead of ignoring it.
@@ -31,8 +41,10 @@ function requireSource(cmd: string, source: string | undefined): string {
   return source;
 }
 
-export async function openModel(cmd: string, source: string | undefined, io: CliIO): Promise<Model> {
-  return loadModel(requireSource(cmd, source), { signal: io.signal, onProgress: downloadProgress(io) });
+export async function openModel(cmd: string, source: string | undefined, io: CliIO, weights?: string): Promise<Model> {
+  return loadModel(requireSource(cmd, source), {
+    signal: io.signal, onProgress: downloadProgress(io), weights: weightsOpt(cmd, weights), onWarning: (m) => io.err(`promptkiln: ${m}`),
+  });
 }
 
 // --task-id N: which task of a multitask prompt (--adapter) conditions the model.
@@ -54,9 +66,13 @@ export async function openConditioning(cmd: string, values: { adapter?: string; 
 }
 
 // --backend for scoring: the WASM model, or onnxruntime (webgpu / wasm EP) behind the same API.
-export async function openScorer(cmd: string, source: string | undefined, backend: BackendChoice, io: CliIO): Promise<SelectedBackend> {
+export async function openScorer(cmd: string, source: string | undefined, backend: BackendChoice, io: CliIO, weights?: string): Promise<SelectedBackend> {
+  const w = weightsOpt(cmd, weights);
+  // onnxruntime gets the checkpoint's own tensors (f32 initializers): a 16-bit choice would be ignored there
+  if (w !== 'auto' && backend === 'ort') throw new PromptkilnError('ARGUMENT', `${cmd}: --weights ${w} applies to the WASM kernels; --backend ort exports f32 initializers`);
   const ckpt = await loadCheckpoint(requireSource(cmd, source), { signal: io.signal, onProgress: downloadProgress(io) });
-  return createBackend(ckpt, { backend, onWarning: (m) => io.err(`promptkiln: ${m}`) });
+  const onWarning = (m: string): void => io.err(`promptkiln: ${m}`);
+  return createBackend(ckpt, { backend, onWarning, load: { weights: w, onWarning } });
 }
 
 // One line per file when a download finishes (and every few MB on big files).

@@ -67,7 +67,7 @@ register({
     const tokens = numberOpt('compress', 'tokens', values.tokens);
     const steps = numberOpt('compress', 'steps', values.steps, method === 'distill' ? DD.steps : RD.steps)!;
     const seed = numberOpt('compress', 'seed', values.seed, DD.seed)!;
-    const model = await openModel('compress', values.model, io);
+    const model = await openModel('compress', values.model, io, values.weights);
     let compressor: RecurrentCompressor | undefined;
     try {
       if (method === 'recurrent') {

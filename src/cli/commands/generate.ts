@@ -26,7 +26,7 @@ register({
     backendOpt('generate', values.backend, 'generation runs on the WASM kernels (onnxruntime only scores)');
     const prompt = values['prompt-ids'] !== undefined ? idsOpt('generate', 'prompt-ids', values['prompt-ids']) : values.prompt;
     if (prompt === undefined) throw new PromptkilnError('ARGUMENT', 'generate: --prompt or --prompt-ids is required');
-    const model = await openModel('generate', values.model, io);
+    const model = await openModel('generate', values.model, io, values.weights);
     try {
       const conditioning = await openConditioning('generate', { ...values, taskId: taskIdOpt('generate', values['task-id']) }, model);
       const opts = {

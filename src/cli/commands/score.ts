@@ -28,7 +28,7 @@ register({
     const target = values['target-ids'] !== undefined ? idsOpt('score', 'target-ids', values['target-ids']) : values.target;
     if (prompt === undefined) throw new PromptkilnError('ARGUMENT', 'score: --prompt or --prompt-ids is required');
     if (target === undefined) throw new PromptkilnError('ARGUMENT', 'score: --target or --target-ids is required');
-    const sel = await openScorer('score', values.model, backend, io);
+    const sel = await openScorer('score', values.model, backend, io, values.weights);
     const scorer = sel.backend;
     try {
       const conditioning = await openConditioning('score', { ...values, taskId: taskIdOpt('score', values['task-id']) }, scorer);

@@ -176,7 +176,7 @@ register({
     const valid = values.valid ? await readJsonl(values.valid) : undefined;
     const statePath = path.join(values.out, STATE_FILE);
     const resume = values.resume ? await loadCheckpointFile(statePath) : null;
-    const model = await openModel('tune', values.model, io);
+    const model = await openModel('tune', values.model, io, values.weights);
     try {
       let bar: Progress | null = null;
       const readContext = (f: string) => nodeFs().then(({ fs }) => fs.readFile(f, 'utf8')).catch((e: NodeJS.ErrnoException) => {
