@@ -36,7 +36,10 @@ def blas_info():
             p = line.split()[-1] if len(line.split()) >= 6 else ""
             if "blas" in p.lower() or "lapack" in p.lower():
                 libs.add(os.path.realpath(p))
-    openblas = [p for p in libs if "openblas" in p]
+    # torch calls sgemm through libblas.so.3: the one mapped must be OpenBLAS's, not the reference
+    # libblas3 (an OpenBLAS mapped beside it, e.g. through liblapack, would not be the one called)
+    blas3 = [p for p in libs if os.path.basename(p).startswith("libblas.so")]
+    openblas = [p for p in libs if "libopenblas" in os.path.basename(p)] if blas3 and all("openblas" in p for p in blas3) else []
     info = {"libs": sorted(libs), "blas": None, "core": None, "config": None, "coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
     if openblas:
         lib = ctypes.CDLL(openblas[0])
