@@ -159,7 +159,8 @@ async function gemmRate(k: Kernels, c: ModelConfig, runs: number): Promise<numbe
 // it never replaces the rows of the full default run
 const argOf = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const SUITE = 'families' + (argOf('layers') && Number(argOf('layers')) !== 24 ? `-${argOf('layers')}l` : '') +
-  (argOf('threads') && argOf('threads') !== '1,2' ? `-${argOf('threads')}t` : '') + (argOf('profile') === '1' ? '-profile' : '');
+  (argOf('threads') && argOf('threads') !== '1,2' ? `-${argOf('threads')}t` : '') + (argOf('profile') === '1' ? '-profile' : '') +
+  (argOf('step-only') === '1' ? '-step' : '');
 
 // Wraps every Kernels method so one forward reports its wall time per kernel (top-level calls:
 // a kernel calling another through `this` counts once, under the outer name). Load on the shared
@@ -199,6 +200,24 @@ export default {
     const loadStart = load();
     const threadList = (ctx.args.find((a: string) => a.startsWith('--threads='))?.split('=')[1] ?? '1,2').split(',').map(Number);
     const extras = opt(ctx.args, 'extras', 1) !== 0;
+    if (opt(ctx.args, 'step-only', 0) === 1) {
+      // --step-only=1: the prompt-tuning step / forward of the same batch at 1 thread, nothing else
+      const ckpt = qwen05Checkpoint(layers);
+      const k = await init({ maxMemoryBytes: 3.5 * GiB });
+      const m = await Model.fromCheckpoint(ckpt, { kernels: k });
+      const ps = promptStep(m, randomTokens(B, T, ckpt.config.vocabSize, 0));
+      let t0 = performance.now(); ps.step(); const step = (performance.now() - t0) / 1000;
+      t0 = performance.now(); ps.forward(); const fwd = (performance.now() - t0) / 1000;
+      ps.free();
+      ctx.row({
+        name: `${shape} prompt-tuning step ${B}×(${P}+${T}) / forward of the same batch`, build: k.build, threads: 1, unit: 'x',
+        value: step / fwd, peer: 'target', peer_value: 2.2, ratio: step / fwd / 2.2, target: '≤ 2.2x', step_s: step, forward_s: fwd,
+        heap_peak_mb: k.heap.peak / 1e6,
+      });
+      m.dispose();
+      ctx.note(`One step then one forward, adjacent; load average (1 / 5 / 15 min) ${load()} on ${os.cpus().length} cores shared with other engineers' tests.`);
+      return;
+    }
     if (opt(ctx.args, 'profile', 0) === 1) {
       // --profile=1: one forward per thread count with every kernel call timed; nothing else
       const ckpt = qwen05Checkpoint(layers);
