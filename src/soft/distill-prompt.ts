@@ -1,10 +1,11 @@
 // Distillation into a soft prompt (context distillation, as in Mu et al.'s gisting and Snell et
 // al.): the teacher is the frozen model reading a long instruction with demonstrations before each
-// example; the student is the same frozen model with N soft rows in place of that text. The loss is
+// example, or the model with a LoRA / IA3 adapter on (unmerged); the student is the same frozen
+// model with N soft rows in place of that text / adapter. The loss is
 // KL(teacher ‖ student) on the example's target rows — train/'s shared distillation step, the one
 // context compression uses. The result is a plain prompt-tuning artifact (PEFT PROMPT_TUNING).
 import { PromptkilnError } from '../errors.js';
-import type { Model, Transformer } from '../model/index.js';
+import type { Conditioning, Model, Transformer } from '../model/index.js';
 import { argmaxRow, distillLoss, Fnv, modelIdentity, train, type DistillObjective, type Evaluation } from '../train/index.js';
 import { batchSequences, batchTargets } from './method.js';
 import { layoutExample, type LaidExample } from './mixed.js';
@@ -13,23 +14,28 @@ import { TUNE_DEFAULTS, type TuneOptions, type TuneResult } from './trainer.js';
 import type { Example } from './types.js';
 
 export interface DistillPromptOptions extends Omit<TuneOptions, 'method' | 'template' | 'reparameterize' | 'encoder' | 'multitask' | 'taskId' | 'labels' | 'initial'> {
-  // what the teacher reads before each example's input (with the checkpoint's BOS)
-  teacher: { context: string };
+  // the teacher: the model reading `context` before each example's input (with the checkpoint's
+  // BOS), or the model with `adapter`'s LoRA / IA3 hook on (linearConditioning) reading the input alone
+  teacher: { context: string } | { adapter: Conditioning };
   objective?: DistillObjective; // default 'kl'
 }
 
 export const DISTILL_PROMPT_DEFAULTS = { objective: 'kl' as DistillObjective } as const;
 
-// Teacher log-probs (targets, V) at an example's target rows, reading the context first.
-function teacherRows(model: Model, context: string, e: Example, student: LaidExample): Float32Array {
-  const t = layoutExample(model, [{ text: context }, { input: true }], e);
+type Teacher = DistillPromptOptions['teacher'];
+
+// Teacher log-probs (targets, V) at an example's target rows: reading the context first, or
+// through the adapter hook.
+function teacherRows(model: Model, teacher: Teacher, e: Example, student: LaidExample): Float32Array {
+  const ctx = 'context' in teacher;
+  const t = layoutExample(model, ctx ? [{ text: teacher.context }, { input: true }] : [{ input: true }], e);
   if (t.targets.length !== student.targets.length || t.targets.some((x, j) => x !== student.targets[j])) {
     throw new PromptkilnError('DATA', `${e.source ?? 'example'}: the target tokenizes differently after the teacher's context than after the input alone; distillation compares the same target tokens`);
   }
   const V = model.config.vocabSize, k = model.kernels;
   const out = new Float32Array(t.targets.length * V);
   k.heap.scope(() => {
-    const st = model.run(batchSequences(model, [t], null), {});
+    const st = model.run(batchSequences(model, [t], null), ctx ? {} : { adapter: teacher.adapter.linear });
     const lp = k.alloc(t.targetRows.length * V, 'teacher logp');
     st.eachHeadChunk(t.targetRows, (lg, s, n) => {
       k.logSoftmax(lp.at(s * V, n * V), lg, n, V);
@@ -40,11 +46,23 @@ function teacherRows(model: Model, context: string, e: Example, student: LaidExa
   return out;
 }
 
+// Exactly one teacher: a non-empty context, or a conditioning that carries a LoRA / IA3 hook.
+function checkTeacher(t: Teacher | undefined): void {
+  const keys = t && typeof t === 'object' ? Object.keys(t) : [];
+  if (keys.length !== 1 || !(keys[0] === 'context' || keys[0] === 'adapter')) {
+    throw new PromptkilnError('ARGUMENT', `distillPrompt: teacher must be { context } (the instruction and demonstrations) or { adapter } (a LoRA / IA3 conditioning), got keys [${keys.join(', ')}]`);
+  }
+  if ('context' in t! && (typeof t.context !== 'string' || !t.context)) throw new PromptkilnError('ARGUMENT', 'distillPrompt: teacher.context (the instruction and demonstrations) must be a non-empty string');
+  if ('adapter' in t! && !t.adapter?.linear) {
+    throw new PromptkilnError('ARGUMENT', 'distillPrompt: teacher.adapter must be a LoRA / IA3 conditioning (linearConditioning, or loadAdapter on a LORA / IA3 folder); soft prompts and prefixes are not a teacher here', { field: 'teacher.adapter' });
+  }
+}
+
 // Learns N soft rows that make the bare model act as it does with the teacher's context.
 export async function distillPrompt(model: Model, data: Example[], o: DistillPromptOptions): Promise<TuneResult> {
   const D = TUNE_DEFAULTS;
   if (!data.length) throw new PromptkilnError('DATA', 'distillPrompt: no training examples');
-  if (!o.teacher || typeof o.teacher.context !== 'string' || !o.teacher.context) throw new PromptkilnError('ARGUMENT', 'distillPrompt: teacher.context (the instruction and demonstrations) is required');
+  checkTeacher(o.teacher);
   const objective = o.objective ?? DISTILL_PROMPT_DEFAULTS.objective;
   if (objective !== 'kl' && objective !== 'argmax') throw new PromptkilnError('ARGUMENT', `distillPrompt: objective must be kl or argmax, got "${objective}"`);
   const bs = o.batchSize ?? D.batchSize;
@@ -55,7 +73,7 @@ export async function distillPrompt(model: Model, data: Example[], o: DistillPro
   try {
     const prep = (set: Example[]) => set.map((e) => {
       const laid = layoutExample(model, method.template, e);
-      return { laid, teacher: teacherRows(model, o.teacher.context, e, laid) };
+      return { laid, teacher: teacherRows(model, o.teacher, e, laid) };
     });
     const items = prep(data);
     const validItems = o.valid ? prep(o.valid) : null;
@@ -77,7 +95,10 @@ export async function distillPrompt(model: Model, data: Example[], o: DistillPro
       if (objective === 'argmax') return st.nll(rows, rows.map((_, r) => argmaxRow(t, r * V, V)), 1, false).sum / nr;
       return k.heap.scope(() => st.kl(rows, k.from(t, 'teacher batch'), 1, false).sum / nr);
     };
-    const h = new Fnv().text(o.teacher.context);
+    // an adapter teacher is identified by what it outputs on the training examples (its weights
+    // live in the hook, behind the LinearAdapter interface)
+    const h = 'context' in o.teacher ? new Fnv().text(o.teacher.context) : new Fnv().text('adapter');
+    if (!('context' in o.teacher)) for (const it of items) h.floats(it.teacher);
     for (const set of [data, o.valid ?? []]) {
       h.int(set.length);
       for (const e of set) h.value(typeof e.input === 'string' ? e.input : [...e.input]).value(typeof e.target === 'string' ? e.target : [...e.target]);

@@ -8,7 +8,7 @@ import { readJsonl } from '../../soft/data.js';
 import { parseInit } from '../../soft/init.js';
 import { parseTemplate } from '../../soft/mixed.js';
 import { savePeft } from '../../soft/peft.js';
-import { linearAdapter } from '../../soft/linear-adapter.js';
+import { linearAdapter, linearConditioning, loadLinearPeft } from '../../soft/linear-adapter.js';
 import { LORA_DEFAULTS } from '../../soft/lora.js';
 import type { LinearArtifact } from '../../soft/peft-linear.js';
 import { TUNE_DEFAULTS as D, TUNE_METHODS, tune, type TuneMethodName, type TuneOptions, type TuneResult } from '../../soft/trainer.js';
@@ -25,7 +25,7 @@ import { register } from '../registry.js';
 const CLI_METHODS: readonly string[] = [...TUNE_METHODS, 'distill'];
 
 const usage = `promptkiln tune --model M --data train.jsonl [--valid valid.jsonl] --out DIR
-                [--method ${CLI_METHODS.join('|')}] [--teacher-context FILE] [--virtual-tokens N] [--init random|vocab|text:"…"]
+                [--method ${CLI_METHODS.join('|')}] [--teacher-context FILE | --teacher-adapter DIR] [--virtual-tokens N] [--init random|vocab|text:"…"]
                 [--template "[soft:4] Story: {input}"] [--reparameterize HIDDEN] [--encoder-hidden H]
                 [--tasks T --rank R --task-id N] [--rank R --alpha A --target-modules q_proj,v_proj|all-linear]
                 [--target-modules k_proj,v_proj,down_proj --feedforward-modules down_proj]
@@ -37,7 +37,8 @@ Learns a soft prompt (prompt tuning, or a mixed template), a prefix (prefix tuni
 prompt encoder (--encoder-hidden H, default the model's width; saved as its output rows) or a
 multitask prompt (--tasks T, --rank R default 1; a line's "task_id" picks its task, --task-id N
 the task of lines without one, default 0), a prompt distilled from the model reading
---teacher-context FILE (an instruction with demonstrations; --method distill), or an adapter as the prompt's analog: LoRA (--rank R
+--teacher-context FILE (an instruction with demonstrations; --method distill) or from the model with
+--teacher-adapter DIR on (a PEFT LoRA / IA3 folder; --method distill), or an adapter as the prompt's analog: LoRA (--rank R
 default ${LORA_DEFAULTS.r}, --alpha A default ${LORA_DEFAULTS.alpha}, --target-modules: PEFT's names, default PEFT's for the family) or IA3
 (--target-modules, --feedforward-modules: the input-scaled ones) for {"input", "target"} JSONL pairs with the model frozen. Writes DIR/adapter_config.json and
 DIR/adapter_model.safetensors (Hugging Face PEFT layout; load with score/generate --adapter DIR),
@@ -111,7 +112,7 @@ register({
       data: { type: 'string' }, valid: { type: 'string' }, out: { type: 'string' },
       method: { type: 'string', default: D.method }, 'virtual-tokens': { type: 'string' }, init: { type: 'string' },
       template: { type: 'string' }, reparameterize: { type: 'string' }, 'encoder-hidden': { type: 'string' },
-      tasks: { type: 'string' }, rank: { type: 'string' }, 'task-id': { type: 'string' }, 'teacher-context': { type: 'string' },
+      tasks: { type: 'string' }, rank: { type: 'string' }, 'task-id': { type: 'string' }, 'teacher-context': { type: 'string' }, 'teacher-adapter': { type: 'string' },
       alpha: { type: 'string' }, 'target-modules': { type: 'string' }, 'feedforward-modules': { type: 'string' },
       epochs: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' },
       warmup: { type: 'string' }, schedule: { type: 'string' }, 'weight-decay': { type: 'string' }, clip: { type: 'string' },
@@ -124,11 +125,11 @@ register({
     if (values.adapter || values.compressed) throw new PromptkilnError('ARGUMENT', 'tune: --adapter/--compressed do not apply to training');
     const method = values.method as TuneMethodName | 'distill';
     if (!CLI_METHODS.includes(method)) throw new PromptkilnError('ARGUMENT', `tune: --method must be one of ${CLI_METHODS.join(', ')}, got "${method}"`);
-    if (method === 'distill' && !values['teacher-context']) throw new PromptkilnError('ARGUMENT', 'tune: --method distill needs --teacher-context FILE (what the teacher reads before each input)');
+    if (method === 'distill' && !values['teacher-context'] === !values['teacher-adapter']) throw new PromptkilnError('ARGUMENT', 'tune: --method distill needs one teacher: --teacher-context FILE (what the teacher reads before each input) or --teacher-adapter DIR (a LoRA / IA3 folder)');
     if (method === 'distill' && (values.template || values.labels)) throw new PromptkilnError('ARGUMENT', `tune: --${values.template ? 'template' : 'labels'} does not apply to --method distill (N soft rows before the input, validated by KL to the teacher)`);
     // each method's own flags are refused elsewhere, never ignored
     const own: Record<string, (TuneMethodName | 'distill')[]> = {
-      'teacher-context': ['distill'],
+      'teacher-context': ['distill'], 'teacher-adapter': ['distill'],
       reparameterize: ['prefix'], 'encoder-hidden': ['p-tuning'], tasks: ['multitask'], rank: ['multitask', 'lora'], 'task-id': ['multitask'],
       alpha: ['lora'], 'target-modules': ['lora', 'ia3'], 'feedforward-modules': ['ia3'],
     };
@@ -182,7 +183,9 @@ register({
       const readContext = (f: string) => nodeFs().then(({ fs }) => fs.readFile(f, 'utf8')).catch((e: NodeJS.ErrnoException) => {
         throw new PromptkilnError('ARGUMENT', `tune: --teacher-context ${f}: cannot read (${e.code ?? e.message})`);
       });
-      const teacher = method === 'distill' ? { context: await readContext(values['teacher-context']!) } : null;
+      const teacher = method !== 'distill' ? null
+        : values['teacher-context'] ? { context: await readContext(values['teacher-context']) }
+          : { adapter: linearConditioning(model, await loadLinearPeft(values['teacher-adapter']!, model)) };
       const run = (o: TuneOptions) => (teacher ? distillPrompt(model, train, { ...o, teacher }) : tune(model, train, o));
       const res = await run({
         ...opts, valid, resume, resumeFile: statePath,
