@@ -23,6 +23,9 @@ import { REPO } from './paths.js';
 
 const B = 8, T = 128, P = 20, GEN_PROMPT = 16, GEN_NEW = 32;
 const GiB = 2 ** 30;
+// wasm32's whole 4 GiB: the f32 weights (1.98 GB) plus a training step's (B·(P+T), V) logits and their
+// gradient (0.72 GB each) do not fit 3.5 GiB
+const HEAP = 4 * GiB - 65536;
 
 // Qwen2.5-0.5B: 24 × 896, 14 q / 2 kv heads of 64, MLP 4864, vocab 151936, tied, q/k/v bias, no o bias
 function qwen05Config(layers: number): ModelConfig {
@@ -203,7 +206,7 @@ export default {
     if (opt(ctx.args, 'step-only', 0) === 1) {
       // --step-only=1: the prompt-tuning step / forward of the same batch at 1 thread, nothing else
       const ckpt = qwen05Checkpoint(layers);
-      const k = await init({ maxMemoryBytes: 3.5 * GiB });
+      const k = await init({ maxMemoryBytes: HEAP });
       const m = await Model.fromCheckpoint(ckpt, { kernels: k });
       const ps = promptStep(m, randomTokens(B, T, ckpt.config.vocabSize, 0));
       let t0 = performance.now(); ps.step(); const step = (performance.now() - t0) / 1000;
@@ -224,7 +227,7 @@ export default {
       const flops = forwardFlops(ckpt.config, B, T);
       const seqs = randomTokens(B, T, ckpt.config.vocabSize, 0);
       for (const threads of threadList) {
-        const k: Kernels = threads > 1 ? await init({ threads, maxMemoryBytes: 3.5 * GiB }) : await init({ maxMemoryBytes: 3.5 * GiB });
+        const k: Kernels = threads > 1 ? await init({ threads, maxMemoryBytes: HEAP }) : await init({ maxMemoryBytes: HEAP });
         const m = await Model.fromCheckpoint(ckpt, { kernels: k });
         const prof = profileKernels(k);
         const t0 = performance.now();
@@ -261,7 +264,7 @@ export default {
     const flops = forwardFlops(cfg, B, T);
     const seqs = randomTokens(B, T, cfg.vocabSize, 0);
     const targets = seqs; // scoreMany with an empty prompt: the same 8 × 128 ids
-    const heap = 3.5 * GiB;
+    const heap = HEAP;
 
     let ours1 = 0, ours2 = 0, score1 = 0, score2 = 0, ref = 0;
     let scoreRef: { logprobs: number[] }[] = [];
