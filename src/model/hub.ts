@@ -14,11 +14,15 @@
 // `{file}.meta.json` keeps the ETag and size. A cached file of a moving revision (a branch
 // name) is revalidated with one HEAD request; a failing network (or 5xx) falls back to the
 // cache, a 404 does not. Revisions that are commit hashes are immutable: no request at all.
-// Browser / worker: the Cache API (`caches.open('promptkiln-hub')`, keyed by URL), no resume.
+// Weights are read from the cached file in ranges (hubFileSource), never copied whole into memory,
+// so files over 2 GiB load.
+// Browser / worker: the Cache API (`caches.open('promptkiln-hub')`, keyed by URL), no resume;
+// whole responses, so a file over BROWSER_MAX_BYTES is a HUB error naming it and its size.
 // HF_HUB_OFFLINE=1 (or opts.offline): cache only.
 // Node built-ins are imported dynamically so this module stays bundle-safe for browsers.
 
 import { PromptkilnError, throwIfAborted } from '../errors.js';
+import { bytesSource, nodeFileSource, type ByteSource } from './byte-source.js';
 
 export interface HubId {
   repo: string; // owner/name
@@ -112,10 +116,22 @@ function checkFileName(h: HubId, file: string): void {
 // ---------------------------------------------------------------------------------------------
 // Storage: disk (Node) or Cache API (browser)
 
+// A complete cached file: its size and ETag known, its bytes read only when asked for.
+interface Cached {
+  size: number;
+  etag: string | null;
+  bytes(): Promise<Uint8Array>; // the whole file (small files: config, tokenizer)
+  source(name: string): Promise<ByteSource>; // random access (weights, any size)
+}
+
+// The Cache API hands back whole ArrayBuffers; browsers cap those near 2 GiB.
+export const BROWSER_MAX_BYTES = 2 ** 31 - 1;
+// Node's fs.readFile refuses files over 2 GiB (kIoMaxLength)
+const READ_WHOLE_MAX = 2 ** 31 - 1;
+
 interface Store {
-  // complete cached bytes, or null
-  get(h: HubId, file: string, rev: string): Promise<{ bytes: Uint8Array; etag: string | null } | null>;
-  download(h: HubId, file: string, rev: string, opts: HubOptions): Promise<Uint8Array>;
+  get(h: HubId, file: string, rev: string): Promise<Cached | null>;
+  download(h: HubId, file: string, rev: string, opts: HubOptions): Promise<Cached>;
   getListing(h: HubId, rev: string): Promise<HubListing[] | null>;
   putListing(h: HubId, rev: string, l: HubListing[]): Promise<void>;
 }
@@ -169,23 +185,34 @@ class DiskStore implements Store {
     const full = path.join(this.root, ...h.repo.split('/'), encodeURIComponent(rev), ...repoPath(h, file).split('/'));
     return { full, part: full + '.part', meta: full + '.meta.json', dir: path.dirname(full) };
   }
-  async get(h: HubId, file: string, rev: string) {
+  async get(h: HubId, file: string, rev: string): Promise<Cached | null> {
     const fs = await import('node:fs/promises');
     const p = await this.paths(h, file, rev);
+    let size: number;
     try {
-      const bytes = new Uint8Array(await fs.readFile(p.full));
-      let etag: string | null = null;
-      try {
-        etag = (JSON.parse(await fs.readFile(p.meta, 'utf8')) as { etag?: string }).etag ?? null;
-      } catch {
-        /* no meta: still a complete file (it was renamed from .part only after verification) */
-      }
-      return { bytes, etag };
+      const st = await fs.stat(p.full);
+      if (!st.isFile()) return null;
+      size = st.size;
     } catch {
       return null;
     }
+    let etag: string | null = null;
+    try {
+      etag = (JSON.parse(await fs.readFile(p.meta, 'utf8')) as { etag?: string }).etag ?? null;
+    } catch {
+      /* no meta: still a complete file (it was renamed from .part only after verification) */
+    }
+    return {
+      size,
+      etag,
+      bytes: async () => {
+        if (size > READ_WHOLE_MAX) throw hubError(h, file, `${size} bytes is too large to read whole; weights are read in ranges (hubFileSource)`);
+        return new Uint8Array(await fs.readFile(p.full));
+      },
+      source: () => nodeFileSource(p.full),
+    };
   }
-  async download(h: HubId, file: string, rev: string, opts: HubOptions): Promise<Uint8Array> {
+  async download(h: HubId, file: string, rev: string, opts: HubOptions): Promise<Cached> {
     const fs = await import('node:fs/promises');
     const p = await this.paths(h, file, rev);
     await fs.mkdir(p.dir, { recursive: true });
@@ -246,7 +273,9 @@ class DiskStore implements Store {
         }
         await fs.rename(p.part, p.full);
         await fs.writeFile(p.meta, JSON.stringify({ etag: etagOf(res), size: loaded, url }));
-        return new Uint8Array(await fs.readFile(p.full));
+        const done = await this.get(h, file, rev);
+        if (!done) throw hubError(h, file, `the cached copy vanished right after download (${p.full})`);
+        return done;
       } catch (e) {
         if (!(e instanceof Retryable)) throw e;
         lastErr = e;
@@ -286,11 +315,11 @@ class BrowserStore implements Store {
   private key(h: HubId, file: string, rev: string): string {
     return `https://promptkiln.invalid/${h.repo}/${encodeURIComponent(rev)}/${repoPath(h, file)}`;
   }
-  async get(h: HubId, file: string, rev: string) {
+  async get(h: HubId, file: string, rev: string): Promise<Cached | null> {
     const res = await (await this.cache()).match(this.key(h, file, rev));
-    return res ? { bytes: new Uint8Array(await res.arrayBuffer()), etag: etagOf(res) } : null;
+    return res ? inMemory(new Uint8Array(await res.arrayBuffer()), etagOf(res)) : null;
   }
-  async download(h: HubId, file: string, rev: string, opts: HubOptions): Promise<Uint8Array> {
+  async download(h: HubId, file: string, rev: string, opts: HubOptions): Promise<Cached> {
     const url = hubFileUrl(h, file, { ...opts, revision: rev });
     let res: Response;
     try {
@@ -302,19 +331,27 @@ class BrowserStore implements Store {
     if (res.status === 404) throw hubError(h, file, `not found (404 at ${url})`);
     if (!res.ok) throw hubError(h, file, `HTTP ${res.status} from ${url}`);
     const total = totalSize(res);
+    if (total !== null && total > BROWSER_MAX_BYTES) {
+      await res.body?.cancel();
+      throw hubError(h, file, `${total} bytes is more than the browser cache can hold whole (${BROWSER_MAX_BYTES} bytes); load it from a File / Blob or an http(s) URL with range reads instead`);
+    }
     const bytes = new Uint8Array(await res.arrayBuffer());
     if (total !== null && bytes.length !== total) throw hubError(h, file, `received ${bytes.length} bytes, the server announced ${total}`);
     const etag = etagOf(res);
     await (await this.cache()).put(this.key(h, file, rev), new Response(bytes, { headers: etag ? { etag } : {} }));
-    return bytes;
+    return inMemory(bytes, etag);
   }
   async getListing(h: HubId, rev: string) {
     const r = await this.get(h, '.promptkiln-tree.json', rev);
-    return r ? (JSON.parse(new TextDecoder().decode(r.bytes)) as HubListing[]) : null;
+    return r ? (JSON.parse(new TextDecoder().decode(await r.bytes())) as HubListing[]) : null;
   }
   async putListing(h: HubId, rev: string, l: HubListing[]) {
     await (await this.cache()).put(this.key(h, '.promptkiln-tree.json', rev), new Response(JSON.stringify(l)));
   }
+}
+
+function inMemory(bytes: Uint8Array, etag: string | null): Cached {
+  return { size: bytes.byteLength, etag, bytes: async () => bytes, source: async (name) => bytesSource(bytes, name) };
 }
 
 async function storeFor(opts: HubOptions): Promise<Store> {
@@ -325,51 +362,69 @@ async function storeFor(opts: HubOptions): Promise<Store> {
 
 // ---------------------------------------------------------------------------------------------
 
-// Download one file (relative to the id's subfolder) through the cache. 404 → HUB error.
-export async function hubFile(id: HubId | string, file: string, opts: HubOptions = {}): Promise<Uint8Array> {
+// One file (relative to the id's subfolder) through the cache: downloaded, revalidated or offline.
+async function cachedFile(id: HubId | string, file: string, opts: HubOptions): Promise<Cached> {
   const h = typeof id === 'string' ? parseHubId(id) : id;
   checkFileName(h, file);
   const rev = revisionOf(h, opts);
   const store = await storeFor(opts);
   const cached = await store.get(h, file, rev);
   if (isOffline(opts)) {
-    if (cached) return cached.bytes;
+    if (cached) return cached;
     throw hubError(h, file, 'offline (HF_HUB_OFFLINE) and not in the cache');
   }
   if (cached) {
-    if (/^[0-9a-f]{40}$/.test(rev)) return cached.bytes; // a commit never changes
+    if (/^[0-9a-f]{40}$/.test(rev)) return cached; // a commit never changes
     // a branch may have moved: one HEAD to compare; an unreachable hub means "use the cache"
     let res: Response;
     try {
       res = await request(hubFileUrl(h, file, { ...opts, revision: rev }), { method: 'HEAD', headers: headers(opts) }, opts);
     } catch (e) {
-      if (e instanceof Retryable) return cached.bytes;
+      if (e instanceof Retryable) return cached;
       throw e;
     }
     if (res.status === 404) throw hubError(h, file, 'not found (404); the cached copy belongs to an older state of the revision');
-    if (!res.ok) return cached.bytes;
+    if (!res.ok) return cached;
     const size = totalSize(res);
     const etag = etagOf(res);
-    const same = (size === null || size === cached.bytes.length) && (etag === null || cached.etag === null || etag === cached.etag);
-    if (same) return cached.bytes;
+    const same = (size === null || size === cached.size) && (etag === null || cached.etag === null || etag === cached.etag);
+    if (same) return cached;
   }
   try {
     return await store.download(h, file, rev, opts);
   } catch (e) {
     // the network failed while a (possibly stale) copy exists: better stale than nothing
-    if (cached && e instanceof PromptkilnError && e.code === 'HUB' && /network|attempts/.test(e.message)) return cached.bytes;
+    if (cached && e instanceof PromptkilnError && e.code === 'HUB' && /network|attempts/.test(e.message)) return cached;
     throw e;
   }
 }
 
-// Like hubFile, but a missing file (404, or absent from the cache when offline) gives null.
-export async function hubFileIfExists(id: HubId | string, file: string, opts: HubOptions = {}): Promise<Uint8Array | null> {
+// a missing file (404, or absent from the cache when offline) gives null
+async function orNull<T>(p: Promise<T>): Promise<T | null> {
   try {
-    return await hubFile(id, file, opts);
+    return await p;
   } catch (e) {
     if (e instanceof PromptkilnError && e.code === 'HUB' && /404|not in the cache/.test(e.message)) return null;
     throw e;
   }
+}
+
+// The whole file's bytes (config, tokenizer). 404 → HUB error.
+export async function hubFile(id: HubId | string, file: string, opts: HubOptions = {}): Promise<Uint8Array> {
+  return (await cachedFile(id, file, opts)).bytes();
+}
+
+// Like hubFile, but a missing file gives null.
+export async function hubFileIfExists(id: HubId | string, file: string, opts: HubOptions = {}): Promise<Uint8Array | null> {
+  return orNull(hubFile(id, file, opts));
+}
+
+// Random access to a file (weights of any size): on Node, range reads of the cached file. The
+// caller closes it. A missing file gives null.
+export async function hubFileSourceIfExists(id: HubId | string, file: string, opts: HubOptions = {}): Promise<ByteSource | null> {
+  const h = typeof id === 'string' ? parseHubId(id) : id;
+  const c = await orNull(cachedFile(h, file, opts));
+  return c && c.source(`${formatHubId({ ...h, revision: revisionOf(h, opts) })}/${file}`);
 }
 
 // The files of the id's subfolder (not recursive), from the tree API or, offline / when the API

@@ -18,7 +18,7 @@ import { blobSource, bytesSource, httpSource, nodeFileSource, type ByteSource } 
 import { checkRunnable, hfTensors, type RefMap } from './hf-checkpoint.js';
 import { hfConfig } from './hf-config.js';
 import { parseGenerationConfig, withGenerationConfig } from './generation-config.js';
-import { formatHubId, hubFileIfExists, hubListFiles, looksLikeHubId, parseHubId, type HubOptions } from './hub.js';
+import { formatHubId, hubFileIfExists, hubFileSourceIfExists, hubListFiles, looksLikeHubId, parseHubId, type HubOptions } from './hub.js';
 import { parseLlama2c, probeLlama2c } from './llama2c.js';
 import { parseSafetensorsIndex, readSafetensorsLayout } from './safetensors.js';
 import { loadHfTokenizer } from './tokenizer-hf.js';
@@ -172,11 +172,8 @@ function hubFileSet(id: string, opts: LoadCheckpointOptions): FileSet {
       return l && l.map((e) => ({ name: e.path, size: e.size }));
     },
     read: (n) => hubFileIfExists(h, n, opts),
-    // the hub client downloads whole files into its cache: ranges come from that copy
-    async open(n) {
-      const b = await hubFileIfExists(h, n, opts);
-      return b && bytesSource(b, `${formatHubId(h)}/${n}`);
-    },
+    // the hub client streams files into its disk cache: ranges come from that copy
+    open: (n) => hubFileSourceIfExists(h, n, opts),
   };
 }
 
