@@ -79,7 +79,7 @@ describe('a saved program.json in headless Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise((r) => site?.close(r));
+    if (site) await new Promise((r) => site.close(r));
     await endpoint?.close();
     served?.dispose();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -91,6 +91,8 @@ describe('a saved program.json in headless Chromium', () => {
   });
 
   it('render(input) gives Node\'s exact prompt, and run() returns Node\'s answer from the same server', async () => {
+    // undefined: the page's module never ran (an import of the bundle threw)
+    expect(result, consoleLines.join('\n')).toBeDefined();
     expect(result.error, `${result.error}\n${consoleLines.join('\n')}`).toBeUndefined();
     expect(result.hasProcess).toBe('undefined');
     const program = pk.loadProgram(readFileSync(PROGRAM_FILE, 'utf8'));
