@@ -1,10 +1,10 @@
 // Which linear modules a family has (PEFT's names and paths), where each sits among the transformer's
 // projection sites, and the per-adapter scratch buffers LoRA and IA3 share.
-import { PromptkilnError } from '../errors.js';
 import type { Kernels, Tensor } from '../kernels/index.js';
 import type { ProjSite } from '../model/adapter-hook.js';
 import type { ModelConfig } from '../model/index.js';
 import type { ModelRef } from './identity.js';
+import { adapterError } from './adapter-files.js';
 
 // One linear module of a layer as PEFT targets it. A fused module (Phi-3 qkv_proj / gate_up_proj,
 // GPT-2 c_attn) writes several of its site's outputs: its rows are `parts` in order, so PEFT's one
@@ -80,9 +80,6 @@ function names(mods: ModuleSpec[]): string {
   return [...new Set(mods.map((m) => m.name))].join(', ');
 }
 
-export function adapterError(where: string, msg: string, details?: Record<string, unknown>): PromptkilnError {
-  return new PromptkilnError('ADAPTER', `${where}: ${msg}`, details);
-}
 
 // Grow-and-reuse WASM buffers keyed by name (long-lived: a scoring pass's heap scope must not free
 // them); a view of exactly n elements.

@@ -2,6 +2,7 @@
 import { PromptkilnError } from '../errors.js';
 import type { Conditioning, Model } from '../model/index.js';
 import { nodeFs } from '../util/files.js';
+import { adapterFileReader } from './adapter-files.js';
 import { Ia3Adapter } from './ia3.js';
 import { LoraAdapter } from './lora.js';
 import type { ModelRef } from './identity.js';
@@ -31,14 +32,8 @@ export function requireModel(model: ModelRef, what: string): Model {
 
 // Node: reads a PEFT LORA / IA3 folder for `model`.
 export async function loadLinearPeft(dir: string, model: ModelRef): Promise<LinearArtifact> {
-  const { fs, path } = await nodeFs();
-  const read = async (f: string) => {
-    try {
-      return await fs.readFile(path.join(dir, f));
-    } catch (e) {
-      throw new PromptkilnError('ADAPTER', `${path.join(dir, f)}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-  };
+  const { path } = await nodeFs();
+  const read = await adapterFileReader(dir);
   const cfgWhere = path.join(dir, CONFIG_FILE), wWhere = path.join(dir, WEIGHTS_FILE);
   const text = (await read(CONFIG_FILE)).toString('utf8');
   let cfg: Record<string, unknown>;

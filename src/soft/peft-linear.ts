@@ -6,10 +6,11 @@
 // feedforward_modules entry (input scaling). Fused modules (Phi-3 qkv_proj / gate_up_proj, GPT-2
 // c_attn) are one PEFT module: one lora_A, one lora_B whose rows are the fused outputs in order
 // (q, k, v; gate, up), one ia3_l over the same rows.
-import { PromptkilnError, isPromptkilnError } from '../errors.js';
-import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { PromptkilnError } from '../errors.js';
+import { writeSafetensors } from '../model/safetensors.js';
 import type { ModelRef } from './identity.js';
-import { adapterError, resolveTargets } from './adapter-modules.js';
+import { resolveTargets } from './adapter-modules.js';
+import { adapterError, parseAdapterSafetensors } from './adapter-files.js';
 import { resolveIa3, type Ia3Artifact } from './ia3.js';
 import { checkRank, type LoraArtifact } from './lora.js';
 import { modelIdentity } from './identity.js';
@@ -58,13 +59,7 @@ function checkSettings(cfg: Record<string, unknown>, off: Record<string, unknown
 
 // Reads a LORA / IA3 folder's files for `model`, checking every tensor's name and shape.
 export function decodeLinearPeft(cfg: Record<string, unknown>, weights: Uint8Array, model: ModelRef, cfgWhere: string, wWhere: string): LinearArtifact {
-  let file;
-  try {
-    file = parseSafetensors(weights, wWhere);
-  } catch (e) {
-    if (isPromptkilnError(e)) throw adapterError(wWhere, e.message);
-    throw e;
-  }
+  const file = parseAdapterSafetensors(weights, wWhere);
   const pk = cfg.promptkiln as { model?: Record<string, unknown> } | undefined;
   const here = modelIdentity(model);
   for (const f of ['arch', 'dim', 'n_layers', 'n_heads', 'n_kv_heads', 'head_dim'] as const) {

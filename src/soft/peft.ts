@@ -1,8 +1,9 @@
 // Reading and writing soft artifacts in Hugging Face PEFT's file layout.
-import { PromptkilnError, isPromptkilnError } from '../errors.js';
+import { PromptkilnError } from '../errors.js';
 import type { Conditioning } from '../model/index.js';
-import { parseSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { writeSafetensors } from '../model/safetensors.js';
 import { nodeFs } from '../util/files.js';
+import { adapterError, adapterFileReader, parseAdapterSafetensors } from './adapter-files.js';
 import { toConditioning } from './conditioning.js';
 import { keyLayout, modelIdentity, type ModelRef } from './identity.js';
 import { checkTemplate, softRows } from './mixed.js';
@@ -165,10 +166,6 @@ function encoderConfig(cfg: Record<string, unknown>, where: string): PromptEncod
   };
 }
 
-function adapterError(where: string, msg: string, details?: Record<string, unknown>): PromptkilnError {
-  return new PromptkilnError('ADAPTER', `${where}: ${msg}`, details);
-}
-
 function intField(cfg: Record<string, unknown>, name: string, where: string): number {
   const v = cfg[name];
   if (!Number.isInteger(v) || (v as number) <= 0) throw adapterError(where, `field "${name}" expected a positive integer, found ${JSON.stringify(v)}`, { field: name });
@@ -216,13 +213,7 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
   }
   const N = intField(cfg, 'num_virtual_tokens', cfgWhere);
   const tokenDim = intField(cfg, 'token_dim', cfgWhere);
-  let file;
-  try {
-    file = parseSafetensors(weights, wWhere);
-  } catch (e) {
-    if (isPromptkilnError(e)) throw adapterError(wWhere, e.message);
-    throw e;
-  }
+  const file = parseAdapterSafetensors(weights, wWhere);
   const t = file.tensors.get('prompt_embeddings');
   if (!t) throw adapterError(wWhere, `no tensor "prompt_embeddings" (found ${[...file.tensors.keys()].join(', ') || 'none'})`);
   if (t.shape.length !== 2) throw adapterError(wWhere, `prompt_embeddings: expected 2 dimensions, found shape [${t.shape.join(', ')}]`);
@@ -322,14 +313,7 @@ export async function savePeft(dir: string, a: SoftArtifact | LinearArtifact): P
 }
 
 export async function loadPeft(dir: string, model: ModelRef): Promise<SoftArtifact> {
-  const { fs, path } = await nodeFs();
-  const read = async (f: string) => {
-    try {
-      return await fs.readFile(path.join(dir, f));
-    } catch (e) {
-      throw new PromptkilnError('ADAPTER', `${path.join(dir, f)}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-  };
+  const read = await adapterFileReader(dir);
   const cfg = await read(CONFIG_FILE);
   const w = await read(WEIGHTS_FILE);
   return decodePeft(cfg.toString('utf8'), new Uint8Array(w.buffer, w.byteOffset, w.byteLength), model, dir);
