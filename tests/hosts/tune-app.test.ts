@@ -65,6 +65,9 @@ describe('examples/tune-app (Vite build, headless Chromium)', () => {
 
     await page.fill('#steps', '400');
     await page.click('#tune');
+    // the app writes its "before" samples while still 'ready', then turns to 'tuning': wait for it to
+    // leave 'ready' first, or the fail-fast check below would read the old state
+    await page.waitForSelector('#status:not([data-state=ready])', { timeout: 60_000 });
     await state('tuning');
     // the loss falls: the mean of the last 5 steps under half the first step's, 30+ steps in
     await page.waitForFunction(() => {
