@@ -5,7 +5,7 @@ import { attentionWindow, geglu, gegluBackward, ropePartial } from '../kernels/l
 import type { ModelConfig } from './types.js';
 import { embedRows, type LayerWeights, type Weights } from './weights.js';
 import { Activations, HEAD_CHUNK, type LayerActs } from './activations.js';
-import type { LinearAdapter } from './adapter-hook.js';
+import type { LinearAdapter, ProjSite } from './adapter-hook.js';
 
 // Per-layer prefix keys/values shared by every sequence of a batch: prefix tuning's learned
 // past_key_values, or a prompt's cached K/V reused by many continuations. Keys are used as given
@@ -283,33 +283,23 @@ export class Transformer {
 
     // MLP block: rnext = rmid + [post norm](W2·act(h1[, h3]))
     k.zero(g.dact);
-    let dDown = [this.postNormBackward(dres, lw.postMlpNorm, s.mlpOut, s.rstdPM)];
-    if (ad) dDown = ad.outputBackward(l, 'down', dDown, g.dact);
-    k.matmulBackwardInput(g.dact, dDown[0], lw.w2, N, F, C);
-    ad?.inputBackward(l, 'down', g.dact);
+    this.projBackward(ad, l, 'down', g.dact, [this.postNormBackward(dres, lw.postMlpNorm, s.mlpOut, s.rstdPM)], [lw.w2], N, F, [C]);
     k.zero(g.dh1);
     k.zero(g.dln);
     if (c.arch === 'gpt2') {
       k.geluBackward(g.dh1, s.h1, g.dact);
-      const dUp = ad ? ad.outputBackward(l, 'up', [g.dh1], g.dln) : [g.dh1];
-      k.matmulBackwardInput(g.dln, dUp[0], lw.w1, N, C, F);
+      this.projBackward(ad, l, 'up', g.dln, [g.dh1], [lw.w1], N, C, [F]);
     } else {
       k.zero(g.dh3);
       if (c.activation === 'gelu_tanh') gegluBackward(k, g.dh1, g.dh3, g.dact, s.h1, s.h3);
       else k.swigluBackward(g.dh1, g.dh3, g.dact, s.h1, s.h3);
-      const dUp = ad ? ad.outputBackward(l, 'up', [g.dh1, g.dh3], g.dln) : [g.dh1, g.dh3];
-      k.matmulBackwardInput(g.dln, dUp[0], lw.w1, N, C, F);
-      k.matmulBackwardInput(g.dln, dUp[1], lw.w3!, N, C, F);
+      this.projBackward(ad, l, 'up', g.dln, [g.dh1, g.dh3], [lw.w1, lw.w3!], N, C, [F, F]);
     }
-    ad?.inputBackward(l, 'up', g.dln);
     this.normBackward(dres, g.dln, s, 2, this.residualMid(l), lw.mlpNorm);
 
     // attention block: rmid = rin + [post norm](Wo·attention(q, k, v))
     k.zero(g.datty);
-    let dO = [this.postNormBackward(dres, lw.postAttnNorm, s.attnOut, s.rstdPA)];
-    if (ad) dO = ad.outputBackward(l, 'o', dO, g.datty);
-    k.matmulBackwardInput(g.datty, dO[0], lw.wo, N, qd, C);
-    ad?.inputBackward(l, 'o', g.datty);
+    this.projBackward(ad, l, 'o', g.datty, [this.postNormBackward(dres, lw.postAttnNorm, s.attnOut, s.rstdPA)], [lw.wo], N, qd, [C]);
     k.zero(g.dq);
     k.zero(g.dk);
     k.zero(g.dv);
@@ -330,12 +320,16 @@ export class Transformer {
       dk = g.dkRaw;
     }
     k.zero(g.dln);
-    const dQkv = ad ? ad.outputBackward(l, 'qkv', [dq, dk, g.dv], g.dln) : [dq, dk, g.dv];
-    k.matmulBackwardInput(g.dln, dQkv[0], lw.wq, N, C, qd);
-    k.matmulBackwardInput(g.dln, dQkv[1], lw.wk, N, C, kvd);
-    k.matmulBackwardInput(g.dln, dQkv[2], lw.wv, N, C, kvd);
-    ad?.inputBackward(l, 'qkv', g.dln);
+    this.projBackward(ad, l, 'qkv', g.dln, [dq, dk, g.dv], [lw.wq, lw.wk, lw.wv], N, C, [qd, kvd, kvd]);
     this.normBackward(dres, g.dln, s, 1, this.residual(l), lw.attnNorm);
+  }
+
+  // dx (N, inDim) += Σ_i dys[i] · ws[i] for one projection site (ws[i]: (outDims[i], inDim)), with
+  // the adapter's output and input hooks around it; the caller zeroes dx.
+  private projBackward(ad: LinearAdapter | null, l: number, site: ProjSite, dx: Tensor, dys: Tensor[], ws: Tensor[], N: number, inDim: number, outDims: number[]): void {
+    const d = ad ? ad.outputBackward(l, site, dys, dx) : dys;
+    for (let i = 0; i < ws.length; i++) this.k.matmulBackwardInput(dx, d[i], ws[i], N, inDim, outDims[i]);
+    ad?.inputBackward(l, site, dx);
   }
 
   // logits (n, V) of hidden rows (n, C)
