@@ -191,12 +191,7 @@ export class Transformer {
 
     // attention block
     this.norm(a.ln, s, 1, rin, lw.attnNorm, lw.attnNormBias);
-    const xqkv = ad ? ad.input(l, 'qkv', a.ln) : a.ln;
-    const qOut = lw.qNorm ? s.qRaw : s.q, kOut = lw.kNorm ? s.kRaw : s.k;
-    k.matmul(qOut, xqkv, lw.wq, lw.bq, N, C, qd);
-    k.matmul(kOut, xqkv, lw.wk, lw.bk, N, C, kvd);
-    k.matmul(s.v, xqkv, lw.wv, lw.bv, N, C, kvd);
-    ad?.output(l, 'qkv', xqkv, [qOut, kOut, s.v]);
+    this.proj(ad, l, 'qkv', a.ln, [lw.qNorm ? s.qRaw : s.q, lw.kNorm ? s.kRaw : s.k, s.v], [lw.wq, lw.wk, lw.wv], [lw.bq, lw.bk, lw.bv], N, C, [qd, kvd, kvd]);
     if (lw.qNorm && lw.kNorm) {
       // per-head RMSNorm: (B·T·H) rows of hd
       k.rmsnorm(s.q, s.rstdQ, s.qRaw, lw.qNorm, N * H, hd, c.normEps);
@@ -223,30 +218,21 @@ export class Transformer {
     } else {
       k.attention(a.atty, s.att, s.q, keys, vals, spec.prefix?.k[l], spec.prefix?.v[l], mask, B, T, Tk, P, H, Hkv, hd);
     }
-    const xo = ad ? ad.input(l, 'o', a.atty) : a.atty;
-    const oOut = lw.postAttnNorm ? s.attnOut : a.proj;
-    k.matmul(oOut, xo, lw.wo, lw.bo, N, qd, C);
-    ad?.output(l, 'o', xo, [oOut]);
+    this.proj(ad, l, 'o', a.atty, [lw.postAttnNorm ? s.attnOut : a.proj], [lw.wo], [lw.bo], N, qd, [C]);
     if (lw.postAttnNorm) k.rmsnorm(a.proj, s.rstdPA, s.attnOut, lw.postAttnNorm, N, C, c.normEps);
     k.add(rmid, rin, a.proj);
 
     // MLP block
     this.norm(a.ln, s, 2, rmid, lw.mlpNorm, lw.mlpNormBias);
-    const xup = ad ? ad.input(l, 'up', a.ln) : a.ln;
-    k.matmul(s.h1, xup, lw.w1, lw.b1, N, C, F);
     if (c.arch === 'gpt2') {
-      ad?.output(l, 'up', xup, [s.h1]);
+      this.proj(ad, l, 'up', a.ln, [s.h1], [lw.w1], [lw.b1], N, C, [F]);
       k.gelu(a.act, s.h1);
     } else {
-      k.matmul(s.h3, xup, lw.w3!, lw.b3, N, C, F);
-      ad?.output(l, 'up', xup, [s.h1, s.h3]);
+      this.proj(ad, l, 'up', a.ln, [s.h1, s.h3], [lw.w1, lw.w3!], [lw.b1, lw.b3], N, C, [F, F]);
       if (c.activation === 'gelu_tanh') geglu(k, a.act, s.h1, s.h3);
       else k.swiglu(a.act, s.h1, s.h3);
     }
-    const xdown = ad ? ad.input(l, 'down', a.act) : a.act;
-    const downOut = lw.postMlpNorm ? s.mlpOut : a.proj;
-    k.matmul(downOut, xdown, lw.w2, lw.b2, N, F, C);
-    ad?.output(l, 'down', xdown, [downOut]);
+    this.proj(ad, l, 'down', a.act, [lw.postMlpNorm ? s.mlpOut : a.proj], [lw.w2], [lw.b2], N, F, [C]);
     if (lw.postMlpNorm) k.rmsnorm(a.proj, s.rstdPM, s.mlpOut, lw.postMlpNorm, N, C, c.normEps);
     k.add(rnext, rmid, a.proj);
   }
@@ -322,6 +308,14 @@ export class Transformer {
     k.zero(g.dln);
     this.projBackward(ad, l, 'qkv', g.dln, [dq, dk, g.dv], [lw.wq, lw.wk, lw.wv], N, C, [qd, kvd, kvd]);
     this.normBackward(dres, g.dln, s, 1, this.residual(l), lw.attnNorm);
+  }
+
+  // outs[i] (N, outDims[i]) = x' · ws[i]ᵀ + bs[i] for one projection site, x' = the adapter's input
+  // hook of x (IA3 input scaling), then the adapter's output hook (LoRA's update, IA3 output scaling).
+  private proj(ad: LinearAdapter | null, l: number, site: ProjSite, x: Tensor, outs: Tensor[], ws: Tensor[], bs: (Tensor | null | undefined)[], N: number, inDim: number, outDims: number[]): void {
+    const xin = ad ? ad.input(l, site, x) : x;
+    for (let i = 0; i < ws.length; i++) this.k.matmul(outs[i], xin, ws[i], bs[i] ?? null, N, inDim, outDims[i]);
+    ad?.output(l, site, xin, outs);
   }
 
   // dx (N, inDim) += Σ_i dys[i] · ws[i] for one projection site (ws[i]: (outDims[i], inDim)), with
