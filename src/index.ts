@@ -29,8 +29,8 @@ export type { OptimizeOptions, OptimizeResult, ProgressEvent as OptimizeProgress
 export { tune, savePeft, loadPeft, loadAdapter, parseJsonl, readJsonl, parseTemplate, PromptTuning, PrefixTuning } from './soft/index.js';
 export type { TuneOptions, TuneResult, TuneMetrics, Example as TrainingExample, TemplatePart, SoftArtifact, SoftPromptArtifact, PrefixArtifact } from './soft/index.js';
 // P-tuning, multitask prompts, distillation into a soft prompt
-export { PTuning, MultitaskTuning, distillPrompt, TUNE_METHODS } from './soft/index.js';
-export type { DistillPromptOptions, MultitaskArtifact, PromptEncoderConfig, TuneMethodName } from './soft/index.js';
+export { PTuning, MultitaskTuning, distillPrompt, TUNE_METHODS, saveTuned, encodeTask, loadPromptEncoder, EncoderTuning, PromptEncoder } from './soft/index.js';
+export type { DistillPromptOptions, MultitaskArtifact, PromptEncoderConfig, TuneMethodName, PromptEncoderArtifact, PromptEncoderDims, TaskDescription, TunedArtifact } from './soft/index.js';
 // LoRA / IA3 as the soft prompt's analog: PEFT folders both ways, unmerged hook, merged export
 export { initLora, initIa3, loadLinearPeft, linearConditioning, mergeAdapter, LORA_DEFAULTS } from './soft/index.js';
 export type { LinearArtifact, LoraArtifact, Ia3Artifact, LoraOptions, Ia3Options } from './soft/index.js';

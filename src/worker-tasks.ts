@@ -7,9 +7,9 @@ import { localModel } from './llm/index.js';
 import type { Model } from './model/model.js';
 import type { TaskContext, TaskHandler } from './model/worker-host.js';
 import { optimize } from './search/index.js';
-import { buildMethod, decodePeft, encodePeft, toConditioning, tune, CONFIG_FILE, WEIGHTS_FILE, type SoftArtifact, type TrainCheckpoint, type TuneOptions } from './soft/index.js';
+import { buildMethod, decodePeft, toConditioning, tune, tunedFiles, CONFIG_FILE, WEIGHTS_FILE, type TrainCheckpoint, type TunedArtifact, type TuneOptions } from './soft/index.js';
 import { linearConditioning } from './soft/linear-adapter.js';
-import { decodeLinearPeft, encodeLinearPeft, isLinearPeftType, type LinearArtifact } from './soft/peft-linear.js';
+import { decodeLinearPeft, isLinearPeftType } from './soft/peft-linear.js';
 import { decodeCheckpoint, encodeCheckpoint } from './train/checkpoint.js';
 
 // PEFT files by name, as the page downloads them (and hands them back for generation).
@@ -33,12 +33,15 @@ function checkpointing(opts: Record<string, unknown>, ctx: TaskContext, what: st
   };
 }
 
-function peftFiles(a: SoftArtifact | LinearArtifact): PeftFileMap {
-  const { config, weights } = a.kind === 'lora' || a.kind === 'ia3' ? encodeLinearPeft(a) : encodePeft(a);
-  return { [CONFIG_FILE]: JSON.stringify(config, null, 2) + '\n', [WEIGHTS_FILE]: weights };
+
+// PEFT files out: the prompt encoder (our own files) trains through tune() on the calling thread.
+function peftFiles(a: TunedArtifact): PeftFileMap {
+  if (a.kind === 'encoder') throw new PromptkilnError('ARGUMENT', 'tune in a worker: method "encoder" is not available here (the worker returns PEFT files); run tune() with method "encoder" directly');
+  return tunedFiles(a) as PeftFileMap;
 }
 
 const tuneTask: TaskHandler = async (model, [data], opts, ctx) => {
+  if (opts.method === 'encoder') peftFiles({ kind: 'encoder' } as TunedArtifact);
   const r = await tune(model, data as never, { ...opts, ...checkpointing(opts, ctx, 'tune') } as TuneOptions);
   return { prompt: r.prompt, metrics: r.metrics, history: r.history, files: peftFiles(r.prompt) };
 };

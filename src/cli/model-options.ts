@@ -47,20 +47,22 @@ export async function openModel(cmd: string, source: string | undefined, io: Cli
   });
 }
 
-// --task-id N: which task of a multitask prompt (--adapter) conditions the model.
+// --task-id N: which task of a multitask prompt or a prompt encoder (--adapter) conditions the model.
 export function taskIdOpt(cmd: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) throw new PromptkilnError('ARGUMENT', `${cmd}: --task-id expects a non-negative integer, got "${v}"`);
   return Number(v);
 }
 
-// --adapter (a PEFT folder) / --compressed (a compressed-context folder) → Conditioning.
-export async function openConditioning(cmd: string, values: { adapter?: string; compressed?: string; taskId?: number }, model: ModelInfo): Promise<Conditioning | null> {
+// --adapter (a PEFT folder, or a prompt encoder's with --task-id N or --description TEXT) /
+// --compressed (a compressed-context folder) → Conditioning.
+export async function openConditioning(cmd: string, values: { adapter?: string; compressed?: string; taskId?: number; description?: string }, model: ModelInfo): Promise<Conditioning | null> {
   if (values.adapter && values.compressed) {
     throw new PromptkilnError('ARGUMENT', `${cmd}: --adapter and --compressed cannot be combined`);
   }
   if (values.taskId !== undefined && !values.adapter) throw new PromptkilnError('ARGUMENT', `${cmd}: --task-id picks a task of a multitask --adapter; no --adapter given`);
-  if (values.adapter) return loadAdapter(values.adapter, model, { taskId: values.taskId });
+  if (values.description !== undefined && !values.adapter) throw new PromptkilnError('ARGUMENT', `${cmd}: --description is the task for a prompt-encoder --adapter; no --adapter given`);
+  if (values.adapter) return loadAdapter(values.adapter, model, { taskId: values.taskId, description: values.description });
   if (values.compressed) return loadCompressedConditioning(values.compressed, model);
   return null;
 }

@@ -162,6 +162,11 @@ export class Heap {
   mark(): number {
     return this.order.length;
   }
+  // The scoped allocations made since mark() become long-lived: freed one by one, not by a reset
+  // (activations a forward makes inside others' scopes and a later backward still reads).
+  persist(mark: number): void {
+    this.order.length = Math.min(this.order.length, mark);
+  }
   reset(mark: number): void {
     while (this.order.length > mark) this.free(this.order[this.order.length - 1]);
   }

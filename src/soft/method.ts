@@ -5,12 +5,12 @@ import { paramOf as trainParam, type Param } from '../train/index.js';
 import type { LaidExample } from './mixed.js';
 import type { Example, SoftArtifact, TemplatePart } from './types.js';
 
-// A tuning method (prompt/mixed, prefix, P-tuning, multitask, LoRA / IA3): trainable parameters, a forward
+// A tuning method (prompt/mixed, prefix, P-tuning, multitask, LoRA / IA3, prompt encoder): trainable parameters, a forward
 // over a laid-out batch, a backward that ends in the parameters' gradients, and the trained
 // artifact. trainer.ts turns it into one train/ step (loss of the batch's targets); the loop does
 // the rest.
 export interface TuningMethod<A = SoftArtifact> {
-  readonly kind: 'prompt' | 'prefix' | 'p-tuning' | 'multitask' | 'lora' | 'ia3';
+  readonly kind: 'prompt' | 'prefix' | 'p-tuning' | 'multitask' | 'lora' | 'ia3' | 'encoder';
   readonly params: Param[];
   readonly template: TemplatePart[];
   readonly posOffset: number; // rows before the sequence (prefix: P)

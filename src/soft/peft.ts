@@ -9,9 +9,11 @@ import { keyLayout, modelIdentity, type ModelRef } from './identity.js';
 import { checkTemplate, softRows } from './mixed.js';
 import { linearConditioning, loadLinearPeft, requireModel } from './linear-adapter.js';
 import { encodeLinearPeft, isLinearPeftType, type LinearArtifact } from './peft-linear.js';
+import { ENCODER_CONFIG_FILE, ENCODER_WEIGHTS_FILE, encodePromptEncoder, encoderTask, isEncoderDir, loadPromptEncoder } from './encoder-files.js';
+import { encodeTask } from './prompt-encoder.js';
 import {
   CONVENTIONS, type KeyLayout, type ModelIdentity, type MultitaskArtifact, type PrefixArtifact, type PromptEncoderConfig, type SoftArtifact,
-  type SoftPromptArtifact, type TemplatePart,
+  type SoftPromptArtifact, type TaskDescription, type TemplatePart, type TunedArtifact,
 } from './types.js';
 
 // Hugging Face PEFT files, both directions: adapter_config.json + adapter_model.safetensors
@@ -296,13 +298,24 @@ export function decodePeft(configText: string, weights: Uint8Array, model: Model
   return { kind: 'prefix', P: N, k, v, template: template ?? [{ input: true }], init, model: here } satisfies PrefixArtifact;
 }
 
-// Node: writes both files into `dir` (created if needed) through temp files and renames.
-export async function savePeft(dir: string, a: SoftArtifact | LinearArtifact): Promise<void> {
-  const { fs, path } = await nodeFs();
+// What tune() returned, as the files of its folder: PEFT's adapter_config.json +
+// adapter_model.safetensors for prompts and adapters, encoder.json + encoder.safetensors for a
+// prompt encoder (PEFT has no such type).
+export function tunedFiles(a: TunedArtifact): Record<string, Uint8Array | string> {
+  if (a.kind === 'encoder') {
+    const { config, weights } = encodePromptEncoder(a);
+    return { [ENCODER_WEIGHTS_FILE]: weights, [ENCODER_CONFIG_FILE]: JSON.stringify(config, null, 2) + '\n' };
+  }
   const { config, weights } = a.kind === 'lora' || a.kind === 'ia3' ? encodeLinearPeft(a) : encodePeft(a);
+  return { [WEIGHTS_FILE]: weights, [CONFIG_FILE]: JSON.stringify(config, null, 2) + '\n' };
+}
+
+// Node: writes the artifact's files into `dir` (created if needed) through temp files and renames.
+export async function saveTuned(dir: string, a: TunedArtifact): Promise<void> {
+  const { fs, path } = await nodeFs();
   await fs.mkdir(dir, { recursive: true });
-  // both temp files first, then the renames: a crash leaves whole files, never a torn one
-  const files: [string, Uint8Array | string][] = [[WEIGHTS_FILE, weights], [CONFIG_FILE, JSON.stringify(config, null, 2) + '\n']];
+  // every temp file first, then the renames: a crash leaves whole files, never a torn one
+  const files = Object.entries(tunedFiles(a));
   const tag = `.tmp-${typeof process !== 'undefined' ? process.pid : 0}-${Date.now()}`;
   try {
     for (const [f, b] of files) await fs.writeFile(path.join(dir, f + tag), b);
@@ -310,6 +323,11 @@ export async function savePeft(dir: string, a: SoftArtifact | LinearArtifact): P
   } finally {
     for (const [f] of files) await fs.rm(path.join(dir, f + tag), { force: true });
   }
+}
+
+// PEFT's two files of a prompt or an adapter (see saveTuned).
+export async function savePeft(dir: string, a: SoftArtifact | LinearArtifact): Promise<void> {
+  return saveTuned(dir, a);
 }
 
 export async function loadPeft(dir: string, model: ModelRef): Promise<SoftArtifact> {
@@ -320,9 +338,16 @@ export async function loadPeft(dir: string, model: ModelRef): Promise<SoftArtifa
 }
 
 // For `score` / `generate --adapter DIR`: the saved prompt as the model's Conditioning; a
-// multitask prompt serves the task `taskId` names.
-export async function loadAdapter(dir: string, model: ModelRef, o: { taskId?: number } = {}): Promise<Conditioning> {
+// multitask prompt serves the task `taskId` names; a prompt encoder (encoder.json) encodes
+// `description`, or training task `taskId`'s description, into the prompt (one forward pass).
+export async function loadAdapter(dir: string, model: ModelRef, o: { taskId?: number; description?: TaskDescription } = {}): Promise<Conditioning> {
   const { fs, path } = await nodeFs();
+  if (await isEncoderDir(dir)) {
+    const m = requireModel(model, `${dir} (prompt encoder)`);
+    const enc = await loadPromptEncoder(dir, model);
+    return toConditioning(encodeTask(m, enc, encoderTask(enc, o, dir)));
+  }
+  if (o.description !== undefined) throw new PromptkilnError('ADAPTER', `a task description was given, but ${dir} is not a prompt encoder (no ${ENCODER_CONFIG_FILE})`);
   let type: unknown;
   try {
     type = JSON.parse(await fs.readFile(path.join(dir, CONFIG_FILE), 'utf8')).peft_type;
@@ -333,6 +358,5 @@ export async function loadAdapter(dir: string, model: ModelRef, o: { taskId?: nu
     if (o.taskId !== undefined) throw new PromptkilnError('ADAPTER', `task id ${o.taskId} given, but ${dir} is a ${type} adapter (only multitask prompts have tasks)`, { taskId: o.taskId });
     return linearConditioning(requireModel(model, `${dir} (${type})`), await loadLinearPeft(dir, model));
   }
-  return toConditioning(await loadPeft(dir, model), o);
+  return toConditioning(await loadPeft(dir, model), { taskId: o.taskId });
 }
-

@@ -10,7 +10,24 @@ import { Mlp, paramOf, type MlpActs, type Param } from '../train/index.js';
 
 export interface BlockDims { C: number; H: number; hidden: number }
 
-const LN_EPS = 1e-5;
+export const LN_EPS = 1e-5;
+
+// LayerNorm's backward with its own affine grads: dinp += the kernel's dx; w.grad, b.grad +=
+// (in JS: the kernel has no dw/db; encoder tensors are small). inp (T, C), mean and rstd (T).
+export function layernormBackward(k: Kernels, dinp: Tensor, dout: Tensor, inp: Tensor, w: Param, b: Param, mean: Tensor, rstd: Tensor, T: number, C: number): void {
+  k.heap.scope(() => {
+    const d = k.alloc(T * C, 'layernorm dx');
+    k.zero(d);
+    k.layernormBackward(d, dout, inp, w.value, mean, rstd, T, C);
+    k.axpy(dinp, d, 1);
+  });
+  const g = dout.f32(), xv = inp.f32(), mu = mean.f32(), rs = rstd.f32(), dw = w.grad.f32(), db = b.grad.f32();
+  for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) {
+    const gi = g[t * C + c];
+    dw[c] += gi * (xv[t * C + c] - mu[t]) * rs[t];
+    db[c] += gi;
+  }
+}
 
 // What backward needs from one forward, (T, ·) each.
 export interface BlockActs {
@@ -20,6 +37,15 @@ export interface BlockActs {
   x1: Tensor; h2: Tensor; mean2: Tensor; rstd2: Tensor; // (T, C), (T, C), (T), (T)
   mlp: MlpActs;
   y: Tensor; // (T, C)
+}
+
+// The block's tensors as the encoder's file names and shapes them, in `params` order.
+export function blockTensorShapes({ C, hidden: F }: Pick<BlockDims, 'C' | 'hidden'>): [string, number[]][] {
+  return [
+    ['ln1.weight', [C]], ['ln1.bias', [C]], ['attn.q.weight', [C, C]], ['attn.q.bias', [C]], ['attn.k.weight', [C, C]],
+    ['attn.v.weight', [C, C]], ['attn.v.bias', [C]], ['attn.o.weight', [C, C]], ['attn.o.bias', [C]], ['ln2.weight', [C]], ['ln2.bias', [C]],
+    ['mlp.fc1.weight', [F, C]], ['mlp.fc1.bias', [F]], ['mlp.fc2.weight', [C, F]], ['mlp.fc2.bias', [C]],
+  ];
 }
 
 export class EncoderBlock {
@@ -46,6 +72,11 @@ export class EncoderBlock {
     this.ln2w = p('ln2.weight', new Float32Array(C).fill(1)); this.ln2b = p('ln2.bias', new Float32Array(C));
     this.mlp = new Mlp(kk, `${name} mlp`, { in: C, hidden, out: C }, 'gelu', { W1: w(hidden * C, C), b1: new Float32Array(hidden), W2: w(C * hidden, hidden), b2: new Float32Array(C) });
     this.params = [this.ln1w, this.ln1b, this.Wq, this.bq, this.Wk, this.Wv, this.bv, this.Wo, this.bo, this.ln2w, this.ln2b, ...this.mlp.params];
+  }
+
+  // Every param under its tensor name in the encoder's file (`params` order).
+  named(): [string, Param][] {
+    return blockTensorShapes(this.dims).map(([n], i) => [n, this.params[i]]);
   }
 
   // x (T, C) → y (T, C); activations in the current heap scope.
@@ -81,7 +112,7 @@ export class EncoderBlock {
       k.copy(dx1, dy);
       const dh2 = z(T * C, 'dh2');
       this.mlp.backward(f.mlp, dy, dh2);
-      this.layernormBackward(dx1, dh2, f.x1, this.ln2w, this.ln2b, f.mean2, f.rstd2, T);
+      layernormBackward(k, dx1, dh2, f.x1, this.ln2w, this.ln2b, f.mean2, f.rstd2, T, C);
       // x1 = x + Wo·o + bo
       k.axpy(dx, dx1, 1);
       k.matmulBackwardWeight(this.Wo.grad, this.bo.grad, dx1, f.o, T, C, C);
@@ -94,25 +125,8 @@ export class EncoderBlock {
         k.matmulBackwardWeight(W.grad, b?.grad ?? null, d, f.h1, T, C, C);
         k.matmulBackwardInput(dh1, d, W.value, T, C, C);
       }
-      this.layernormBackward(dx, dh1, f.x, this.ln1w, this.ln1b, f.mean1, f.rstd1, T);
+      layernormBackward(k, dx, dh1, f.x, this.ln1w, this.ln1b, f.mean1, f.rstd1, T, C);
     });
-  }
-
-  // dinp += LN backward (the kernel), and the norm's own dw, db (in JS: the kernel has no dw/db).
-  private layernormBackward(dinp: Tensor, dout: Tensor, inp: Tensor, w: Param, b: Param, mean: Tensor, rstd: Tensor, T: number): void {
-    const k = this.kk, C = this.dims.C;
-    k.heap.scope(() => {
-      const d = k.alloc(T * C, `${this.name} dln`);
-      k.zero(d);
-      k.layernormBackward(d, dout, inp, w.value, mean, rstd, T, C);
-      k.axpy(dinp, d, 1);
-    });
-    const g = dout.f32(), xv = inp.f32(), mu = mean.f32(), rs = rstd.f32(), dw = w.grad.f32(), db = b.grad.f32();
-    for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) {
-      const gi = g[t * C + c];
-      dw[c] += gi * (xv[t * C + c] - mu[t]) * rs[t];
-      db[c] += gi;
-    }
   }
 
   free(): void {

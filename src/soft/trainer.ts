@@ -10,6 +10,7 @@ import { evaluateLaid, type EvalMetrics } from './evaluate.js';
 import type { InitSpec } from './init.js';
 import { batchTargets, type TuningMethod } from './method.js';
 import { layoutExample, type LaidExample } from './mixed.js';
+import { EncoderTuning } from './encoder-tuning.js';
 import { MultitaskTuning } from './multitask.js';
 import { PrefixTuning } from './prefix-tuning.js';
 import { PromptTuning } from './prompt-tuning.js';
@@ -19,7 +20,10 @@ import { initIa3 } from './ia3.js';
 import { LinearTuning } from './linear-tuning.js';
 import { initLora, LORA_DEFAULTS } from './lora.js';
 import type { LinearArtifact } from './peft-linear.js';
-import type { Example, SoftArtifact, TemplatePart } from './types.js';
+import { promptEncoderDefaults, type PromptEncoderArtifact, type PromptEncoderDims, type TaskDescription } from './prompt-encoder.js';
+import type { Example, SoftArtifact, TemplatePart, TunedArtifact } from './types.js';
+
+export type { TunedArtifact };
 
 // The defaults of tune() — the CLI and the docs read them from here.
 export const TUNE_DEFAULTS = {
@@ -35,7 +39,10 @@ export interface TuneOptions {
   reparameterize?: { hidden: number } | null; // prefix only
   encoder?: { hidden: number; type?: 'MLP' | 'LSTM' }; // p-tuning: the prompt encoder (default hidden: the model's dim)
   multitask?: { tasks: number; rank?: number }; // multitask: T tasks, rank r (default 1)
-  taskId?: number; // multitask: the task of examples that carry no taskId (default 0)
+  // encoder: the transformer prompt encoder, trained across tasks — task t's prompt is its output for
+  // descriptions[t] (an example's taskId picks its task); dims default to promptEncoderDefaults
+  promptEncoder?: { descriptions: TaskDescription[] } & Partial<PromptEncoderDims>;
+  taskId?: number; // multitask / encoder: the task of examples that carry no taskId (default 0)
   // lora: rank, alpha (defaults LORA_DEFAULTS), target modules (default: PEFT's for the family)
   lora?: { r?: number; alpha?: number; targetModules?: string[] | string; dropout?: number };
   // ia3: target and feed-forward (input-scaled) modules (default: PEFT's for the family)
@@ -82,14 +89,14 @@ export interface TuneMetrics {
 }
 
 export interface TuneResult<A = SoftArtifact> {
-  prompt: A; // lora / ia3: the adapter (LinearArtifact)
+  prompt: A; // lora / ia3: the adapter (LinearArtifact); encoder: the prompt encoder
   metrics: TuneMetrics;
   history: HistoryEntry[];
 }
 
 // Every tuning method, by the name `tune({ method })` and `promptkiln tune --method` take: one
 // entry each. (n: virtual tokens, init, seed: the shared settings.)
-type MethodBuilder = (model: Model, o: TuneOptions, s: { n: number; init: InitSpec; seed: number }) => TuningMethod<SoftArtifact | LinearArtifact>;
+type MethodBuilder = (model: Model, o: TuneOptions, s: { n: number; init: InitSpec; seed: number }) => TuningMethod<TunedArtifact>;
 const METHODS = {
   prompt: (model, o, { n, init, seed }) => {
     if (o.initial && !(o.initial instanceof Float32Array)) throw new PromptkilnError('ARGUMENT', 'prompt tuning: initial must be a Float32Array of soft rows');
@@ -105,6 +112,14 @@ const METHODS = {
     noInitial(o, 'multitask');
     if (!o.multitask) throw new PromptkilnError('ARGUMENT', 'multitask prompt tuning: multitask.tasks (the number of tasks) is required');
     return new MultitaskTuning(model, o.template ?? [{ soft: n }, { input: true }], init, seed, { tasks: o.multitask.tasks, rank: o.multitask.rank ?? 1 }, o.taskId ?? 0);
+  },
+  encoder: (model, o, { n, seed }) => {
+    noInitial(o, 'encoder');
+    // the rows come from the encoder: an init for them would be silently unused
+    if (o.init) throw new PromptkilnError('ARGUMENT', 'encoder: option "init" applies to prompt rows; the prompt encoder starts from its seed');
+    if (!o.promptEncoder?.descriptions?.length) throw new PromptkilnError('ARGUMENT', 'encoder: promptEncoder.descriptions (one per task; an example\'s taskId picks it) is required');
+    const { descriptions, ...dims } = o.promptEncoder;
+    return new EncoderTuning(model, o.template ?? [{ soft: n }, { input: true }], descriptions, promptEncoderDefaults(model.config.dim, dims), seed, o.taskId ?? 0);
   },
   lora: (model, o, { seed }) => {
     noPromptRows(o, 'lora');
@@ -131,18 +146,19 @@ function noInitial(o: TuneOptions, kind: string): void {
 // LoRA / IA3 act on the projections: the prompt-row options mean nothing there (refused, not ignored)
 function noPromptRows(o: TuneOptions, kind: string): void {
   noInitial(o, kind);
-  for (const k of ['virtualTokens', 'template', 'init', 'reparameterize', 'encoder', 'multitask'] as const) {
+  for (const k of ['virtualTokens', 'template', 'init', 'reparameterize', 'encoder', 'multitask', 'promptEncoder'] as const) {
     if (o[k] !== undefined && o[k] !== null) throw new PromptkilnError('ARGUMENT', `${kind}: option "${k}" applies to prompt methods, not to an adapter on the projections`);
   }
   if (kind === 'lora' && o.ia3) throw new PromptkilnError('ARGUMENT', 'lora: option "ia3" given (use "lora": { r, alpha, targetModules })');
   if (kind === 'ia3' && o.lora) throw new PromptkilnError('ARGUMENT', 'ia3: option "lora" given (use "ia3": { targetModules, feedforwardModules })');
 }
 
-export function buildMethod(model: Model, o: TuneOptions): TuningMethod<SoftArtifact | LinearArtifact> {
+export function buildMethod(model: Model, o: TuneOptions): TuningMethod<TunedArtifact> {
   const kind = o.method ?? TUNE_DEFAULTS.method;
   const build: MethodBuilder | undefined = (METHODS as Record<string, MethodBuilder>)[kind];
   if (!build || !Object.hasOwn(METHODS, kind)) throw new PromptkilnError('ARGUMENT', `method must be one of ${TUNE_METHODS.join(', ')}, got "${kind}"`);
-  if (o.taskId !== undefined && kind !== 'multitask') throw new PromptkilnError('ARGUMENT', `taskId applies to method "multitask" only, got method "${kind}"`);
+  if (o.taskId !== undefined && kind !== 'multitask' && kind !== 'encoder') throw new PromptkilnError('ARGUMENT', `taskId applies to methods "multitask" and "encoder" only, got method "${kind}"`);
+  if (o.promptEncoder && kind !== 'encoder') throw new PromptkilnError('ARGUMENT', `promptEncoder applies to method "encoder" only, got method "${kind}"`);
   return build(model, o, { n: o.virtualTokens ?? TUNE_DEFAULTS.virtualTokens, init: o.init ?? { type: 'random' }, seed: o.seed ?? TUNE_DEFAULTS.seed });
 }
 
@@ -164,9 +180,10 @@ function dataHash(data: Example[], valid: Example[] | undefined, initial: TuneOp
 // Learns a soft prompt (or prefix) for `data` with the model frozen. Same seed, same data and
 // build → the same prompt, bit for bit.
 export async function tune(model: Model, data: Example[], o: TuneOptions & { method: 'lora' | 'ia3' }): Promise<TuneResult<LinearArtifact>>;
-export async function tune(model: Model, data: Example[], o?: TuneOptions & { method?: Exclude<TuneMethodName, 'lora' | 'ia3'> }): Promise<TuneResult>;
-export async function tune(model: Model, data: Example[], o?: TuneOptions): Promise<TuneResult<SoftArtifact | LinearArtifact>>;
-export async function tune(model: Model, data: Example[], o: TuneOptions = {}): Promise<TuneResult<SoftArtifact | LinearArtifact>> {
+export async function tune(model: Model, data: Example[], o: TuneOptions & { method: 'encoder' }): Promise<TuneResult<PromptEncoderArtifact>>;
+export async function tune(model: Model, data: Example[], o?: TuneOptions & { method?: Exclude<TuneMethodName, 'lora' | 'ia3' | 'encoder'> }): Promise<TuneResult>;
+export async function tune(model: Model, data: Example[], o?: TuneOptions): Promise<TuneResult<TunedArtifact>>;
+export async function tune(model: Model, data: Example[], o: TuneOptions = {}): Promise<TuneResult<TunedArtifact>> {
   const D = TUNE_DEFAULTS;
   if (!data.length) throw new PromptkilnError('DATA', 'tune: no training examples');
   const bs = o.batchSize ?? D.batchSize;
@@ -210,6 +227,7 @@ export async function tune(model: Model, data: Example[], o: TuneOptions = {}): 
           method: method.kind, template: method.template, virtualTokens: o.virtualTokens ?? D.virtualTokens, init: o.init ?? { type: 'random' },
           reparameterize: o.reparameterize ?? null, labels: o.labels ?? null,
           ...(o.encoder ? { encoder: o.encoder } : {}), ...(o.multitask ? { multitask: o.multitask, taskId: o.taskId ?? 0 } : {}),
+          ...(o.promptEncoder ? { promptEncoder: { ...o.promptEncoder, descriptions: o.promptEncoder.descriptions.map((d) => (typeof d === 'string' ? d : [...d])) }, taskId: o.taskId ?? 0 } : {}),
           ...(o.lora ? { lora: o.lora } : {}), ...(o.ia3 ? { ia3: o.ia3 } : {}),
         },
       },

@@ -1,5 +1,6 @@
 // Shapes shared by the soft-prompt room: training examples, prompt templates, trained artifacts.
 import type { KeyLayout, ModelIdentity } from '../train/index.js';
+import type { LinearArtifact } from './peft-linear.js';
 
 // One training / validation pair. Text is tokenized with the model's tokenizer; token ids are
 // taken as given (checkpoints without a tokenizer).
@@ -75,3 +76,29 @@ export interface PrefixArtifact {
 }
 
 export type SoftArtifact = SoftPromptArtifact | PrefixArtifact | MultitaskArtifact;
+
+// The network's shape (C, the model's width, comes from the model).
+export interface PromptEncoderDims {
+  width: number; // E
+  layers: number; // L blocks
+  heads: number; // H (E % H = 0)
+  hidden: number; // F, the blocks' MLP width
+}
+
+// A task's description: text (the model's tokenizer, BOS rule included) or token ids.
+export type TaskDescription = string | readonly number[];
+
+// A trained prompt encoder (our own file: encoder.json + encoder.safetensors).
+export interface PromptEncoderArtifact {
+  kind: 'encoder';
+  rows: number; // N soft tokens it writes
+  dims: PromptEncoderDims;
+  tensors: Record<string, Float32Array>; // by file name (see PromptEncoder.named)
+  tasks: TaskDescription[]; // the training tasks' descriptions: task t is tasks[t]
+  template: TemplatePart[]; // the prompt layout the rows were trained in ([{soft: N}, {input: true}])
+  model: ModelIdentity;
+}
+
+// Whatever tune() returns: a soft artifact, an adapter on the projections, or a prompt encoder.
+export type TunedArtifact = SoftArtifact | LinearArtifact | PromptEncoderArtifact;
+

@@ -133,7 +133,7 @@ describe('training through tune()', () => {
     }
     // examples' task ids out of range, or a task id for another method: refused
     await rejects(tune(m, [{ ...train[0], taskId: 2 }], mOpts), 'DATA', /task_id 2 is out of range: training 2 tasks/);
-    await rejects(tune(m, train, { ...pOpts, taskId: 1 }), 'ARGUMENT', /taskId applies to method "multitask" only/);
+    await rejects(tune(m, train, { ...pOpts, taskId: 1 }), 'ARGUMENT', /taskId applies to methods "multitask" and "encoder" only/);
     await rejects(tune(m, train, { ...pOpts, encoder: { hidden: 8, type: 'LSTM' } }), 'ARGUMENT', /encoder_reparameterization_type "LSTM" is not implemented/);
   });
 });
@@ -222,6 +222,6 @@ describe('promptkiln tune --method multitask / p-tuning, score --task-id (CLI)',
     // without --task-id: the typed error; a flag of another method: refused
     await rejects(cmd('score').run(['--model', MODEL, '--adapter', out, '--prompt-ids', '1,2', '--target-ids', '3', '--backend', 'wasm'], io().io), 'ADAPTER', /needs a task id/);
     await rejects(cmd('tune').run(['--model', MODEL, '--data', path.join(dir, 'train.jsonl'), '--out', out, '--method', 'prompt', '--tasks', '2'], io().io), 'ARGUMENT', /--tasks applies to --method multitask/);
-    await rejects(cmd('tune').run(['--model', MODEL, '--data', path.join(dir, 'train.jsonl'), '--out', out, '--method', 'encoder'], io().io), 'ARGUMENT', /--method must be one of prompt, prefix, p-tuning, multitask/);
+    await rejects(cmd('tune').run(['--model', MODEL, '--data', path.join(dir, 'train.jsonl'), '--out', out, '--method', 'lstm'], io().io), 'ARGUMENT', /--method must be one of prompt, prefix, p-tuning, multitask, encoder, lora, ia3, distill, got "lstm"/);
   }, 60_000);
 });

@@ -6,7 +6,7 @@ import { register } from '../registry.js';
 
 const usage = `promptkiln generate --model M (--prompt TEXT | --prompt-ids 1,2,3)
                     [--max-tokens N --temperature T --top-k K --top-p P --seed S --stop STR]
-                    [--adapter DIR [--task-id N] | --compressed DIR] [--backend wasm|auto] [--json]
+                    [--adapter DIR [--task-id N | --description TEXT] | --compressed DIR] [--backend wasm|auto] [--json]
 
 Continues the prompt (temperature 0 = greedy). Streams text to stdout; --json prints
 {"text": …, "tokens": […]} (text is null when the checkpoint has no tokenizer).`;
@@ -21,7 +21,7 @@ register({
       prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
       'max-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
       'top-p': { type: 'string' }, seed: { type: 'string' }, stop: { type: 'string', multiple: true },
-      'task-id': { type: 'string' }, json: { type: 'boolean', default: false },
+      'task-id': { type: 'string' }, description: { type: 'string' }, json: { type: 'boolean', default: false },
     });
     backendOpt('generate', values.backend, 'generation runs on the WASM kernels (onnxruntime only scores)');
     const prompt = values['prompt-ids'] !== undefined ? idsOpt('generate', 'prompt-ids', values['prompt-ids']) : values.prompt;

@@ -5,7 +5,7 @@ import { backendOpt, modelOptions, openConditioning, taskIdOpt, openScorer } fro
 import { register } from '../registry.js';
 
 const usage = `promptkiln score --model M (--prompt TEXT | --prompt-ids 1,2,3) (--target TEXT | --target-ids 4,5)
-                 [--adapter DIR [--task-id N] | --compressed DIR] [--backend wasm|ort|auto] [--json]
+                 [--adapter DIR [--task-id N | --description TEXT] | --compressed DIR] [--backend wasm|ort|auto] [--json]
 
 Log-likelihood of the target given the prompt (natural log). Text is encoded as prompt + target
 once and split where the prompt's own encoding ends. --json prints
@@ -21,7 +21,7 @@ register({
       ...modelOptions,
       prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
       target: { type: 'string' }, 'target-ids': { type: 'string' },
-      'task-id': { type: 'string' }, json: { type: 'boolean', default: false },
+      'task-id': { type: 'string' }, description: { type: 'string' }, json: { type: 'boolean', default: false },
     });
     const backend = backendOpt('score', values.backend);
     const prompt = values['prompt-ids'] !== undefined ? idsOpt('score', 'prompt-ids', values['prompt-ids']) : values.prompt;
