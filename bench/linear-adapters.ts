@@ -1,5 +1,5 @@
 // The LoRA / IA3 rows of the adapters suite: quality on stories260K's Tom task (same step budget as
-// the prompt methods), and step time against prompt tuning on a Qwen-shaped model (Qwen2.5-0.5B's
+// the prompt methods), and every method's step time against prompt tuning on a Qwen-shaped model (Qwen2.5-0.5B's
 // widths — 896 wide, 14 q / 2 kv heads of 64, MLP 4864, vocabulary 151936 — with 4 of its 24
 // layers, seeded random weights: speed does not depend on the values).
 import { Model } from '../src/model/index.js';
@@ -81,7 +81,13 @@ export async function linearRows(ctx: any, m: Model, tom: { train: Example[]; va
       return (1000 * r.metrics.seconds) / r.metrics.steps;
     };
     const peer = await time({ method: 'prompt', virtualTokens: 8 });
-    for (const [name, o] of [['LoRA r = 4 (all seven projections)', { method: 'lora', lora: { r: 4, alpha: 8, targetModules: 'all-linear' } }], ['IA3 (k, v, down_proj)', { method: 'ia3' }]] as [string, TuneOptions][]) {
+    const methods: [string, TuneOptions][] = [
+      ['LoRA r = 4 (all seven projections)', { method: 'lora', lora: { r: 4, alpha: 8, targetModules: 'all-linear' } }], ['IA3 (k, v, down_proj)', { method: 'ia3' }],
+      ['prefix tuning (8 tokens)', { method: 'prefix', virtualTokens: 8 }], ['P-tuning (8 tokens, MLP encoder hidden 896)', { method: 'p-tuning', virtualTokens: 8 }],
+      ['multitask prompt (8 tokens, 4 tasks, rank 2)', { method: 'multitask', virtualTokens: 8, multitask: { tasks: 4, rank: 2 } }],
+      ['transformer prompt encoder (8 tokens, 2 blocks of width 128, 4 tasks)', { method: 'encoder', virtualTokens: 8, promptEncoder: { descriptions: [[11, 12, 13], [21, 22], [31, 32, 33, 34], [41]] } }],
+    ];
+    for (const [name, o] of methods) {
       const ms = await time(o);
       ctx.row({ name: `Qwen-shaped (Qwen2.5-0.5B widths, 4 layers) ${name}: training step, batch 4 × 32 tokens`, build: q.kernels.build, unit: 'ms/step', value: ms,
         peer: 'prompt tuning (8 tokens)', peer_value: peer, ratio: ms / peer });

@@ -6,7 +6,7 @@ import { batchTargets, type TuningMethod } from '../../src/soft/method.js';
 import type { LaidExample } from '../../src/soft/mixed.js';
 
 // mean NLL of the batch's targets, and its gradient in every param
-export function lossAndGrad(m: TuningMethod, batch: LaidExample[]): number {
+export function lossAndGrad(m: TuningMethod<unknown>, batch: LaidExample[]): number {
   for (const p of m.params) p.grad.f32().fill(0);
   const st = m.forward(batch, true);
   const { rows, targets } = batchTargets(batch);
@@ -14,7 +14,7 @@ export function lossAndGrad(m: TuningMethod, batch: LaidExample[]): number {
   m.backward(st, batch);
   return sum / rows.length;
 }
-export function loss(m: TuningMethod, batch: LaidExample[]): number {
+export function loss(m: TuningMethod<unknown>, batch: LaidExample[]): number {
   const st = m.forward(batch, false);
   const { rows, targets } = batchTargets(batch);
   return st.nll(rows, targets, 1, false).sum / rows.length;
@@ -23,7 +23,7 @@ export function loss(m: TuningMethod, batch: LaidExample[]): number {
 // Central differences in f32: the step h = 1e-2 keeps the rounding noise of a loss of a few
 // nats (≈ 5e-7 / h = 5e-5) and the O(h²) truncation both below 1e-3 of the gradient scale.
 // step: h per param name (smaller for params before a ReLU, where a wide step crosses kinks).
-export function checkParams(m: TuningMethod, batch: LaidExample[], perParam = 6, step: (name: string) => number = () => 1e-2): void {
+export function checkParams(m: TuningMethod<unknown>, batch: LaidExample[], perParam = 6, step: (name: string) => number = () => 1e-2): void {
   lossAndGrad(m, batch);
   const grads = m.params.map((p) => p.grad.f32().slice());
   const r = rng(7);

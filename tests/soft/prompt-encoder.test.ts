@@ -44,9 +44,73 @@ const tasks = (n: number, off: number): Example[] => Array.from({ length: n }, (
 });
 const train = tasks(12, 0), valid = tasks(6, 40);
 const DIMS = { width: 16, layers: 2, heads: 2, hidden: 24 };
-const opts: TuneOptions = {
+const opts: TuneOptions & { method: 'encoder' } = {
   method: 'encoder', virtualTokens: 3, promptEncoder: { descriptions: DESC, ...DIMS }, batchSize: 4, lr: 0.02, seed: 1, epochs: 16, valid, evalEvery: 12,
 };
+
+// The encoder's forward in plain f64 loops (no kernels): the definition the file documents.
+function referenceRows(t: Record<string, Float32Array>, emb: Float32Array, D: number, N: number, C: number, E: number, H: number, L: number, F: number): Float64Array {
+  const T = D + N, hd = E / H;
+  const lin = (x: Float64Array, W: Float32Array, b: Float32Array | null, rows: number, inp: number, out: number) => {
+    const y = new Float64Array(rows * out);
+    for (let r = 0; r < rows; r++) for (let o = 0; o < out; o++) {
+      let s = b ? b[o] : 0;
+      for (let i = 0; i < inp; i++) s += x[r * inp + i] * W[o * inp + i];
+      y[r * out + o] = s;
+    }
+    return y;
+  };
+  const ln = (x: Float64Array, w: Float32Array, b: Float32Array, rows: number) => {
+    const y = new Float64Array(x.length);
+    for (let r = 0; r < rows; r++) {
+      let mu = 0, v = 0;
+      for (let c = 0; c < E; c++) mu += x[r * E + c] / E;
+      for (let c = 0; c < E; c++) v += (x[r * E + c] - mu) ** 2 / E;
+      for (let c = 0; c < E; c++) y[r * E + c] = ((x[r * E + c] - mu) / Math.sqrt(v + 1e-5)) * w[c] + b[c];
+    }
+    return y;
+  };
+  let x = new Float64Array(T * E);
+  const e = lin(Float64Array.from(emb), t['in_proj.weight'], t['in_proj.bias'], D, C, E);
+  for (let d = 0; d < D; d++) for (let j = 0; j < E; j++) {
+    const f = d / Math.pow(10000, (2 * Math.floor(j / 2)) / E);
+    x[d * E + j] = e[d * E + j] + (j % 2 ? Math.cos(f) : Math.sin(f));
+  }
+  x.set(t.slots, D * E);
+  for (let l = 0; l < L; l++) {
+    const g = (n: string) => t[`blocks.${l}.${n}`];
+    const h = ln(x, g('ln1.weight'), g('ln1.bias'), T);
+    const q = lin(h, g('attn.q.weight'), g('attn.q.bias'), T, E, E), k = lin(h, g('attn.k.weight'), null, T, E, E), v = lin(h, g('attn.v.weight'), g('attn.v.bias'), T, E, E);
+    const o = new Float64Array(T * E);
+    for (let hh = 0; hh < H; hh++) for (let i = 0; i < T; i++) {
+      const sc = Array.from({ length: i + 1 }, (_, j) => { let s = 0; for (let c = 0; c < hd; c++) s += q[i * E + hh * hd + c] * k[j * E + hh * hd + c]; return s / Math.sqrt(hd); });
+      const mx = Math.max(...sc), ex = sc.map((z) => Math.exp(z - mx)), Z = ex.reduce((a2, b2) => a2 + b2, 0);
+      for (let j = 0; j <= i; j++) for (let c = 0; c < hd; c++) o[i * E + hh * hd + c] += (ex[j] / Z) * v[j * E + hh * hd + c];
+    }
+    const x1 = lin(o, g('attn.o.weight'), g('attn.o.bias'), T, E, E).map((z, i) => z + x[i]);
+    const a1 = lin(ln(x1, g('ln2.weight'), g('ln2.bias'), T), g('mlp.fc1.weight'), g('mlp.fc1.bias'), T, E, F)
+      .map((z) => 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3))));
+    x = lin(a1, g('mlp.fc2.weight'), g('mlp.fc2.bias'), T, F, E).map((z, i) => z + x1[i]);
+  }
+  return lin(ln(x.slice(D * E), t['ln_f.weight'], t['ln_f.bias'], N), t['out_proj.weight'], t['out_proj.bias'], N, E, C);
+}
+
+describe('prompt encoder forward', () => {
+  it('equals its definition computed in plain f64 loops', async () => {
+    const m = await model('stories260K');
+    const N = 3, C = m.config.dim, dims = { width: 8, layers: 2, heads: 2, hidden: 12 };
+    const enc = new PromptEncoder(m, N, dims, 9);
+    const u = rng(4);
+    for (const p of enc.params) if (/bias|ln/.test(p.name)) p.value.f32().forEach((_, i, a) => { a[i] += (2 * u() - 1) * 0.5; });
+    const desc = [1, 410, 274, 287, 30, 301];
+    const got = enc.encode(desc);
+    const want = referenceRows(enc.snapshot(), m.embeddingRows(desc), desc.length, N, C, dims.width, dims.heads, dims.layers, dims.hidden);
+    const scale = Math.max(...Array.from(want, Math.abs));
+    expect(scale).toBeGreaterThan(0.1);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i]), `row ${Math.floor(i / C)} col ${i % C}`).toBeLessThanOrEqual(1e-5 * scale);
+    enc.free();
+  });
+});
 
 describe('prompt encoder gradients', () => {
   it('every tensor, alone: L = Σ rows·w against central differences', async () => {
