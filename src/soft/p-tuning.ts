@@ -1,15 +1,17 @@
-// P-tuning (Liu et al. 2021; PEFT P_TUNING with encoder_reparameterization_type MLP): the N soft
-// rows are the output of a trainable prompt encoder over N trainable input embeddings,
+// P-tuning (Liu et al. 2021; PEFT P_TUNING): the N soft rows are the output of a trainable prompt
+// encoder over N trainable input embeddings. encoder_reparameterization_type MLP (here):
 //   E (N, C) → Linear(C, H) → ReLU → Linear(H, H) → ReLU → Linear(H, C) → rows (N, C),
-// PEFT's mlp_head (encoder_num_layers does not change it: PEFT's MLP is always these three).
+// PEFT's mlp_head (encoder_num_layers does not change it: PEFT's MLP is always these three);
+// LSTM: a bidirectional L-layer LSTM and a 2-layer head (p-tuning-lstm.ts).
 // The rows then sit where prompt tuning's do (before BOS). Saved as PEFT saves it: the encoder's
-// output rows only. The LSTM encoder is not implemented (refused by name).
+// output rows only. encoder_dropout > 0 is refused (dropout would change the training math).
 import { PromptkilnError } from '../errors.js';
 import type { Tensor } from '../kernels/index.js';
 import type { Model, Transformer } from '../model/index.js';
 import { rng } from '../model/sampling.js';
 import type { Param } from '../train/index.js';
 import { modelIdentity } from './identity.js';
+import { LstmHead, lstmHeadInit, lstmHeadShapes, type LstmWeights } from './p-tuning-lstm.js';
 import { initPromptRows, peftInitName, type InitSpec } from './init.js';
 import { batchSequences, gatherSoftGrad, paramOf, type TuningMethod } from './method.js';
 import { checkTemplate, softRows, type LaidExample } from './mixed.js';
@@ -17,8 +19,13 @@ import type { PromptEncoderConfig, SoftPromptArtifact, TemplatePart } from './ty
 
 export interface PTuningOptions {
   hidden: number; // H (PEFT encoder_hidden_size)
-  type?: 'MLP' | 'LSTM';
+  type?: 'MLP' | 'LSTM'; // PEFT encoder_reparameterization_type (default MLP)
+  layers?: number; // PEFT encoder_num_layers: the LSTM's layers (default ENCODER_NUM_LAYERS; the MLP has no other)
+  dropout?: number; // PEFT encoder_dropout: only 0
 }
+
+// PEFT's default encoder_num_layers
+export const ENCODER_NUM_LAYERS = 2;
 
 // Starting values under PEFT's names (trainable_params.safetensors without the prefix).
 export interface PTuningInit {
@@ -30,6 +37,8 @@ export interface PTuningInit {
   'mlp_head.4.weight': Float32Array; // (C, H)
   'mlp_head.4.bias': Float32Array; // (C)
 }
+// LSTM: 'embedding.weight' and lstmHeadShapes' names (lstm_head.*, mlp_head.{0,2}.*), same layout.
+export type PTuningLstmInit = LstmWeights;
 export const P_TUNING_PARAMS = ['embedding.weight', 'mlp_head.0.weight', 'mlp_head.0.bias', 'mlp_head.2.weight', 'mlp_head.2.bias', 'mlp_head.4.weight', 'mlp_head.4.bias'] as const;
 
 // ReLU forward and backward side by side (tiny (N, H) tensors: plain loops).
@@ -48,39 +57,60 @@ export class PTuning implements TuningMethod {
   readonly posOffset = 0;
   readonly rows: number;
   readonly hidden: number;
-  private readonly p: Record<(typeof P_TUNING_PARAMS)[number], Param>;
-  // activations (unscoped, reused every step)
-  private readonly a1: Tensor; // (N, H) pre-ReLU
-  private readonly h1: Tensor; // (N, H)
-  private readonly a2: Tensor; // (N, H) pre-ReLU
-  private readonly h2: Tensor; // (N, H)
+  readonly type: 'MLP' | 'LSTM';
+  readonly layers: number;
+  private readonly p: Record<string, Param>; // by PEFT's names
+  // MLP activations (unscoped, reused every step)
+  private readonly a1: Tensor | null = null; // (N, H) pre-ReLU
+  private readonly h1: Tensor | null = null; // (N, H)
+  private readonly a2: Tensor | null = null; // (N, H) pre-ReLU
+  private readonly h2: Tensor | null = null; // (N, H)
+  private readonly lstm: LstmHead | null = null; // the LSTM encoder (its own activations)
+  private readonly headNames: string[] = []; // LSTM: the head's tensors, params[1..] in order
   private readonly y: Tensor; // (N, C) the soft rows
   private readonly dy: Float32Array; // (N, C)
 
-  constructor(readonly model: Model, readonly template: TemplatePart[], readonly init: InitSpec, seed: number, readonly o: PTuningOptions, initial?: PTuningInit) {
+  constructor(readonly model: Model, readonly template: TemplatePart[], readonly init: InitSpec, seed: number, readonly o: PTuningOptions, initial?: PTuningInit | PTuningLstmInit) {
     checkTemplate(template);
-    if ((o.type ?? 'MLP') !== 'MLP') throw new PromptkilnError('ARGUMENT', `P-tuning: encoder_reparameterization_type "${o.type}" is not implemented (only MLP)`, { field: 'encoder_reparameterization_type' });
+    const type = o.type ?? 'MLP';
+    if (type !== 'MLP' && type !== 'LSTM') throw new PromptkilnError('ARGUMENT', `P-tuning: encoder_reparameterization_type "${type}" is unknown (expected MLP or LSTM)`, { field: 'encoder_reparameterization_type' });
+    // PEFT passes encoder_dropout to the LSTM (between layers, in training); its MLP ignores it
+    if ((o.dropout ?? 0) !== 0) throw new PromptkilnError('ARGUMENT', `P-tuning: encoder_dropout ${o.dropout} is not supported (only 0: dropout would change the training math)`, { field: 'encoder_dropout' });
+    const L = o.layers ?? ENCODER_NUM_LAYERS;
+    if (!Number.isInteger(L) || L <= 0) throw new PromptkilnError('ARGUMENT', `P-tuning: encoder_num_layers must be a positive integer, got ${L}`, { field: 'encoder_num_layers' });
+    if (type === 'MLP' && L !== ENCODER_NUM_LAYERS) throw new PromptkilnError('ARGUMENT', `P-tuning: encoder_num_layers ${L} would be ignored by the MLP encoder (always three linears; layers apply to LSTM)`, { field: 'encoder_num_layers' });
     const H = o.hidden;
     if (!Number.isInteger(H) || H <= 0) throw new PromptkilnError('ARGUMENT', `P-tuning: encoder hidden size must be a positive integer, got ${H}`);
     this.rows = softRows(template);
     if (this.rows === 0) throw new PromptkilnError('ARGUMENT', 'P-tuning needs at least one soft(n) part in the template');
     this.hidden = H;
+    this.type = type;
+    this.layers = L;
     const C = model.config.dim, N = this.rows, k = model.kernels;
     const u = rng(seed ^ 0x9e7);
+    if (type === 'LSTM') {
+      const dims = { N, C, H, L }, shapes = lstmHeadShapes(dims);
+      const v: LstmWeights = (initial as LstmWeights | undefined) ?? { 'embedding.weight': initPromptRows(model, N, init, seed), ...lstmHeadInit(dims, u) };
+      const names = ['embedding.weight', ...shapes.map((s) => s.name)], sizes = [N * C, ...shapes.map((s) => s.size)];
+      this.p = this.makeParams(names, sizes, v);
+      this.params = names.map((n) => this.p[n]);
+      this.headNames = names.slice(1);
+      this.lstm = new LstmHead(dims);
+      this.y = k.alloc(N * C, 'p-tuning rows', false);
+      this.dy = new Float32Array(N * C);
+      this.encode();
+      return;
+    }
     // torch.nn.Linear's default init: U(−1/√in, 1/√in), weight then bias, layer by layer
     const unif = (len: number, fanIn: number) => Float32Array.from({ length: len }, () => (2 * u() - 1) / Math.sqrt(fanIn));
-    const v: PTuningInit = initial ?? {
+    const v: PTuningInit = (initial as PTuningInit | undefined) ?? {
       'embedding.weight': initPromptRows(model, N, init, seed),
       'mlp_head.0.weight': unif(H * C, C), 'mlp_head.0.bias': unif(H, C),
       'mlp_head.2.weight': unif(H * H, H), 'mlp_head.2.bias': unif(H, H),
       'mlp_head.4.weight': unif(C * H, H), 'mlp_head.4.bias': unif(C, H),
     };
     const sizes = [N * C, H * C, H, H * H, H, C * H, C];
-    this.p = {} as PTuning['p'];
-    P_TUNING_PARAMS.forEach((name, i) => {
-      if (v[name].length !== sizes[i]) throw new PromptkilnError('SHAPE', `P-tuning ${name} has ${v[name].length} values, expected ${sizes[i]}`);
-      this.p[name] = paramOf(model, `p-tuning ${name}`, v[name]);
-    });
+    this.p = this.makeParams(P_TUNING_PARAMS, sizes, v as unknown as LstmWeights);
     this.params = P_TUNING_PARAMS.map((n) => this.p[n]);
     this.a1 = k.alloc(N * H, 'p-tuning a1', false);
     this.h1 = k.alloc(N * H, 'p-tuning h1', false);
@@ -91,31 +121,50 @@ export class PTuning implements TuningMethod {
     this.encode();
   }
 
+  // one Param per PEFT name, checking the starting values' sizes
+  private makeParams(names: readonly string[], sizes: number[], v: LstmWeights): Record<string, Param> {
+    const p: Record<string, Param> = {};
+    names.forEach((name, i) => {
+      if (v[name]?.length !== sizes[i]) throw new PromptkilnError('SHAPE', `P-tuning ${name} has ${v[name]?.length ?? 'no'} values, expected ${sizes[i]}`);
+      p[name] = paramOf(this.model, `p-tuning ${name}`, v[name]);
+    });
+    return p;
+  }
+
+  // the LSTM head's tensors (values or grads) by name, as views of the heap now
+  private lstmViews(grad: boolean): LstmWeights {
+    return Object.fromEntries(this.headNames.map((n) => [n, (grad ? this.p[n].grad : this.p[n].value).f32()]));
+  }
+
   // E (N, C) → rows (N, C)
   private encode(): void {
     const k = this.model.kernels, C = this.model.config.dim, N = this.rows, H = this.hidden, p = this.p;
-    k.matmul(this.a1, p['embedding.weight'].value, p['mlp_head.0.weight'].value, p['mlp_head.0.bias'].value, N, C, H);
-    relu(this.h1, this.a1);
-    k.matmul(this.a2, this.h1, p['mlp_head.2.weight'].value, p['mlp_head.2.bias'].value, N, H, H);
-    relu(this.h2, this.a2);
-    k.matmul(this.y, this.h2, p['mlp_head.4.weight'].value, p['mlp_head.4.bias'].value, N, H, C);
+    if (this.lstm) return this.lstm.forward(this.lstmViews(false), p['embedding.weight'].value.f32(), this.y.f32());
+    const [a1, h1, a2, h2] = [this.a1!, this.h1!, this.a2!, this.h2!];
+    k.matmul(a1, p['embedding.weight'].value, p['mlp_head.0.weight'].value, p['mlp_head.0.bias'].value, N, C, H);
+    relu(h1, a1);
+    k.matmul(a2, h1, p['mlp_head.2.weight'].value, p['mlp_head.2.bias'].value, N, H, H);
+    relu(h2, a2);
+    k.matmul(this.y, h2, p['mlp_head.4.weight'].value, p['mlp_head.4.bias'].value, N, H, C);
   }
 
   // d rows (N, C) → accumulates every param's grad
   private encodeBackward(dyData: Float32Array): void {
     const k = this.model.kernels, C = this.model.config.dim, N = this.rows, H = this.hidden, p = this.p;
+    if (this.lstm) return this.lstm.backward(this.lstmViews(false), p['embedding.weight'].value.f32(), this.lstmViews(true), dyData, p['embedding.weight'].grad.f32());
+    const [a1, h1, a2, h2] = [this.a1!, this.h1!, this.a2!, this.h2!];
     k.heap.scope(() => {
       const dy = k.from(dyData, 'p-tuning dy'); // (N, C)
       const dh2 = k.alloc(N * H, 'p-tuning dh2'); // (N, H)
       const dh1 = k.alloc(N * H, 'p-tuning dh1'); // (N, H)
       k.zero(dh2);
       k.zero(dh1);
-      k.matmulBackwardWeight(p['mlp_head.4.weight'].grad, p['mlp_head.4.bias'].grad, dy, this.h2, N, H, C);
+      k.matmulBackwardWeight(p['mlp_head.4.weight'].grad, p['mlp_head.4.bias'].grad, dy, h2, N, H, C);
       k.matmulBackwardInput(dh2, dy, p['mlp_head.4.weight'].value, N, H, C);
-      reluBackward(dh2, this.a2); // now d a2
-      k.matmulBackwardWeight(p['mlp_head.2.weight'].grad, p['mlp_head.2.bias'].grad, dh2, this.h1, N, H, H);
+      reluBackward(dh2, a2); // now d a2
+      k.matmulBackwardWeight(p['mlp_head.2.weight'].grad, p['mlp_head.2.bias'].grad, dh2, h1, N, H, H);
       k.matmulBackwardInput(dh1, dh2, p['mlp_head.2.weight'].value, N, H, H);
-      reluBackward(dh1, this.a1); // now d a1
+      reluBackward(dh1, a1); // now d a1
       k.matmulBackwardWeight(p['mlp_head.0.weight'].grad, p['mlp_head.0.bias'].grad, dh1, p['embedding.weight'].value, N, C, H);
       k.matmulBackwardInput(p['embedding.weight'].grad, dh1, p['mlp_head.0.weight'].value, N, C, H);
     });
@@ -139,8 +188,8 @@ export class PTuning implements TuningMethod {
   }
 
   encoderConfig(): PromptEncoderConfig {
-    // encoder_num_layers: PEFT's default (2); its MLP ignores it
-    return { encoder_reparameterization_type: 'MLP', encoder_hidden_size: this.hidden, encoder_num_layers: 2, encoder_dropout: 0 };
+    // MLP: encoder_num_layers is PEFT's default, which its MLP ignores
+    return { encoder_reparameterization_type: this.type, encoder_hidden_size: this.hidden, encoder_num_layers: this.layers, encoder_dropout: 0 };
   }
 
   artifact(): SoftPromptArtifact {
@@ -160,6 +209,6 @@ export class PTuning implements TuningMethod {
   }
   free(): void {
     for (const q of this.params) { q.value.free(); q.grad.free(); }
-    for (const t of [this.a1, this.h1, this.a2, this.h2, this.y]) t.free();
+    for (const t of [this.a1, this.h1, this.a2, this.h2, this.y]) t?.free();
   }
 }

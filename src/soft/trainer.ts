@@ -37,7 +37,7 @@ export interface TuneOptions {
   template?: TemplatePart[]; // mixed prompt (method 'prompt': soft parts; 'prefix': text + input)
   init?: InitSpec; // default random
   reparameterize?: { hidden: number } | null; // prefix only
-  encoder?: { hidden: number; type?: 'MLP' | 'LSTM' }; // p-tuning: the prompt encoder (default hidden: the model's dim)
+  encoder?: { hidden?: number; type?: 'MLP' | 'LSTM'; layers?: number; dropout?: number }; // p-tuning: the prompt encoder (default hidden: the model's dim; layers: PEFT encoder_num_layers, LSTM only; dropout: only 0)
   multitask?: { tasks: number; rank?: number }; // multitask: T tasks, rank r (default 1)
   // encoder: the transformer prompt encoder, trained across tasks — task t's prompt is its output for
   // descriptions[t] (an example's taskId picks its task); dims default to promptEncoderDefaults
@@ -106,7 +106,7 @@ const METHODS = {
     o.initial instanceof Float32Array ? undefined : o.initial ?? undefined),
   'p-tuning': (model, o, { n, init, seed }) => {
     noInitial(o, 'p-tuning');
-    return new PTuning(model, o.template ?? [{ soft: n }, { input: true }], init, seed, { hidden: o.encoder?.hidden ?? model.config.dim, type: o.encoder?.type });
+    return new PTuning(model, o.template ?? [{ soft: n }, { input: true }], init, seed, { hidden: o.encoder?.hidden ?? model.config.dim, type: o.encoder?.type, layers: o.encoder?.layers, dropout: o.encoder?.dropout });
   },
   multitask: (model, o, { n, init, seed }) => {
     noInitial(o, 'multitask');

@@ -134,7 +134,7 @@ describe('training through tune()', () => {
     // examples' task ids out of range, or a task id for another method: refused
     await rejects(tune(m, [{ ...train[0], taskId: 2 }], mOpts), 'DATA', /task_id 2 is out of range: training 2 tasks/);
     await rejects(tune(m, train, { ...pOpts, taskId: 1 }), 'ARGUMENT', /taskId applies to methods "multitask" and "encoder" only/);
-    await rejects(tune(m, train, { ...pOpts, encoder: { hidden: 8, type: 'LSTM' } }), 'ARGUMENT', /encoder_reparameterization_type "LSTM" is not implemented/);
+    await rejects(tune(m, train, { ...pOpts, encoder: { hidden: 8, type: 'GRU' as 'LSTM' } }), 'ARGUMENT', /encoder_reparameterization_type "GRU" is unknown/);
   });
 });
 

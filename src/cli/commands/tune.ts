@@ -28,7 +28,7 @@ const CLI_METHODS: readonly string[] = [...TUNE_METHODS, 'distill'];
 
 const usage = `promptkiln tune --model M --data train.jsonl [--valid valid.jsonl] --out DIR
                 [--method ${CLI_METHODS.join('|')}] [--teacher-context FILE | --teacher-adapter DIR] [--virtual-tokens N] [--init random|vocab|text:"…"]
-                [--template "[soft:4] Story: {input}"] [--reparameterize HIDDEN] [--encoder-hidden H]
+                [--template "[soft:4] Story: {input}"] [--reparameterize HIDDEN] [--encoder-hidden H --encoder-type MLP|LSTM --encoder-layers L]
                 [--tasks T --rank R --task-id N] [--rank R --alpha A --target-modules q_proj,v_proj|all-linear]
                 [--descriptions FILE --encoder-width E --encoder-layers L --encoder-heads H --task-id N]
                 [--from-encoder DIR --description TEXT]
@@ -38,7 +38,8 @@ const usage = `promptkiln tune --model M --data train.jsonl [--valid valid.jsonl
                 [--checkpoint-every STEPS] [--resume] [--json]
 
 Learns a soft prompt (prompt tuning, or a mixed template), a prefix (prefix tuning), a P-tuning
-prompt encoder (--encoder-hidden H, default the model's width; saved as its output rows) or a
+prompt encoder (--encoder-hidden H, default the model's width; --encoder-type MLP, the default, or
+LSTM, bidirectional with --encoder-layers L, default 2; saved as its output rows) or a
 multitask prompt (--tasks T, --rank R default 1; a line's "task_id" picks its task, --task-id N
 the task of lines without one, default 0), a prompt distilled from the model reading
 --teacher-context FILE (an instruction with demonstrations; --method distill) or from the model with
@@ -138,7 +139,7 @@ register({
       ...modelOptions,
       data: { type: 'string' }, valid: { type: 'string' }, out: { type: 'string' },
       method: { type: 'string', default: D.method }, 'virtual-tokens': { type: 'string' }, init: { type: 'string' },
-      template: { type: 'string' }, reparameterize: { type: 'string' }, 'encoder-hidden': { type: 'string' },
+      template: { type: 'string' }, reparameterize: { type: 'string' }, 'encoder-hidden': { type: 'string' }, 'encoder-type': { type: 'string' },
       tasks: { type: 'string' }, rank: { type: 'string' }, 'task-id': { type: 'string' },
       descriptions: { type: 'string' }, 'encoder-width': { type: 'string' }, 'encoder-layers': { type: 'string' }, 'encoder-heads': { type: 'string' },
       'from-encoder': { type: 'string' }, description: { type: 'string' }, 'teacher-context': { type: 'string' }, 'teacher-adapter': { type: 'string' },
@@ -159,8 +160,8 @@ register({
     // each method's own flags are refused elsewhere, never ignored
     const own: Record<string, (TuneMethodName | 'distill')[]> = {
       'teacher-context': ['distill'], 'teacher-adapter': ['distill'],
-      reparameterize: ['prefix'], 'encoder-hidden': ['p-tuning'], tasks: ['multitask'], rank: ['multitask', 'lora'], 'task-id': ['multitask', 'encoder'],
-      descriptions: ['encoder'], 'encoder-width': ['encoder'], 'encoder-layers': ['encoder'], 'encoder-heads': ['encoder'],
+      reparameterize: ['prefix'], 'encoder-hidden': ['p-tuning'], 'encoder-type': ['p-tuning'], tasks: ['multitask'], rank: ['multitask', 'lora'], 'task-id': ['multitask', 'encoder'],
+      descriptions: ['encoder'], 'encoder-width': ['encoder'], 'encoder-layers': ['encoder', 'p-tuning'], 'encoder-heads': ['encoder'],
       'from-encoder': ['prompt'], description: ['prompt'],
       alpha: ['lora'], 'target-modules': ['lora', 'ia3'], 'feedforward-modules': ['ia3'],
     };
@@ -183,6 +184,9 @@ register({
     }
     if (method === 'multitask' && values.tasks === undefined) throw new PromptkilnError('ARGUMENT', 'tune: --method multitask needs --tasks T (the number of tasks)');
     const encoderHidden = intOpt('encoder-hidden', values['encoder-hidden']);
+    const encoderType = values['encoder-type'];
+    if (encoderType !== undefined && encoderType !== 'MLP' && encoderType !== 'LSTM') throw new PromptkilnError('ARGUMENT', `tune: --encoder-type must be MLP or LSTM, got "${encoderType}"`);
+    const ptLayers = method === 'p-tuning' ? intOpt('encoder-layers', values['encoder-layers']) : undefined;
     const tasks = intOpt('tasks', values.tasks), rank = intOpt('rank', values.rank), taskId = intOpt('task-id', values['task-id']);
     const schedule = checkSchedule(values.schedule ?? D.schedule, 'tune: --schedule');
     const hidden = intOpt('reparameterize', values.reparameterize);
@@ -192,7 +196,9 @@ register({
       init: linear || method === 'encoder' ? undefined : parseInit(values.init),
       template: values.template ? parseTemplate(values.template) : undefined,
       reparameterize: hidden ? { hidden } : null,
-      ...(encoderHidden !== undefined ? { encoder: { hidden: encoderHidden } } : {}),
+      ...(encoderHidden !== undefined || encoderType !== undefined || ptLayers !== undefined ? {
+        encoder: { ...(encoderHidden !== undefined ? { hidden: encoderHidden } : {}), ...(encoderType ? { type: encoderType } : {}), ...(ptLayers !== undefined ? { layers: ptLayers } : {}) },
+      } : {}),
       ...(tasks !== undefined ? { multitask: { tasks, rank: rank ?? 1 }, taskId } : {}),
       ...(method === 'lora' ? { lora: { r: rank, alpha: numberOpt('tune', 'alpha', values.alpha), targetModules } } : {}),
       ...(method === 'ia3' ? { ia3: { targetModules, feedforwardModules } } : {}),
