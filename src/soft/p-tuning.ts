@@ -66,7 +66,7 @@ export class PTuning implements TuningMethod {
   private readonly a2: Tensor | null = null; // (N, H) pre-ReLU
   private readonly h2: Tensor | null = null; // (N, H)
   private readonly lstm: LstmHead | null = null; // the LSTM encoder (its own activations)
-  private readonly headNames: string[] = []; // LSTM: the head's tensors, params[1..] in order
+  private readonly headNames: string[]; // the encoder's tensors (params[1..]) by PEFT's names
   private readonly y: Tensor; // (N, C) the soft rows
   private readonly dy: Float32Array; // (N, C)
 
@@ -88,47 +88,42 @@ export class PTuning implements TuningMethod {
     this.layers = L;
     const C = model.config.dim, N = this.rows, k = model.kernels;
     const u = rng(seed ^ 0x9e7);
+    let names: readonly string[], sizes: number[], v: LstmWeights;
     if (type === 'LSTM') {
       const dims = { N, C, H, L }, shapes = lstmHeadShapes(dims);
-      const v: LstmWeights = (initial as LstmWeights | undefined) ?? { 'embedding.weight': initPromptRows(model, N, init, seed), ...lstmHeadInit(dims, u) };
-      const names = ['embedding.weight', ...shapes.map((s) => s.name)], sizes = [N * C, ...shapes.map((s) => s.size)];
-      this.p = this.makeParams(names, sizes, v);
-      this.params = names.map((n) => this.p[n]);
-      this.headNames = names.slice(1);
+      names = ['embedding.weight', ...shapes.map((s) => s.name)];
+      sizes = [N * C, ...shapes.map((s) => s.size)];
+      v = (initial as LstmWeights | undefined) ?? { 'embedding.weight': initPromptRows(model, N, init, seed), ...lstmHeadInit(dims, u) };
       this.lstm = new LstmHead(dims);
-      this.y = k.alloc(N * C, 'p-tuning rows', false);
-      this.dy = new Float32Array(N * C);
-      this.encode();
-      return;
+    } else {
+      // torch.nn.Linear's default init: U(−1/√in, 1/√in), weight then bias, layer by layer
+      const unif = (len: number, fanIn: number) => Float32Array.from({ length: len }, () => (2 * u() - 1) / Math.sqrt(fanIn));
+      const mlp: PTuningInit = (initial as PTuningInit | undefined) ?? {
+        'embedding.weight': initPromptRows(model, N, init, seed),
+        'mlp_head.0.weight': unif(H * C, C), 'mlp_head.0.bias': unif(H, C),
+        'mlp_head.2.weight': unif(H * H, H), 'mlp_head.2.bias': unif(H, H),
+        'mlp_head.4.weight': unif(C * H, H), 'mlp_head.4.bias': unif(C, H),
+      };
+      names = P_TUNING_PARAMS;
+      sizes = [N * C, H * C, H, H * H, H, C * H, C];
+      v = { ...mlp };
     }
-    // torch.nn.Linear's default init: U(−1/√in, 1/√in), weight then bias, layer by layer
-    const unif = (len: number, fanIn: number) => Float32Array.from({ length: len }, () => (2 * u() - 1) / Math.sqrt(fanIn));
-    const v: PTuningInit = (initial as PTuningInit | undefined) ?? {
-      'embedding.weight': initPromptRows(model, N, init, seed),
-      'mlp_head.0.weight': unif(H * C, C), 'mlp_head.0.bias': unif(H, C),
-      'mlp_head.2.weight': unif(H * H, H), 'mlp_head.2.bias': unif(H, H),
-      'mlp_head.4.weight': unif(C * H, H), 'mlp_head.4.bias': unif(C, H),
-    };
-    const sizes = [N * C, H * C, H, H * H, H, C * H, C];
-    this.p = this.makeParams(P_TUNING_PARAMS, sizes, v as unknown as LstmWeights);
-    this.params = P_TUNING_PARAMS.map((n) => this.p[n]);
-    this.a1 = k.alloc(N * H, 'p-tuning a1', false);
-    this.h1 = k.alloc(N * H, 'p-tuning h1', false);
-    this.a2 = k.alloc(N * H, 'p-tuning a2', false);
-    this.h2 = k.alloc(N * H, 'p-tuning h2', false);
+    this.p = {};
+    names.forEach((name, i) => {
+      if (v[name]?.length !== sizes[i]) throw new PromptkilnError('SHAPE', `P-tuning ${name} has ${v[name]?.length ?? 'no'} values, expected ${sizes[i]}`);
+      this.p[name] = paramOf(model, `p-tuning ${name}`, v[name]);
+    });
+    this.params = names.map((n) => this.p[n]);
+    this.headNames = names.slice(1);
+    if (type === 'MLP') {
+      this.a1 = k.alloc(N * H, 'p-tuning a1', false);
+      this.h1 = k.alloc(N * H, 'p-tuning h1', false);
+      this.a2 = k.alloc(N * H, 'p-tuning a2', false);
+      this.h2 = k.alloc(N * H, 'p-tuning h2', false);
+    }
     this.y = k.alloc(N * C, 'p-tuning rows', false);
     this.dy = new Float32Array(N * C);
     this.encode();
-  }
-
-  // one Param per PEFT name, checking the starting values' sizes
-  private makeParams(names: readonly string[], sizes: number[], v: LstmWeights): Record<string, Param> {
-    const p: Record<string, Param> = {};
-    names.forEach((name, i) => {
-      if (v[name]?.length !== sizes[i]) throw new PromptkilnError('SHAPE', `P-tuning ${name} has ${v[name]?.length ?? 'no'} values, expected ${sizes[i]}`);
-      p[name] = paramOf(this.model, `p-tuning ${name}`, v[name]);
-    });
-    return p;
   }
 
   // the LSTM head's tensors (values or grads) by name, as views of the heap now
