@@ -159,6 +159,22 @@ describe('P-tuning LSTM through tune()', () => {
     }
   });
 
+  it('starts from torch\'s default init: every LSTM tensor U(±1/√H), the head\'s Linear(2H, ·) U(±1/√(2H))', async () => {
+    const m = await model('gpt2-tiny-random'), H = 16;
+    const pt = new PTuning(m, [{ soft: 3 }, { input: true }], { type: 'random' }, 3, { hidden: H, type: 'LSTM', layers: 2 });
+    try {
+      for (const p of pt.params.slice(1)) {
+        const bound = p.name.includes('lstm_head') ? 1 / Math.sqrt(H) : 1 / Math.sqrt(2 * H), x = p.value.f32();
+        const max = Math.max(...Array.from(x, Math.abs)), mean = x.reduce((a, b) => a + b, 0) / x.length;
+        expect(max, p.name).toBeLessThanOrEqual(bound);
+        expect(max, p.name).toBeGreaterThan((1 - 8 / x.length) * bound); // P(max of n below) = (1 − 8/n)ⁿ ≈ e⁻⁸
+        expect(Math.abs(mean), p.name).toBeLessThan(4 * bound / Math.sqrt(3 * x.length));
+      }
+    } finally {
+      pt.free();
+    }
+  });
+
   it('refuses encoder_dropout > 0, bad layer counts, and layers the MLP would ignore', async () => {
     const m = await model('gpt2-tiny-random');
     const p = { ...opts, maxSteps: 1 };
