@@ -14,6 +14,7 @@ import type { Values } from './fields.js';
 import { judgeCalls, judgeMessages, judgeText, parseVerdict, type JudgeSpec, type Verdict } from './judge.js';
 import { applyMetric, taskMetric, type Metric } from './metrics.js';
 import { promptPrefix, render, renderTyped, type Example, type PromptCandidate, type Task } from './task.js';
+import { ExactSum } from '../util/exact-sum.js';
 
 export type { GenerationParams } from './answer.js';
 
@@ -106,6 +107,8 @@ export class Evaluator {
   };
   readonly prices: PriceTable;
   private limit: Limit;
+  // money adds up exactly: concurrent calls finish in any order, the spend must not depend on it
+  private readonly costSum = { run: new ExactSum(), target: new ExactSum(), proposer: new ExactSum(), judge: new ExactSum() };
   private charged = new Set<string>(); // keys already paid for in this run
   private inflight = new Map<string, Promise<unknown>>();
 
@@ -166,8 +169,10 @@ export class Evaluator {
     if (!p) r.cost = null;
     else {
       const c = costOf(p, usage);
-      if (r.cost !== null) r.cost += c;
-      this.stats.cost += c;
+      this.costSum[role].add(c);
+      this.costSum.run.add(c);
+      if (r.cost !== null) r.cost = this.costSum[role].value;
+      this.stats.cost = this.costSum.run.value;
     }
   }
 

@@ -139,7 +139,10 @@ describe('bf16 through tune() and compress()', () => {
   it.each(TUNE_METHODS)('tune method %s: two steps, the same losses and the same artifact', async (method) => {
     // lora / ia3 train adapter weights: they take no soft-row options
     const rowsOpts = method === 'lora' || method === 'ia3' ? {} : { virtualTokens: 3 };
-    const o = { method, maxSteps: 2, batchSize: 2, lr: 0.05, seed: 2, ...rowsOpts, ...(method === 'multitask' ? { multitask: { tasks: 2 } } : {}) };
+    const o = {
+      method, maxSteps: 2, batchSize: 2, lr: 0.05, seed: 2, ...rowsOpts, ...(method === 'multitask' ? { multitask: { tasks: 2 } } : {}),
+      ...(method === 'encoder' ? { promptEncoder: { descriptions: [ids.slice(1, 4)], width: 8, layers: 1, heads: 2 } } : {}),
+    };
     const [a, b] = await Promise.all([tune(bf, data, o as never), tune(r32, data, o as never)]);
     expect(a.history.map((h) => h.loss)).toEqual(b.history.map((h) => h.loss));
     expect(a.history.every((h) => Number.isFinite(h.loss))).toBe(true);
