@@ -9,7 +9,9 @@ const usage = `promptkiln generate --model M (--prompt TEXT | --prompt-ids 1,2,3
                     [--adapter DIR [--task-id N | --description TEXT] | --compressed DIR] [--backend wasm|auto] [--json]
 
 Continues the prompt (temperature 0 = greedy). Streams text to stdout; --json prints
-{"text": …, "tokens": […]} (text is null when the checkpoint has no tokenizer).`;
+{"text": …, "tokens": […]} (text is null when the checkpoint has no tokenizer).
+--adapter DIR takes a PEFT folder or a prompt encoder's (tune --method encoder): an encoder writes
+the prompt for --description TEXT (a new task, one forward pass) or for training task --task-id N.`;
 
 register({
   name: 'generate',

@@ -10,7 +10,9 @@ const usage = `promptkiln score --model M (--prompt TEXT | --prompt-ids 1,2,3) (
 Log-likelihood of the target given the prompt (natural log). Text is encoded as prompt + target
 once and split where the prompt's own encoding ends. --json prints
 {"total": …, "tokens": […], "logprobs": […], "backend": "wasm"|"ort"} with
-logprobs[j] = ln p(target_j | prompt, target_<j) and backend the one that computed them.`;
+logprobs[j] = ln p(target_j | prompt, target_<j) and backend the one that computed them.
+--adapter DIR takes a PEFT folder or a prompt encoder's (tune --method encoder): an encoder writes
+the prompt for --description TEXT (a new task, one forward pass) or for training task --task-id N.`;
 
 register({
   name: 'score',
