@@ -30,12 +30,15 @@ const rejects = async (p: Promise<unknown> | (() => unknown), code: string, re?:
   if (re) expect((e as Error).message).toMatch(re);
 };
 
-// weights: embedding N(0,1)-like rows, every head tensor U(±scale·bound) (scale > 1 wakes the gates
-// up from torch's near-linear init, so the nonlinearities' derivatives matter)
+// weights: embedding N(0,1)-like rows, every encoder tensor U(±scale·torch's bound) (scale > 1 wakes
+// the gates up from torch's near-linear init, so the nonlinearities' derivatives matter)
 function weights(d: LstmDims, seed: number, scale: number): LstmWeights {
   const u = rng(seed);
   const w: LstmWeights = { 'embedding.weight': Float32Array.from({ length: d.N * d.C }, () => 2 * (u() + u() + u() - 1.5)) };
-  for (const { name, size, bound } of lstmHeadShapes(d)) w[name] = Float32Array.from({ length: size }, () => scale * bound * (2 * u() - 1));
+  for (const { name, size } of lstmHeadShapes(d)) {
+    const bound = name.startsWith('lstm_head') ? 1 / Math.sqrt(d.H) : 1 / Math.sqrt(2 * d.H);
+    w[name] = Float32Array.from({ length: size }, () => scale * bound * (2 * u() - 1));
+  }
   return w;
 }
 
@@ -103,9 +106,11 @@ for (const name of MODELS) {
       const w = weights(d, 5, 3);
       const pt = new PTuning(m, [{ soft: 3 }, { input: true }], { type: 'random' }, 0, { hidden: d.H, type: 'LSTM', layers: d.L }, w);
       try {
-        // h: central differences in f32 (grad-check.ts); the LSTM's smaller gradients (layer 0 sits
-        // under layer 1) take a wider step to stay above the loss's rounding noise
-        checkParams(pt, examples(name).map((e) => layoutExample(m, pt.template, e)), 2, (n) => (n.includes('lstm_head') ? 3e-2 : 1e-2));
+        // the largest element of each of the 21 tensors, in f32 central differences (grad-check.ts):
+        // random elements of the small layer-0 tensors sit at the loss's rounding floor (every element
+        // is matched to torch above). The LSTM's smaller gradients take the wider step (3e-2); with
+        // it, seeds 5..10 all pass on both models (worst 0.89 of the tolerance; this one 0.72)
+        checkParams(pt, examples(name).map((e) => layoutExample(m, pt.template, e)), 0, (n) => (n.includes('lstm_head') ? 3e-2 : 1e-2));
       } finally {
         pt.free();
       }
