@@ -7,7 +7,7 @@ import type { Param } from '../train/index.js';
 import { modelIdentity } from './identity.js';
 import { batchSequences, gatherSoftGrad, type TuningMethod } from './method.js';
 import { checkTemplate, softRows, type LaidExample } from './mixed.js';
-import { freeActs, PromptEncoder, type EncoderActs, type PromptEncoderArtifact, type PromptEncoderDims, type TaskDescription } from './prompt-encoder.js';
+import { descriptionIds, freeActs, PromptEncoder, type EncoderActs, type PromptEncoderArtifact, type PromptEncoderDims, type TaskDescription } from './prompt-encoder.js';
 import type { Example, TemplatePart } from './types.js';
 
 export class EncoderTuning implements TuningMethod<PromptEncoderArtifact> {
@@ -27,8 +27,8 @@ export class EncoderTuning implements TuningMethod<PromptEncoderArtifact> {
     if (!tasks.length) throw new PromptkilnError('ARGUMENT', 'prompt encoder: at least one task description is required (task t is descriptions[t])');
     this.rows = softRows(template);
     if (this.rows === 0) throw new PromptkilnError('ARGUMENT', 'prompt encoder needs at least one soft(n) part in the template');
+    this.ids = tasks.map((d, t) => descriptionIds(model, d, `prompt encoder task ${t}`)); // before anything is allocated
     this.encoder = new PromptEncoder(model, this.rows, dims, seed, initial);
-    this.ids = tasks.map((d, t) => this.encoder.ids(d, `prompt encoder task ${t}`));
     this.params = this.encoder.params;
     this.soft = new Float32Array(tasks.length * this.rows * model.config.dim);
     this.dsoft = new Float32Array(this.soft.length);

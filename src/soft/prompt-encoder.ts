@@ -46,6 +46,13 @@ export function encoderTensorShapes(N: number, C: number, d: PromptEncoderDims):
   ];
 }
 
+// A description's token ids (text through the model's tokenizer with its BOS rule).
+export function descriptionIds(model: Model, d: TaskDescription, where = 'prompt encoder'): number[] {
+  const ids = typeof d === 'string' ? model.encodePrompt(d) : [...d];
+  if (!ids.length) throw new PromptkilnError('ARGUMENT', `${where}: the task description ${JSON.stringify(d)} has no tokens`);
+  return ids;
+}
+
 // sinusoidal position d, channel j of width E (Vaswani et al.)
 function position(d: number, j: number, E: number): number {
   const f = d / Math.pow(10000, (2 * Math.floor(j / 2)) / E);
@@ -81,16 +88,26 @@ export class PromptEncoder {
     this.outW = p('out_proj.weight', unif(C * E, (Math.sqrt(3) * embeddingRms(model)) / Math.sqrt(E))); this.outB = p('out_proj.bias', new Float32Array(C));
     this.params = this.named().map(([, q]) => q);
     if (initial) {
-      for (const [name, q] of this.named()) {
-        const v = initial[name];
-        if (!v) throw new PromptkilnError('ADAPTER', `${where}: tensor "${name}" is missing`, { key: name });
-        if (v.length !== q.value.n) throw new PromptkilnError('ADAPTER', `${where}: tensor "${name}" has ${v.length} values, expected ${q.value.n}`, { key: name });
-        q.value.set(v);
+      try {
+        this.load(initial, where);
+      } catch (e) {
+        this.free(); // a refused file leaves nothing allocated
+        throw e;
       }
-      const known = new Set(this.named().map(([n]) => n));
-      const extra = Object.keys(initial).find((n) => !known.has(n));
-      if (extra) throw new PromptkilnError('ADAPTER', `${where}: tensor "${extra}" is not part of a ${L}-layer prompt encoder`, { key: extra });
     }
+  }
+
+  // The given tensors by file name: every one required, each of its shape, none unknown.
+  private load(initial: Record<string, Float32Array>, where: string): void {
+    for (const [name, q] of this.named()) {
+      const v = initial[name];
+      if (!v) throw new PromptkilnError('ADAPTER', `${where}: tensor "${name}" is missing`, { key: name });
+      if (v.length !== q.value.n) throw new PromptkilnError('ADAPTER', `${where}: tensor "${name}" has ${v.length} values, expected ${q.value.n}`, { key: name });
+      q.value.set(v);
+    }
+    const known = new Set(this.named().map(([n]) => n));
+    const extra = Object.keys(initial).find((n) => !known.has(n));
+    if (extra) throw new PromptkilnError('ADAPTER', `${where}: tensor "${extra}" is not part of a ${this.dims.layers}-layer prompt encoder`, { key: extra });
   }
 
   // Every param under its file name, in `params` order.
@@ -99,11 +116,8 @@ export class PromptEncoder {
     return encoderTensorShapes(this.N, this.C, this.dims).map(([n], i) => [n, params[i]]);
   }
 
-  // The description's token ids (text through the model's tokenizer with its BOS rule).
   ids(d: TaskDescription, where = 'prompt encoder'): number[] {
-    const ids = typeof d === 'string' ? this.model.encodePrompt(d) : [...d];
-    if (!ids.length) throw new PromptkilnError('ARGUMENT', `${where}: the task description ${JSON.stringify(d)} has no tokens`);
-    return ids;
+    return descriptionIds(this.model, d, where);
   }
 
   // description ids → rows (N, C). Activations are unscoped: the caller frees them (freeActs).

@@ -213,6 +213,13 @@ describe('training through tune()', () => {
     await rejects(tune(m, train, { ...opts, promptEncoder: { descriptions: DESC, ...DIMS, heads: 3 } }), 'ARGUMENT', /width 16 does not split over 3 heads/);
     await rejects(tune(m, train, { ...opts, promptEncoder: { descriptions: [[]] } }), 'ARGUMENT', /has no tokens/);
     await rejects(tune(m, train, { ...opts, method: 'prompt' }), 'ARGUMENT', /promptEncoder applies to method "encoder" only/);
+    // a refused set of tensors leaves nothing allocated
+    const a = (await tune(m, train, { ...opts, maxSteps: 1, valid: undefined, evalEvery: undefined })).prompt;
+    const used = m.kernels.heap.usedBytes;
+    await rejects(() => encodeTask(m, { ...a, tensors: { ...a.tensors, 'blocks.2.ln1.weight': new Float32Array(16) } }, DESC[0]), 'ADAPTER', /"blocks\.2\.ln1\.weight" is not part of a 2-layer prompt encoder/);
+    const { slots: _, ...noSlots } = a.tensors;
+    await rejects(() => encodeTask(m, { ...a, tensors: noSlots }, DESC[0]), 'ADAPTER', /tensor "slots" is missing/);
+    expect(m.kernels.heap.usedBytes).toBe(used);
   });
 });
 
