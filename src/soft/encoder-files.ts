@@ -5,10 +5,11 @@ import { PromptkilnError } from '../errors.js';
 import { writeSafetensors } from '../model/safetensors.js';
 import { nodeFs } from '../util/files.js';
 import { adapterError, adapterFileReader, parseAdapterSafetensors } from './adapter-files.js';
-import { keyLayout, modelIdentity, type ModelRef } from './identity.js';
+import { checkModelIdentity, readModelIdentity } from '../train/index.js';
+import { modelIdentity, type ModelRef } from './identity.js';
 import { checkTemplate, softRows } from './mixed.js';
 import { encoderTensorShapes, type PromptEncoderArtifact, type TaskDescription } from './prompt-encoder.js';
-import type { ModelIdentity, TemplatePart } from './types.js';
+import type { TemplatePart } from './types.js';
 
 export const ENCODER_CONFIG_FILE = 'encoder.json';
 export const ENCODER_WEIGHTS_FILE = 'encoder.safetensors';
@@ -58,12 +59,9 @@ export function decodePromptEncoder(configText: string, weights: Uint8Array, mod
   }
   const N = c.num_virtual_tokens as number;
   if (softRows(template) !== N) throw adapterError(where, `template has ${softRows(template)} soft rows, num_virtual_tokens is ${N}`, { key: 'template' });
-  const id = c.model as ModelIdentity;
+  if (!c.model || typeof c.model !== 'object' || Array.isArray(c.model)) throw adapterError(where, 'model must be the identity object of the model it was trained for', { key: 'model' });
+  checkModelIdentity(readModelIdentity(c.model as Record<string, unknown>), model, where);
   const here = modelIdentity(model);
-  for (const k of ['arch', 'dim', 'n_layers', 'n_heads', 'n_kv_heads', 'head_dim', 'vocab_size'] as const) {
-    if (!id || id[k] !== here[k]) throw adapterError(where, `model.${k} is ${JSON.stringify(id?.[k])}, this model (${model.id}) has ${here[k]}`, { key: `model.${k}`, expected: here[k], actual: id?.[k] });
-  }
-  if (id.key_layout !== keyLayout(model)) throw adapterError(where, `model.key_layout is ${JSON.stringify(id.key_layout)}, this model has ${keyLayout(model)}`, { key: 'model.key_layout' });
   const dims = { width: c.width as number, layers: c.layers as number, heads: c.heads as number, hidden: c.hidden as number };
   if (dims.width % dims.heads) throw adapterError(where, `width ${dims.width} does not split over ${dims.heads} heads`, { key: 'heads', value: dims.heads });
   const wfile = `${dir}/${ENCODER_WEIGHTS_FILE}`;

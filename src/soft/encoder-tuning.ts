@@ -5,7 +5,7 @@ import { PromptkilnError } from '../errors.js';
 import type { Model, Transformer } from '../model/index.js';
 import type { Param } from '../train/index.js';
 import { modelIdentity } from './identity.js';
-import { batchSequences, gatherSoftGrad, type TuningMethod } from './method.js';
+import { batchSequences, gatherSoftGrad, taskLayout, type TuningMethod } from './method.js';
 import { checkTemplate, softRows, type LaidExample } from './mixed.js';
 import { descriptionIds, freeActs, PromptEncoder, type EncoderActs, type PromptEncoderArtifact, type PromptEncoderDims, type TaskDescription } from './prompt-encoder.js';
 import type { Example, TemplatePart } from './types.js';
@@ -34,13 +34,8 @@ export class EncoderTuning implements TuningMethod<PromptEncoderArtifact> {
     this.dsoft = new Float32Array(this.soft.length);
   }
 
-  // An example of task t reads the soft rows t·N.. of the (T·N, C) tensor.
   layout(e: Example, laid: LaidExample): LaidExample {
-    const t = e.taskId ?? this.defaultTask, T = this.tasks.length;
-    if (!Number.isInteger(t) || t < 0 || t >= T) {
-      throw new PromptkilnError('DATA', `${e.source ?? 'example'}: task_id ${t} is out of range: ${T} task descriptions (0..${T - 1})`, { taskId: t });
-    }
-    return { ...laid, parts: laid.parts.map((p) => ('ids' in p ? p : { ...p, softOffset: p.softOffset + t * this.rows })) };
+    return taskLayout(e, laid, this.rows, this.tasks.length, this.defaultTask, `${this.tasks.length} task descriptions`);
   }
 
   // the tasks a batch reads (its soft parts' rows)

@@ -1,4 +1,5 @@
 // The TuningMethod interface every soft method implements, and the laid-out batch it works on.
+import { PromptkilnError } from '../errors.js';
 import type { Tensor } from '../kernels/index.js';
 import type { Model, Segment, Transformer } from '../model/index.js';
 import { paramOf as trainParam, type Param } from '../train/index.js';
@@ -71,4 +72,15 @@ export function gatherSoftGrad(model: Model, st: Transformer, batch: LaidExample
       t += p.rows;
     }
   });
+}
+
+// An example of task t (its taskId, else `dflt`) reads the soft rows t·N.. of one (T·N, C) tensor
+// holding every task's prompt (multitask prompts, the prompt encoder). `tasks` names the T tasks in
+// the out-of-range error.
+export function taskLayout(e: Example, laid: LaidExample, N: number, T: number, dflt: number, tasks: string): LaidExample {
+  const t = e.taskId ?? dflt;
+  if (!Number.isInteger(t) || t < 0 || t >= T) {
+    throw new PromptkilnError('DATA', `${e.source ?? 'example'}: task_id ${t} is out of range: ${tasks} (0..${T - 1})`, { taskId: t });
+  }
+  return { ...laid, parts: laid.parts.map((p) => ('ids' in p ? p : { ...p, softOffset: p.softOffset + t * N })) };
 }

@@ -8,7 +8,7 @@ import { rng } from '../model/sampling.js';
 import type { Param } from '../train/index.js';
 import { modelIdentity } from './identity.js';
 import { initPromptRows, normal, peftInitName, type InitSpec } from './init.js';
-import { batchSequences, gatherSoftGrad, paramOf, type TuningMethod } from './method.js';
+import { batchSequences, gatherSoftGrad, paramOf, taskLayout, type TuningMethod } from './method.js';
 import { checkTemplate, softRows, type LaidExample } from './mixed.js';
 import type { Example, MultitaskArtifact, TemplatePart } from './types.js';
 
@@ -103,13 +103,8 @@ export class MultitaskTuning implements TuningMethod {
     this.dsoft = new Float32Array(T * N * C);
   }
 
-  // An example of task t reads the soft rows t·N.. of the (T·N, C) tensor.
   layout(e: Example, laid: LaidExample): LaidExample {
-    const t = e.taskId ?? this.defaultTask;
-    if (!Number.isInteger(t) || t < 0 || t >= this.o.tasks) {
-      throw new PromptkilnError('DATA', `${e.source ?? 'example'}: task_id ${t} is out of range: training ${this.o.tasks} tasks (0..${this.o.tasks - 1})`, { taskId: t });
-    }
-    return { ...laid, parts: laid.parts.map((p) => ('ids' in p ? p : { ...p, softOffset: p.softOffset + t * this.rows })) };
+    return taskLayout(e, laid, this.rows, this.o.tasks, this.defaultTask, `training ${this.o.tasks} tasks`);
   }
 
   private materialize(): void {

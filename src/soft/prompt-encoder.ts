@@ -10,7 +10,7 @@ import { PromptkilnError } from '../errors.js';
 import { Tensor } from '../kernels/index.js';
 import type { Model } from '../model/index.js';
 import { rng } from '../model/sampling.js';
-import { paramOf, type Param } from '../train/index.js';
+import { checkModelIdentity, paramOf, type Param } from '../train/index.js';
 import { modelIdentity } from './identity.js';
 import { embeddingRms, normal } from './init.js';
 import { blockTensorShapes, EncoderBlock, LN_EPS, layernormBackward, type BlockActs } from './prompt-encoder-block.js';
@@ -203,7 +203,8 @@ export function freeActs(f: EncoderActs): void {
 // tuning artifact (score / generate with it, save it as PEFT files, or fine-tune it with
 // tune({ method: 'prompt', initial: a.data })).
 export function encodeTask(model: Model, a: PromptEncoderArtifact, description: TaskDescription): SoftPromptArtifact {
-  checkEncoderModel(model, a);
+  // its rows feed this model's embedding space: an encoder of another model (or shape) is refused
+  checkModelIdentity(a.model, model, 'prompt encoder');
   const enc = new PromptEncoder(model, a.rows, a.dims, 0, a.tensors);
   try {
     return {
@@ -212,15 +213,5 @@ export function encodeTask(model: Model, a: PromptEncoderArtifact, description: 
     };
   } finally {
     enc.free();
-  }
-}
-
-// The encoder's rows feed this model's embedding space: another model (or shape) is refused.
-export function checkEncoderModel(model: Model, a: PromptEncoderArtifact, where = 'prompt encoder'): void {
-  const here = modelIdentity(model);
-  for (const key of ['arch', 'dim', 'n_layers', 'vocab_size'] as const) {
-    if (here[key] !== a.model[key]) {
-      throw new PromptkilnError('ADAPTER', `${where}: trained for a model with ${key} ${a.model[key]} (${a.model.id}), this model has ${here[key]} (${here.id})`, { key, expected: a.model[key], actual: here[key] });
-    }
   }
 }
