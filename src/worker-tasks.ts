@@ -33,15 +33,16 @@ function checkpointing(opts: Record<string, unknown>, ctx: TaskContext, what: st
   };
 }
 
-
-// PEFT files out: the prompt encoder (our own files) trains through tune() on the calling thread.
+// The worker hands back PEFT files; the prompt encoder's are our own: it trains through tune() on
+// the calling thread (refused before any work starts).
+const NO_ENCODER = 'tune in a worker: method "encoder" is not available here (the worker returns PEFT files); run tune() with method "encoder" directly';
 function peftFiles(a: TunedArtifact): PeftFileMap {
-  if (a.kind === 'encoder') throw new PromptkilnError('ARGUMENT', 'tune in a worker: method "encoder" is not available here (the worker returns PEFT files); run tune() with method "encoder" directly');
+  if (a.kind === 'encoder') throw new PromptkilnError('ARGUMENT', NO_ENCODER);
   return tunedFiles(a) as PeftFileMap;
 }
 
 const tuneTask: TaskHandler = async (model, [data], opts, ctx) => {
-  if (opts.method === 'encoder') peftFiles({ kind: 'encoder' } as TunedArtifact);
+  if (opts.method === 'encoder') throw new PromptkilnError('ARGUMENT', NO_ENCODER);
   const r = await tune(model, data as never, { ...opts, ...checkpointing(opts, ctx, 'tune') } as TuneOptions);
   return { prompt: r.prompt, metrics: r.metrics, history: r.history, files: peftFiles(r.prompt) };
 };

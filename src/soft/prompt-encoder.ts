@@ -116,10 +116,6 @@ export class PromptEncoder {
     return encoderTensorShapes(this.N, this.C, this.dims).map(([n], i) => [n, params[i]]);
   }
 
-  ids(d: TaskDescription, where = 'prompt encoder'): number[] {
-    return descriptionIds(this.model, d, where);
-  }
-
   // description ids → rows (N, C). Activations are unscoped: the caller frees them (freeActs).
   forward(ids: readonly number[]): EncoderActs {
     const k = this.model.kernels, { N, C } = this, E = this.dims.width, D = ids.length;
@@ -171,7 +167,7 @@ export class PromptEncoder {
 
   // The rows of one description (N, C), activations freed.
   encode(d: TaskDescription): Float32Array {
-    const f = this.forward(this.ids(d));
+    const f = this.forward(descriptionIds(this.model, d));
     try {
       return f.rows.f32().slice();
     } finally {
@@ -184,8 +180,7 @@ export class PromptEncoder {
   }
 
   free(): void {
-    for (const q of [this.inW, this.inB, this.slots, this.lnW, this.lnB, this.outW, this.outB]) { q.value.free(); q.grad.free(); }
-    for (const b of this.blocks) b.free();
+    for (const q of this.params) { q.value.free(); q.grad.free(); } // the blocks' included
   }
 }
 

@@ -227,7 +227,7 @@ export async function tune(model: Model, data: Example[], o: TuneOptions = {}): 
           method: method.kind, template: method.template, virtualTokens: o.virtualTokens ?? D.virtualTokens, init: o.init ?? { type: 'random' },
           reparameterize: o.reparameterize ?? null, labels: o.labels ?? null,
           ...(o.encoder ? { encoder: o.encoder } : {}), ...(o.multitask ? { multitask: o.multitask, taskId: o.taskId ?? 0 } : {}),
-          ...(o.promptEncoder ? { promptEncoder: { ...o.promptEncoder, descriptions: o.promptEncoder.descriptions.map((d) => (typeof d === 'string' ? d : [...d])) }, taskId: o.taskId ?? 0 } : {}),
+          ...(o.promptEncoder ? { promptEncoder: o.promptEncoder, taskId: o.taskId ?? 0 } : {}),
           ...(o.lora ? { lora: o.lora } : {}), ...(o.ia3 ? { ia3: o.ia3 } : {}),
         },
       },
