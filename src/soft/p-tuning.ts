@@ -11,7 +11,7 @@ import type { Model, Transformer } from '../model/index.js';
 import { rng } from '../model/sampling.js';
 import type { Param } from '../train/index.js';
 import { modelIdentity } from './identity.js';
-import { LstmHead, lstmHeadInit, lstmHeadShapes, type LstmWeights } from './p-tuning-lstm.js';
+import { LstmHead, lstmHeadInit, lstmHeadShapes, type LstmDims, type LstmWeights } from './p-tuning-lstm.js';
 import { initPromptRows, peftInitName, type InitSpec } from './init.js';
 import { batchSequences, gatherSoftGrad, paramOf, type TuningMethod } from './method.js';
 import { checkTemplate, softRows, type LaidExample } from './mixed.js';
@@ -51,6 +51,83 @@ function reluBackward(din: Tensor, pre: Tensor): void {
   for (let i = 0; i < d.length; i++) if (!(a[i] > 0)) d[i] = 0;
 }
 
+// The encoder after the input embedding E (N, C): rows y (N, C) from E, and E's and its own
+// tensors' gradients from d rows. One per encoder_reparameterization_type.
+interface EncoderHead {
+  encode(y: Tensor): void;
+  encodeBackward(dy: Float32Array): void;
+  free(): void;
+}
+
+// PEFT's mlp_head on the kernels: E → Linear(C, H) → ReLU → Linear(H, H) → ReLU → Linear(H, C).
+class MlpHead implements EncoderHead {
+  // activations (unscoped, reused every step)
+  private readonly a1: Tensor; private readonly h1: Tensor; // (N, H) pre-ReLU, after
+  private readonly a2: Tensor; private readonly h2: Tensor; // (N, H) pre-ReLU, after
+
+  constructor(private readonly model: Model, private readonly p: Record<string, Param>, private readonly N: number, private readonly H: number) {
+    const k = model.kernels;
+    [this.a1, this.h1, this.a2, this.h2] = ['a1', 'h1', 'a2', 'h2'].map((n) => k.alloc(N * H, `p-tuning ${n}`, false));
+  }
+
+  encode(y: Tensor): void {
+    const k = this.model.kernels, C = this.model.config.dim, { N, H, p } = this;
+    k.matmul(this.a1, p['embedding.weight'].value, p['mlp_head.0.weight'].value, p['mlp_head.0.bias'].value, N, C, H);
+    relu(this.h1, this.a1);
+    k.matmul(this.a2, this.h1, p['mlp_head.2.weight'].value, p['mlp_head.2.bias'].value, N, H, H);
+    relu(this.h2, this.a2);
+    k.matmul(y, this.h2, p['mlp_head.4.weight'].value, p['mlp_head.4.bias'].value, N, H, C);
+  }
+
+  encodeBackward(dyData: Float32Array): void {
+    const k = this.model.kernels, C = this.model.config.dim, { N, H, p } = this;
+    k.heap.scope(() => {
+      const dy = k.from(dyData, 'p-tuning dy'); // (N, C)
+      const dh2 = k.alloc(N * H, 'p-tuning dh2'); // (N, H)
+      const dh1 = k.alloc(N * H, 'p-tuning dh1'); // (N, H)
+      k.zero(dh2);
+      k.zero(dh1);
+      k.matmulBackwardWeight(p['mlp_head.4.weight'].grad, p['mlp_head.4.bias'].grad, dy, this.h2, N, H, C);
+      k.matmulBackwardInput(dh2, dy, p['mlp_head.4.weight'].value, N, H, C);
+      reluBackward(dh2, this.a2); // now d a2
+      k.matmulBackwardWeight(p['mlp_head.2.weight'].grad, p['mlp_head.2.bias'].grad, dh2, this.h1, N, H, H);
+      k.matmulBackwardInput(dh1, dh2, p['mlp_head.2.weight'].value, N, H, H);
+      reluBackward(dh1, this.a1); // now d a1
+      k.matmulBackwardWeight(p['mlp_head.0.weight'].grad, p['mlp_head.0.bias'].grad, dh1, p['embedding.weight'].value, N, C, H);
+      k.matmulBackwardInput(p['embedding.weight'].grad, dh1, p['mlp_head.0.weight'].value, N, C, H);
+    });
+  }
+
+  free(): void {
+    for (const t of [this.a1, this.h1, this.a2, this.h2]) t.free();
+  }
+}
+
+// The LSTM head (p-tuning-lstm.ts) over views of the params, by PEFT's names.
+class LstmEncoderHead implements EncoderHead {
+  private readonly lstm: LstmHead;
+
+  constructor(private readonly p: Record<string, Param>, private readonly names: readonly string[], dims: LstmDims) {
+    this.lstm = new LstmHead(dims);
+  }
+
+  // the head's tensors (values or grads) by name, as views of the heap now
+  private views(grad: boolean): LstmWeights {
+    return Object.fromEntries(this.names.map((n) => [n, (grad ? this.p[n].grad : this.p[n].value).f32()]));
+  }
+
+  encode(y: Tensor): void {
+    this.lstm.forward(this.views(false), this.p['embedding.weight'].value.f32(), y.f32());
+  }
+
+  encodeBackward(dy: Float32Array): void {
+    const e = this.p['embedding.weight'];
+    this.lstm.backward(this.views(false), e.value.f32(), this.views(true), dy, e.grad.f32());
+  }
+
+  free(): void {}
+}
+
 export class PTuning implements TuningMethod {
   readonly kind = 'p-tuning';
   readonly params: Param[];
@@ -60,13 +137,7 @@ export class PTuning implements TuningMethod {
   readonly type: 'MLP' | 'LSTM';
   readonly layers: number;
   private readonly p: Record<string, Param>; // by PEFT's names
-  // MLP activations (unscoped, reused every step)
-  private readonly a1: Tensor | null = null; // (N, H) pre-ReLU
-  private readonly h1: Tensor | null = null; // (N, H)
-  private readonly a2: Tensor | null = null; // (N, H) pre-ReLU
-  private readonly h2: Tensor | null = null; // (N, H)
-  private readonly lstm: LstmHead | null = null; // the LSTM encoder (its own activations)
-  private readonly headNames: string[]; // the encoder's tensors (params[1..]) by PEFT's names
+  private readonly head: EncoderHead;
   private readonly y: Tensor; // (N, C) the soft rows
   private readonly dy: Float32Array; // (N, C)
 
@@ -94,7 +165,6 @@ export class PTuning implements TuningMethod {
       names = ['embedding.weight', ...shapes.map((s) => s.name)];
       sizes = [N * C, ...shapes.map((s) => s.size)];
       v = (initial as LstmWeights | undefined) ?? { 'embedding.weight': initPromptRows(model, N, init, seed), ...lstmHeadInit(dims, u) };
-      this.lstm = new LstmHead(dims);
     } else {
       // torch.nn.Linear's default init: U(−1/√in, 1/√in), weight then bias, layer by layer
       const unif = (len: number, fanIn: number) => Float32Array.from({ length: len }, () => (2 * u() - 1) / Math.sqrt(fanIn));
@@ -114,55 +184,15 @@ export class PTuning implements TuningMethod {
       this.p[name] = paramOf(model, `p-tuning ${name}`, v[name]);
     });
     this.params = names.map((n) => this.p[n]);
-    this.headNames = names.slice(1);
-    if (type === 'MLP') {
-      this.a1 = k.alloc(N * H, 'p-tuning a1', false);
-      this.h1 = k.alloc(N * H, 'p-tuning h1', false);
-      this.a2 = k.alloc(N * H, 'p-tuning a2', false);
-      this.h2 = k.alloc(N * H, 'p-tuning h2', false);
-    }
+    this.head = type === 'LSTM' ? new LstmEncoderHead(this.p, names.slice(1), { N, C, H, L }) : new MlpHead(model, this.p, N, H);
     this.y = k.alloc(N * C, 'p-tuning rows', false);
     this.dy = new Float32Array(N * C);
     this.encode();
   }
 
-  // the LSTM head's tensors (values or grads) by name, as views of the heap now
-  private lstmViews(grad: boolean): LstmWeights {
-    return Object.fromEntries(this.headNames.map((n) => [n, (grad ? this.p[n].grad : this.p[n].value).f32()]));
-  }
-
   // E (N, C) → rows (N, C)
   private encode(): void {
-    const k = this.model.kernels, C = this.model.config.dim, N = this.rows, H = this.hidden, p = this.p;
-    if (this.lstm) return this.lstm.forward(this.lstmViews(false), p['embedding.weight'].value.f32(), this.y.f32());
-    const [a1, h1, a2, h2] = [this.a1!, this.h1!, this.a2!, this.h2!];
-    k.matmul(a1, p['embedding.weight'].value, p['mlp_head.0.weight'].value, p['mlp_head.0.bias'].value, N, C, H);
-    relu(h1, a1);
-    k.matmul(a2, h1, p['mlp_head.2.weight'].value, p['mlp_head.2.bias'].value, N, H, H);
-    relu(h2, a2);
-    k.matmul(this.y, h2, p['mlp_head.4.weight'].value, p['mlp_head.4.bias'].value, N, H, C);
-  }
-
-  // d rows (N, C) → accumulates every param's grad
-  private encodeBackward(dyData: Float32Array): void {
-    const k = this.model.kernels, C = this.model.config.dim, N = this.rows, H = this.hidden, p = this.p;
-    if (this.lstm) return this.lstm.backward(this.lstmViews(false), p['embedding.weight'].value.f32(), this.lstmViews(true), dyData, p['embedding.weight'].grad.f32());
-    const [a1, h1, a2, h2] = [this.a1!, this.h1!, this.a2!, this.h2!];
-    k.heap.scope(() => {
-      const dy = k.from(dyData, 'p-tuning dy'); // (N, C)
-      const dh2 = k.alloc(N * H, 'p-tuning dh2'); // (N, H)
-      const dh1 = k.alloc(N * H, 'p-tuning dh1'); // (N, H)
-      k.zero(dh2);
-      k.zero(dh1);
-      k.matmulBackwardWeight(p['mlp_head.4.weight'].grad, p['mlp_head.4.bias'].grad, dy, h2, N, H, C);
-      k.matmulBackwardInput(dh2, dy, p['mlp_head.4.weight'].value, N, H, C);
-      reluBackward(dh2, a2); // now d a2
-      k.matmulBackwardWeight(p['mlp_head.2.weight'].grad, p['mlp_head.2.bias'].grad, dh2, h1, N, H, H);
-      k.matmulBackwardInput(dh1, dh2, p['mlp_head.2.weight'].value, N, H, H);
-      reluBackward(dh1, a1); // now d a1
-      k.matmulBackwardWeight(p['mlp_head.0.weight'].grad, p['mlp_head.0.bias'].grad, dh1, p['embedding.weight'].value, N, C, H);
-      k.matmulBackwardInput(p['embedding.weight'].grad, dh1, p['mlp_head.0.weight'].value, N, C, H);
-    });
+    this.head.encode(this.y);
   }
 
   forward(batch: LaidExample[], train: boolean): Transformer {
@@ -173,7 +203,7 @@ export class PTuning implements TuningMethod {
   backward(st: Transformer, batch: LaidExample[]): void {
     this.dy.fill(0);
     gatherSoftGrad(this.model, st, batch, this.dy);
-    this.encodeBackward(this.dy);
+    this.head.encodeBackward(this.dy);
   }
 
   // The encoder's current output rows (N, C).
@@ -204,6 +234,7 @@ export class PTuning implements TuningMethod {
   }
   free(): void {
     for (const q of this.params) { q.value.free(); q.grad.free(); }
-    for (const t of [this.a1, this.h1, this.a2, this.h2, this.y]) t?.free();
+    this.head.free();
+    this.y.free();
   }
 }
